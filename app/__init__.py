@@ -1,0 +1,3 @@
+"""Threadline: a Slack agent bot with one continuous Claude memory per conversation."""
+
+__version__ = "0.1.0"
