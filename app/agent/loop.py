@@ -1,0 +1,117 @@
+"""The agent loop: stream Claude's answer, run the tools it asks for, repeat until it is done.
+
+The loop is pure orchestration over three boundaries passed in (the model, the tool registry
+and a progress sink), so it is tested with fakes of each boundary only at the network edge.
+Nothing is persisted here: the caller commits ``AgentResult.messages`` when the turn is whole.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from app.agent.model import Model
+from app.agent.tools.base import ToolContext, ToolRegistry
+from app.store.base import Usage
+
+MAX_TOOL_ROUNDS = 8
+_EPHEMERAL = {"type": "ephemeral"}
+
+
+class Progress(Protocol):
+    """Where the user watches the turn happen (a Slack stream, a buffered comment...)."""
+
+    async def text(self, delta: str) -> None: ...
+
+    async def tool_started(self, call_id: str, name: str) -> None: ...
+
+    async def tool_finished(self, call_id: str, name: str, ok: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    messages: list[dict[str, Any]]  # new messages after the user's: assistant / tool results
+    text: str  # everything Claude said to the user in this turn
+    usage: Usage
+    rounds: int
+
+
+async def run_agent(
+    model: Model,
+    *,
+    system: Sequence[dict[str, Any]],
+    history: Sequence[dict[str, Any]],
+    user_message: dict[str, Any],
+    tools: ToolRegistry,
+    tool_context: ToolContext,
+    progress: Progress,
+    max_rounds: int = MAX_TOOL_ROUNDS,
+) -> AgentResult:
+    """Run one turn; raises whatever the model raises (the caller classifies it)."""
+    conversation: list[dict[str, Any]] = [*history, user_message]
+    new: list[dict[str, Any]] = []
+    texts: list[str] = []
+    usage = Usage()
+    definitions = tools.definitions()
+    for round_no in range(1, max_rounds + 1):
+        reply = await model.stream(
+            system=system,
+            messages=with_cache_breakpoint(conversation),
+            tools=definitions,
+            on_text=progress.text,
+        )
+        usage = usage + reply.usage
+        assistant = {"role": "assistant", "content": reply.content}
+        conversation.append(assistant)
+        new.append(assistant)
+        texts.extend(b["text"] for b in reply.content if b.get("type") == "text" and b["text"])
+        calls = [b for b in reply.content if b.get("type") == "tool_use"]
+        if reply.stop_reason != "tool_use" or not calls:
+            return AgentResult(new, "\n\n".join(texts), usage, round_no)
+        results = []
+        for call in calls:
+            await progress.tool_started(call["id"], call["name"])
+            result = await tools.call(call["name"], call.get("input"), tool_context)
+            await progress.tool_finished(call["id"], call["name"], not result.is_error)
+            results.append(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": call["id"],
+                    "content": result.content,
+                    "is_error": result.is_error,
+                }
+            )
+        tool_message = {"role": "user", "content": results}
+        conversation.append(tool_message)
+        new.append(tool_message)
+    # Claude kept calling tools; close the turn with what it said so far, and keep the
+    # transcript valid (a tool_result must be answered by an assistant message).
+    stop_text = "(I stopped after too many tool calls in one turn.)"
+    closing = {"role": "assistant", "content": [{"type": "text", "text": stop_text}]}
+    new.append(closing)
+    texts.append(stop_text)
+    await progress.text("\n\n" + stop_text)
+    return AgentResult(new, "\n\n".join(texts), usage, max_rounds)
+
+
+def with_cache_breakpoint(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy of ``messages`` whose last block carries a prompt-cache breakpoint.
+
+    With the system prompt's own breakpoint, everything up to the newest block is cacheable,
+    so a long conversation is read from cache on the next request. Stored transcripts never
+    carry ``cache_control``; it is added per request here.
+    """
+    if not messages:
+        return []
+    out = list(messages)
+    last = copy.deepcopy(out[-1])
+    content = last["content"]
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    if content:
+        content[-1] = {**content[-1], "cache_control": _EPHEMERAL}
+    last["content"] = content
+    out[-1] = last
+    return out

@@ -1,0 +1,92 @@
+"""``python -m app <command>``: serve (the default) and the operator commands.
+
+The entry point is the only place that reads the process environment (and ``.env``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from app import logs
+from app.config import Settings
+from app.errors import ConfigError, StoreError
+
+log = logging.getLogger("app")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    if env is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(os.environ.get("THREADLINE_ENV_FILE", ".env"), override=False)
+        env = os.environ
+    return Settings.from_mapping(env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m app", description="Threadline: a Slack agent with lasting memory."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    serve = commands.add_parser("serve", help="run the bot (the default)")
+    serve.add_argument("--port", type=int, help="override PORT")
+    from app import ops
+
+    ops.add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "serve"
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"threadline: configuration error: {exc} (see .env.example)", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        if command == "serve":
+            return serve(settings, port=getattr(args, "port", None))
+        from app import ops
+
+        return asyncio.run(ops.run(command, args, settings))
+    except ConfigError as exc:
+        print(f"threadline: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"threadline: database error: {exc} (check DATABASE_URL)", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+
+
+def serve(settings: Settings, *, port: int | None = None) -> int:
+    from aiohttp import web
+
+    from app.main import build_app
+
+    app = build_app(settings)
+    try:
+        web.run_app(
+            app.web,
+            host=settings.host,
+            port=port if port is not None else settings.port,
+            print=lambda message: log.info(message.strip()),
+            access_log=None,
+            shutdown_timeout=5.0,
+            handle_signals=True,
+        )
+    except ConfigError as exc:
+        print(f"threadline: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"threadline: database error: {exc} (check DATABASE_URL)", file=sys.stderr)
+        return 3
+    return 0

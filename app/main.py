@@ -1,0 +1,392 @@
+"""The composition root: ``build_app(settings)`` wires every part of Threadline.
+
+Nothing opens a connection at import time. Resources are opened in the aiohttp application's
+lifespan (``cleanup_ctx``) and closed in reverse order, so the same object serves
+``python -m app``, the tests (on port 0 against loopback fakes) and the benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anthropic
+import httpx
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from app.agent.model import AnthropicModel, Model
+from app.agent.tools.base import Tool, ToolRegistry
+from app.config import Settings
+from app.errors import ConfigError, StoreError
+from app.metrics import Metrics
+from app.slack.app import build_bolt_app
+from app.slack.events import BotIdentity
+from app.slack.names import UserNames
+from app.store.base import Store
+from app.turns.pipeline import CommentPoster, PipelineConfig, TurnPipeline
+from app.turns.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class CountingWebClient(AsyncWebClient):
+    """``AsyncWebClient`` that counts every Slack API call by outcome."""
+
+    metrics: Metrics | None = None
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        try:
+            response = await super().api_call(api_method, **kwargs)
+        except SlackApiError:
+            if self.metrics:
+                self.metrics.upstream("slack", "error")
+            raise
+        except SlackClientError:
+            if self.metrics:
+                self.metrics.upstream("slack", "unreachable")
+            raise
+        if self.metrics:
+            self.metrics.upstream("slack", "ok")
+        return response
+
+
+@dataclass
+class _Identity:
+    slack: BotIdentity
+    github_login: str | None = None
+    jira_account: str | None = None
+
+
+class Threadline:
+    """One running instance: the HTTP app, the Bolt app, the worker and their resources."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        slack_client: AsyncWebClient | None = None,
+        model: Model | None = None,
+        http: httpx.AsyncClient | None = None,
+        holder: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+        shutdown_grace: float = 20.0,
+    ) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._store = store
+        self._owns_store = store is None
+        self._http = http
+        self._owns_http = http is None
+        self._model = model
+        self._grace = shutdown_grace
+        self.identity = _Identity(BotIdentity(None, None, None))
+        self.slack = slack_client or self._slack_client()
+        if isinstance(self.slack, CountingWebClient):
+            self.slack.metrics = self.metrics
+        self.worker: Worker | None = None
+        self.bolt: AsyncApp | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._socket_handler: Any = None
+        self._hooks: dict[str, Callable[[web.Request], Any]] = {}
+        self.web = self._web_app()
+
+    # assembly ------------------------------------------------------------------------------
+    def _slack_client(self) -> AsyncWebClient:
+        return CountingWebClient(
+            token=self.settings.slack_bot_token.reveal(),
+            base_url=self.settings.slack_api_url,
+            timeout=15,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=2),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+                AsyncServerErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the store is opened when the app starts")
+        return self._store
+
+    def _web_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.settings.max_body_bytes)
+        app.router.add_post("/slack/events", self._slack_events)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        # Webhook routes exist only for configured integrations (others answer 404); their
+        # handlers are built at start, when the store is open.
+        s = self.settings
+        if s.github is not None and s.github.webhook_secret is not None:
+            app.router.add_post("/webhooks/github", self._webhook("github"))
+        if s.jira is not None and s.jira.webhook_secret is not None:
+            app.router.add_post("/webhooks/jira", self._webhook("jira"))
+        app.cleanup_ctx.append(self._lifespan)
+        return app
+
+    async def _lifespan(self, _: web.Application) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    # lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        if self._store is None:
+            from app.store import open_store
+
+            self._store = await open_store(s.database_url, ttl_days=s.session_ttl_days)
+        version = await self.store.migrate()
+        log.info("store ready (schema %s)", version)
+        await self._identify_slack()
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(15.0, connect=5.0),
+                event_hooks={"response": [self._count_http]},
+            )
+        if self._model is None:
+            self._model = AnthropicModel(
+                anthropic.AsyncAnthropic(
+                    api_key=s.anthropic_api_key.reveal() if s.anthropic_api_key else None,
+                    base_url=s.anthropic_base_url,
+                    max_retries=2,
+                    timeout=min(s.turn_timeout_seconds, 600.0),
+                ),
+                s.anthropic_model,
+                s.anthropic_max_tokens,
+            )
+        tools, posters = await self._integrations()
+        pipeline = TurnPipeline(
+            config=PipelineConfig(
+                agent=s.agent_name,
+                holder=self.holder,
+                lease_seconds=s.lease_seconds,
+                turn_timeout=s.turn_timeout_seconds,
+            ),
+            store=self.store,
+            model=self._model,
+            tools=ToolRegistry(tools),
+            slack=self.slack,
+            names=UserNames(self.slack),
+            bot=lambda: self.identity.slack,
+            comment_posters=posters,
+            observer=self.metrics,
+            clock=self.clock,
+        )
+        self.worker = Worker(
+            self.store,
+            pipeline.handle,
+            holder=self.holder,
+            lease_seconds=s.lease_seconds,
+            concurrency=s.worker_concurrency,
+        )
+        self.bolt = build_bolt_app(
+            client=self.slack,
+            signing_secret=s.slack_signing_secret.reveal() if s.slack_signing_secret else None,
+            store=self.store,
+            agent=s.agent_name,
+            bot=lambda: self.identity.slack,
+            wake=self.worker.wake,
+        )
+        self.worker.start()
+        self._background.append(asyncio.create_task(self._housekeeping()))
+        if s.slack_app_token is not None:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            self._socket_handler = AsyncSocketModeHandler(self.bolt, s.slack_app_token.reveal())
+            await self._socket_handler.connect_async()
+            log.info("connected to Slack in Socket Mode")
+        log.info(
+            "Threadline %s ready as %s (holder %s)",
+            s.agent_name,
+            self.identity.slack.user_id,
+            self.holder,
+        )
+
+    async def stop(self) -> None:
+        """Stop taking work, let running turns finish (bounded), close everything."""
+        if self._socket_handler is not None:
+            with contextlib.suppress(Exception):
+                await self._socket_handler.close_async()
+        if self.worker is not None:
+            await self.worker.stop(self._grace)
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._http is not None and self._owns_http:
+            await self._http.aclose()
+        if self._store is not None and self._owns_store:
+            await self._store.close()
+        log.info("stopped")
+
+    async def _identify_slack(self) -> None:
+        try:
+            auth = await self.slack.auth_test()
+        except SlackApiError as exc:
+            raise ConfigError(
+                "SLACK_BOT_TOKEN", f"Slack rejected the token ({exc.response.get('error')})"
+            ) from None
+        except SlackClientError as exc:
+            raise ConfigError(
+                "SLACK_API_URL", f"cannot reach Slack ({type(exc).__name__})"
+            ) from None
+        except OSError as exc:
+            raise ConfigError("SLACK_API_URL", f"cannot reach Slack ({exc})") from None
+        self.identity.slack = BotIdentity(
+            user_id=auth.get("user_id"), bot_id=auth.get("bot_id"), team_id=auth.get("team_id")
+        )
+
+    async def _integrations(self) -> tuple[list[Tool], dict[str, CommentPoster]]:
+        """Tools and comment posters for the configured integrations, and their webhooks."""
+        from app.integrations import wiring
+
+        assert self._http is not None
+        wired = await wiring.wire(self.settings, self._http, self.identity)
+        self._hooks = wired.webhook_handlers(
+            store=self.store, max_body=self.settings.max_body_bytes, wake=self._wake
+        )
+        return wired.tools, wired.posters
+
+    def _webhook(self, name: str) -> Callable[[web.Request], Any]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            handler = self._hooks.get(name)
+            if handler is None:
+                return web.json_response({"error": "starting"}, status=503)
+            response: web.StreamResponse = await handler(request)
+            return response
+
+        return handle
+
+    def _wake(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
+
+    async def _housekeeping(self) -> None:
+        s = self.settings
+        while True:
+            try:
+                stats = await self.store.stats()
+                self.metrics.active_sessions.set(stats.active_sessions)
+                result = await self.store.prune(s.retention_days)
+                if any(vars(result).values()):
+                    log.info("pruned %s", result)
+            except StoreError as exc:
+                log.warning("housekeeping skipped: %s", exc)
+            await asyncio.sleep(s.prune_interval_seconds)
+
+    async def _count_http(self, response: httpx.Response) -> None:
+        host = response.request.url.host
+        service = (
+            "github"
+            if "github" in host or (self.settings.github and host in self.settings.github.api_url)
+            else "jira"
+        )
+        self.metrics.upstream(
+            service, "ok" if response.status_code < 400 else str(response.status_code)
+        )
+
+    # HTTP handlers ---------------------------------------------------------------------------
+    async def _slack_events(self, request: web.Request) -> web.StreamResponse:
+        if self.bolt is None:
+            return web.json_response({"error": "starting"}, status=503)
+        body = await _read_capped(request, self.settings.max_body_bytes)
+        if body is None:
+            return web.json_response({"error": "payload too large"}, status=413)
+        secret = self.settings.slack_signing_secret
+        if secret is None:
+            return web.json_response({"error": "HTTP events are off in Socket Mode"}, status=404)
+        verifier = SignatureVerifier(secret.reveal())
+        if not verifier.is_valid_request(body, dict(request.headers)):
+            return web.json_response({"error": "invalid signature"}, status=401)
+        try:
+            text = body.decode("utf-8")
+            bolt_request = await to_bolt_request(_Replay(request, text))  # type: ignore[arg-type]
+        except (UnicodeDecodeError, ValueError):
+            return web.json_response({"error": "malformed payload"}, status=400)
+        if not isinstance(bolt_request.body, dict) or not bolt_request.body:
+            return web.json_response({"error": "malformed payload"}, status=400)
+        bolt_response = await self.bolt.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        if self._store is None:
+            return web.json_response({"status": "starting"}, status=503)
+        try:
+            await self.store.ping()
+            current, head = await self.store.schema_version(), await self.store.head_version()
+        except StoreError:
+            return web.json_response({"status": "unavailable", "store": "unreachable"}, status=503)
+        ok = current == head
+        return web.json_response(
+            {
+                "status": "ok" if ok else "degraded",
+                "store": "ok",
+                "schema": current,
+                "schema_head": head,
+                "worker": "ok" if self.worker and self.worker.store_healthy else "retrying",
+            },
+            status=200 if ok else 503,
+        )
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(
+            body=self.metrics.render(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+
+class _Replay:
+    """The slice of ``web.Request`` that Bolt's adapter reads, over an already-read body."""
+
+    def __init__(self, request: web.Request, text: str) -> None:
+        self.query_string = request.query_string
+        self.headers = request.headers
+        self._text = text
+
+    async def text(self) -> str:
+        return self._text
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is larger than ``limit`` (without reading it all)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(65_536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_app(settings: Settings, **overrides: Any) -> Threadline:
+    """Build the whole app from settings; ``overrides`` replace collaborators in tests."""
+    return Threadline(settings, **overrides)

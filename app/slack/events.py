@@ -1,0 +1,124 @@
+"""Turning Slack payloads into ``Inbound`` messages and reset plans: pure functions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlparse
+
+from app.slack.format import strip_mentions
+from app.turns.inbound import Inbound, slack_key
+
+# Subtypes that are a person writing something new; everything else (edits, deletions,
+# joins, bot messages, topic changes...) is ignored.
+_USER_SUBTYPES = {None, "file_share", "thread_broadcast"}
+
+Command = Literal["reset", "links"]
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    user_id: str | None
+    bot_id: str | None
+    team_id: str | None = None
+
+
+def delivery_id(inbound: Inbound) -> str:
+    """The dedup id of a Slack message: the same message arrives as ``app_mention`` and
+    ``message``, and Slack redelivers with the same ``event_id``; channel and ``ts`` name it
+    uniquely in both cases."""
+    return f"slack:{inbound.channel}:{inbound.ts}"
+
+
+def inbound_from_event(body: dict[str, Any], *, agent: str, bot: BotIdentity) -> Inbound | None:
+    """The message to answer in an Events API payload, or None when it is not for us."""
+    if body.get("type") != "event_callback":
+        return None
+    event = body.get("event")
+    if not isinstance(event, dict):
+        return None
+    kind = event.get("type")
+    if kind not in ("app_mention", "message"):
+        return None
+    if event.get("subtype") not in _USER_SUBTYPES or event.get("hidden"):
+        return None
+    user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
+    if not (isinstance(user, str) and isinstance(channel, str) and isinstance(ts, str)):
+        return None
+    if event.get("bot_id") or event.get("bot_profile") or user == bot.user_id:
+        return None
+    raw_text = event.get("text")
+    text = raw_text if isinstance(raw_text, str) else ""
+    is_dm = event.get("channel_type") == "im" or channel.startswith("D")
+    if kind == "message" and not is_dm and not _mentions(text, bot.user_id):
+        return None  # channel chatter without a mention is not addressed to us
+    thread_ts = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else None
+    if is_dm:
+        in_thread = thread_ts is not None and thread_ts != ts
+        conversation = thread_ts if in_thread and thread_ts else "main"
+        reply_thread = thread_ts if in_thread else None
+    else:
+        # A top-level mention starts a thread under that very message.
+        conversation = thread_ts or ts
+        reply_thread = conversation
+    team = event.get("team") or body.get("team_id")
+    return Inbound(
+        source="slack",
+        key=slack_key(agent, channel, conversation),
+        text=strip_mentions(text, bot.user_id),
+        author_id=user,
+        channel=channel,
+        thread_ts=reply_thread,
+        ts=ts,
+        team_id=team if isinstance(team, str) else None,
+        is_dm=is_dm,
+    )
+
+
+def _mentions(text: str, bot_user_id: str | None) -> bool:
+    return bool(bot_user_id) and f"<@{bot_user_id}" in text
+
+
+def command_of(text: str) -> Command | None:
+    """``reset`` and ``links`` typed on their own (after the mention) are commands."""
+    word = text.strip().strip(".!").lower()
+    if word in ("reset", "/reset", "start over"):
+        return "reset"
+    if word in ("links", "/links"):
+        return "links"
+    return None
+
+
+# /reset ------------------------------------------------------------------------------------
+
+_LINK = re.compile(r"https?://[^\s<>|]+/archives/([A-Z0-9]+)/p(\d{16})[^\s<>|]*")
+
+
+@dataclass(frozen=True)
+class ResetPlan:
+    key: str | None  # the conversation to reset; None: explain how
+    where: str  # human description for the confirmation
+
+
+def plan_reset(command: dict[str, Any], *, agent: str) -> ResetPlan:
+    """Decide what ``/reset [thread link]`` resets. Slash commands carry no thread_ts, so a
+    thread is named by its link; in a DM, ``/reset`` alone resets the DM's conversation."""
+    text = str(command.get("text") or "")
+    channel = str(command.get("channel_id") or "")
+    match = _LINK.search(text.replace("<", " ").replace(">", " "))
+    if match:
+        link_channel, digits = match.group(1), match.group(2)
+        query = parse_qs(urlparse(match.group(0)).query)
+        thread = query.get("thread_ts", [f"{digits[:10]}.{digits[10:]}"])[0]
+        return ResetPlan(slack_key(agent, link_channel, thread), "that thread")
+    if channel.startswith("D") or command.get("channel_name") == "directmessage":
+        return ResetPlan(slack_key(agent, channel, "main"), "this DM")
+    return ResetPlan(None, "")
+
+
+RESET_HELP = (
+    "To start a conversation over, mention me in its thread with `reset` "
+    "(for example `@Threadline reset`), or use `/reset <link to the thread>` here. "
+    "In a DM with me, `/reset` on its own starts our DM conversation over."
+)

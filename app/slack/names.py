@@ -1,0 +1,49 @@
+"""Display names of Slack users, looked up once and kept in a small bounded cache."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+
+class UserNames:
+    """``users.info`` lookups, LRU-bounded so memory stays flat however many people write."""
+
+    def __init__(self, client: AsyncWebClient, *, size: int = 2000, ttl: float = 3600) -> None:
+        self._client = client
+        self._size = size
+        self._ttl = ttl
+        self._cache: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+
+    async def name(self, user_id: str) -> str | None:
+        hit = self._cache.get(user_id)
+        now = time.monotonic()
+        if hit and now - hit[0] < self._ttl:
+            self._cache.move_to_end(user_id)
+            return hit[1]
+        name: str | None = None
+        try:
+            response = await self._client.users_info(user=user_id)
+            user = response.get("user") or {}
+            profile = user.get("profile") or {}
+            name = (
+                profile.get("display_name")
+                or profile.get("real_name")
+                or user.get("real_name")
+                or user.get("name")
+                or None
+            )
+        except (SlackApiError, SlackClientError) as exc:
+            # A name is a nicety: the transcript still carries the user id.
+            log.warning("users.info failed for %s: %s", user_id, type(exc).__name__)
+        self._cache[user_id] = (now, name)
+        self._cache.move_to_end(user_id)
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return name

@@ -1,0 +1,267 @@
+"""Showing a turn in Slack: thread status, the answer streamed as it is written, tool steps.
+
+Threads get Slack's native streaming (``chat.startStream``/``appendStream``/``stopStream``).
+Where streaming is refused, and for top-level DMs (streams must be thread replies), the answer
+is posted once and then edited as it grows. Text reaches Slack a whole line at a time, each
+message stays within Slack's limits, and a long answer continues in the next message at a
+paragraph or line boundary: nothing is cut.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.models.messages.chunk import TaskUpdateChunk
+from slack_sdk.web.async_chat_stream import AsyncChatStream
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.slack.format import MESSAGE_LIMIT, markdown_message, split_text
+
+log = logging.getLogger(__name__)
+
+OnPosted = Callable[[dict[str, Any]], Awaitable[None]]
+PLACEHOLDER = "_Thinking…_"
+
+
+class _Writer(Protocol):
+    async def write(self, text: str) -> None: ...
+
+    async def step(self, call_id: str, title: str, status: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SlackReply:
+    """A ``Progress`` sink for one turn's answer in one Slack conversation."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        channel: str,
+        thread_ts: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        on_posted: OnPosted,
+        existing_ts: str | None = None,
+        limit: int = MESSAGE_LIMIT,
+        update_interval: float = 1.0,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._team_id = team_id
+        self._user_id = user_id
+        self._on_posted = on_posted
+        self._limit = limit
+        self._pending = ""
+        self._written = ""
+        self._writer: _Writer
+        if thread_ts and not existing_ts:
+            self._writer = _StreamWriter(self, limit)
+        else:
+            self._writer = _UpdateWriter(self, limit, update_interval, existing_ts)
+
+    @property
+    def text_so_far(self) -> str:
+        return self._written + self._pending
+
+    async def begin(self) -> None:
+        """Show that the bot is working (best effort: not every conversation allows it)."""
+        if self._thread_ts:
+            await self.set_status("is thinking…")
+        if isinstance(self._writer, _UpdateWriter):
+            await self._writer.placeholder()
+
+    async def set_status(self, status: str) -> None:
+        if not self._thread_ts:
+            return
+        try:
+            await self._client.assistant_threads_setStatus(
+                channel_id=self._channel, thread_ts=self._thread_ts, status=status
+            )
+        except (SlackApiError, SlackClientError) as exc:
+            log.debug("thread status not shown: %s", _slack_error(exc))
+
+    # Progress ---------------------------------------------------------------------------
+    async def text(self, delta: str) -> None:
+        self._pending += delta
+        cut = self._pending.rfind("\n")
+        if cut >= 0:
+            ready, self._pending = self._pending[: cut + 1], self._pending[cut + 1 :]
+            await self._emit(ready)
+
+    async def tool_started(self, call_id: str, name: str) -> None:
+        await self._flush_pending()
+        await self._writer.step(call_id, _tool_title(name), "in_progress")
+        await self.set_status(f"is using {name}…")
+
+    async def tool_finished(self, call_id: str, name: str, ok: bool) -> None:
+        await self._writer.step(call_id, _tool_title(name), "complete" if ok else "error")
+
+    # end of turn ------------------------------------------------------------------------
+    async def finish(self, note: str | None = None) -> None:
+        """Write what is left (and a note, e.g. about a reset or an error) and close."""
+        if note:
+            separator = "\n\n" if self.text_so_far.strip() else ""
+            self._pending += separator + note
+        await self._flush_pending()
+        if not self._written.strip():
+            await self._emit("_(no answer)_")
+        await self._writer.close()
+
+    async def _flush_pending(self) -> None:
+        if self._pending:
+            ready, self._pending = self._pending, ""
+            await self._emit(ready)
+
+    async def _emit(self, text: str) -> None:
+        self._written += text
+        try:
+            await self._writer.write(text)
+        except (SlackApiError, SlackClientError) as exc:
+            if not isinstance(self._writer, _StreamWriter):
+                raise
+            # Streaming refused or broken: continue in a plain message with the text the
+            # stream has not shown yet, so nothing is lost.
+            log.info("streaming unavailable, posting instead: %s", _slack_error(exc))
+            unsent = self._writer.unsent()
+            self._writer = _UpdateWriter(self, self._limit, 1.0, None)
+            await self._writer.write(unsent)
+
+    # helpers for writers -------------------------------------------------------------------
+    async def _stream(self) -> AsyncChatStream:
+        args: dict[str, Any] = {"channel": self._channel, "thread_ts": self._thread_ts}
+        if not self._channel.startswith("D"):
+            args["recipient_team_id"] = self._team_id
+            args["recipient_user_id"] = self._user_id
+        # Text is handed over a line at a time; a modest buffer keeps appendStream calls few.
+        return await self._client.chat_stream(buffer_size=400, **args)
+
+    async def _posted(self, ts: str) -> None:
+        await self._on_posted({"channel": self._channel, "ts": ts})
+
+
+class _StreamWriter:
+    def __init__(self, reply: SlackReply, limit: int) -> None:
+        self._reply = reply
+        self._limit = limit
+        self._stream: AsyncChatStream | None = None
+        self._size = 0
+        self._given = ""  # text handed to the current stream, maybe not yet flushed
+        self._announced = False
+
+    def unsent(self) -> str:
+        """Text given to a stream that never started (its first flush failed)."""
+        if self._stream is None or self._stream.ts is None:
+            return self._given
+        return ""
+
+    async def write(self, text: str) -> None:
+        for piece in _pieces(text, self._limit):
+            if self._stream is not None and self._size + len(piece) > self._limit:
+                await self.close()
+            if self._stream is None:
+                self._stream = await self._reply._stream()
+                self._size = 0
+                self._given = ""
+            self._given += piece
+            self._size += len(piece)
+            await self._stream.append(markdown_text=piece)
+            await self._announce()
+
+    async def step(self, call_id: str, title: str, status: str) -> None:
+        if self._stream is None:
+            self._stream = await self._reply._stream()
+            self._size = 0
+            self._given = ""
+        chunk = TaskUpdateChunk(id=call_id, title=title, status=status)
+        await self._stream.append(chunks=[chunk])
+        await self._announce()
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.stop()
+            if not self._announced and stream.ts:
+                await self._reply._posted(stream.ts)
+            self._announced = False
+
+    async def _announce(self) -> None:
+        if not self._announced and self._stream is not None and self._stream.ts:
+            self._announced = True
+            await self._reply._posted(self._stream.ts)
+
+
+class _UpdateWriter:
+    """Post once, then edit the message as the answer grows (throttled)."""
+
+    def __init__(
+        self, reply: SlackReply, limit: int, interval: float, existing_ts: str | None
+    ) -> None:
+        self._reply = reply
+        self._limit = limit
+        self._interval = interval
+        self._ts = existing_ts
+        self._text = ""
+        self._shown = ""
+        self._last = 0.0
+
+    async def write(self, text: str) -> None:
+        for piece in _pieces(text, self._limit):
+            if self._ts is not None and len(self._text) + len(piece) > self._limit:
+                await self._show(force=True)
+                self._ts, self._text, self._shown = None, "", ""
+            self._text += piece
+            await self._show(force=False)
+
+    async def placeholder(self) -> None:
+        if self._ts is None:
+            await self._show(force=False)
+
+    async def step(self, call_id: str, title: str, status: str) -> None:
+        return None  # plain messages have no step timeline; the thread status shows it
+
+    async def close(self) -> None:
+        await self._show(force=True)
+
+    async def _show(self, *, force: bool) -> None:
+        client = self._reply._client
+        if self._ts is None:
+            body = self._text if self._text.strip() else PLACEHOLDER
+            kwargs: dict[str, Any] = {"channel": self._reply._channel, **markdown_message(body)}
+            if self._reply._thread_ts:
+                kwargs["thread_ts"] = self._reply._thread_ts
+            response = await client.chat_postMessage(**kwargs)
+            self._ts = str(response["ts"])
+            self._shown = body
+            self._last = time.monotonic()
+            await self._reply._posted(self._ts)
+            return
+        due = force or time.monotonic() - self._last >= self._interval
+        if due and self._text.strip() and self._text != self._shown:
+            await client.chat_update(
+                channel=self._reply._channel, ts=self._ts, **markdown_message(self._text)
+            )
+            self._shown = self._text
+            self._last = time.monotonic()
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    if len(text) <= limit:
+        return [text]
+    return [part + "\n\n" for part in split_text(text, limit - 2)]
+
+
+def _tool_title(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _slack_error(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error", "unknown_error"))
+    return type(exc).__name__

@@ -1,0 +1,574 @@
+"""One delivery becomes one turn: resolve the session, hold its lease, run the agent, reply,
+commit. The only place that decides what a failure does to a conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.agent.loop import AgentResult, run_agent
+from app.agent.model import Failure, Model, classify
+from app.agent.prompt import system_prompt, user_message
+from app.agent.tools.base import ToolContext, ToolRegistry
+from app.errors import IntegrationError, LeaseLost, StoreError
+from app.slack.events import BotIdentity, command_of
+from app.slack.format import markdown_message
+from app.slack.names import UserNames
+from app.slack.reply import SlackReply
+from app.store.base import (
+    Delivery,
+    KeyClaim,
+    NewMessage,
+    Session,
+    Store,
+    TranscriptEntry,
+    TurnCommit,
+    TurnRecord,
+    Usage,
+)
+from app.turns import outcome as notes
+from app.turns.inbound import Inbound, platform_of
+from app.turns.surfaces import CommentReply, Reply
+
+log = logging.getLogger("app.turn")
+
+MAX_ATTEMPTS = 3
+
+
+class Observer(Protocol):
+    """Receives turn measurements (metrics); a no-op by default."""
+
+    def turn_finished(self, outcome: str, seconds: float, usage: Usage) -> None: ...
+
+    def first_token(self, seconds: float) -> None: ...
+
+
+class _NoObserver:
+    def turn_finished(self, outcome: str, seconds: float, usage: Usage) -> None:
+        return None
+
+    def first_token(self, seconds: float) -> None:
+        return None
+
+
+class CommentPoster(Protocol):
+    """Posts an answer on an item (``acme/widgets#42`` or ``AD-12``); returns the comment id."""
+
+    async def __call__(self, item_ref: str, body: str) -> str: ...
+
+
+@dataclass
+class _Lease:
+    session: Session
+    fence: int
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    agent: str
+    holder: str
+    lease_seconds: float
+    turn_timeout: float
+
+
+class TurnPipeline:
+    def __init__(
+        self,
+        *,
+        config: PipelineConfig,
+        store: Store,
+        model: Model,
+        tools: ToolRegistry,
+        slack: AsyncWebClient,
+        names: UserNames,
+        bot: Callable[[], BotIdentity],
+        comment_posters: dict[str, CommentPoster] | None = None,
+        observer: Observer | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._cfg = config
+        self._store = store
+        self._model = model
+        self._tools = tools
+        self._slack = slack
+        self._names = names
+        self._bot = bot
+        self._posters = comment_posters or {}
+        self._observer = observer or _NoObserver()
+        self._clock = clock
+
+    # entry point ---------------------------------------------------------------------------
+    async def handle(self, delivery: Delivery) -> None:
+        """Handle one claimed delivery. Raises only ``StoreError`` (the worker backs off);
+        anything else is logged, and the user gets a short note."""
+        inbound = Inbound.from_payload(delivery.payload)
+        turn_id = notes.new_turn_id()
+        extra = {"turn_id": turn_id, "key": inbound.key, "delivery": delivery.delivery_id}
+        log.info("turn start attempt=%d", delivery.attempts, extra=extra)
+        if delivery.attempts > MAX_ATTEMPTS:
+            log.error("giving up after %d attempts", delivery.attempts - 1, extra=extra)
+            with contextlib.suppress(Exception):
+                await self._notify(inbound, notes.gave_up_note(turn_id))
+            await self._store.finish_delivery(
+                delivery.id, self._cfg.holder, "failed", "too many attempts"
+            )
+            return
+        if inbound.source == "slack":
+            name = await self._names.name(inbound.author_id)
+            inbound = replace(inbound, author_name=name)
+            command = command_of(inbound.text)
+            if command is not None:
+                await self._command(command, inbound, delivery, turn_id)
+                return
+        session = await self._store.resolve(inbound.key)
+        if session is None:
+            if inbound.source != "slack":
+                # A comment on an item that no live conversation owns (any more).
+                log.info("no live session for item; ignored", extra=extra)
+                await self._store.finish_delivery(delivery.id, self._cfg.holder, "done")
+                return
+            session = await self._new_session(inbound.key, turn_id)
+        fence = await self._store.acquire_lease(
+            session.id, self._cfg.holder, self._cfg.lease_seconds
+        )
+        if fence is None:
+            # Another turn of this conversation is running (another door, another replica).
+            await self._store.release_delivery(delivery.id, self._cfg.holder, 0.5)
+            return
+        lease = _Lease(session, fence)
+        heartbeat = asyncio.create_task(self._heartbeat(delivery, lease))
+        try:
+            await self._turn(inbound, delivery, lease, turn_id)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            with contextlib.suppress(StoreError):
+                await self._store.release_lease(lease.session.id, self._cfg.holder, lease.fence)
+
+    # the turn ------------------------------------------------------------------------------
+    async def _turn(
+        self, inbound: Inbound, delivery: Delivery, lease: _Lease, turn_id: str
+    ) -> None:
+        extra = {"turn_id": turn_id, "key": inbound.key, "session_id": lease.session.id}
+        started = self._clock()
+        t0 = asyncio.get_running_loop().time()
+        reply = self._reply_for(inbound, delivery)
+        history = [_api_message(e) for e in await self._store.load_transcript(lease.session.id)]
+        user = user_message(inbound, inbound.text)
+        first_token = _FirstToken(
+            reply, lambda: self._observer.first_token(asyncio.get_running_loop().time() - t0)
+        )
+        note: str | None = None
+        outcome = "ok"
+        try:
+            await reply.begin()
+            try:
+                result = await self._run(inbound, lease, turn_id, history, user, first_token)
+            except Exception as exc:
+                if isinstance(exc, StoreError):
+                    raise
+                classified = classify(exc)
+                decision = notes.after_model_error(
+                    classified,
+                    had_history=bool(history),
+                    answer_started=bool(reply.text_so_far.strip()),
+                    turn_id=turn_id,
+                )
+                self._log_failure(classified, exc, extra)
+                if not decision.retry_fresh:
+                    await reply.finish(decision.note)
+                    await self._record(turn_id, lease.session.id, decision.outcome, started)
+                    await self._store.finish_delivery(
+                        delivery.id, self._cfg.holder, "failed", decision.outcome
+                    )
+                    self._observer.turn_finished(
+                        decision.outcome, asyncio.get_running_loop().time() - t0, Usage()
+                    )
+                    return
+                retried, failed = await self._retry_fresh(
+                    inbound, lease, turn_id, user, first_token, reply, extra, classified.detail
+                )
+                if retried is None:
+                    await reply.finish(failed)
+                    await self._record(turn_id, lease.session.id, "context_rejected", started)
+                    await self._store.finish_delivery(
+                        delivery.id, self._cfg.holder, "failed", "context_rejected"
+                    )
+                    return
+                result, note, outcome = retried, notes.reset_note(), "ok_after_reset"
+            await reply.finish(note)
+        except (SlackApiError, SlackClientError, IntegrationError) as exc:
+            # The answer could not be shown. Leave the delivery claimed: its lease runs out
+            # and it is retried (counted), editing what was already posted.
+            log.error("could not deliver the reply: %s", _describe(exc), extra=extra)
+            await self._record(turn_id, lease.session.id, "reply_failed", started)
+            return
+        messages = [_new(user, inbound), *(_new(m, inbound) for m in result.messages)]
+        try:
+            await self._store.commit_turn(
+                TurnCommit(
+                    session_id=lease.session.id,
+                    fence=lease.fence,
+                    turn_id=turn_id,
+                    messages=messages,
+                    usage=result.usage,
+                    model=self._model.name,
+                    outcome=outcome,
+                    delivery_pk=delivery.id,
+                    holder=self._cfg.holder,
+                    started_at=started,
+                )
+            )
+        except LeaseLost:
+            log.warning("lease lost before commit; turn not stored", extra=extra)
+            return
+        elapsed = asyncio.get_running_loop().time() - t0
+        self._observer.turn_finished(outcome, elapsed, result.usage)
+        log.info(
+            "turn done outcome=%s rounds=%d in=%d out=%d cache_read=%d cache_write=%d %.2fs",
+            outcome,
+            result.rounds,
+            result.usage.input_tokens,
+            result.usage.output_tokens,
+            result.usage.cache_read_tokens,
+            result.usage.cache_write_tokens,
+            elapsed,
+            extra=extra,
+        )
+
+    async def _run(
+        self,
+        inbound: Inbound,
+        lease: _Lease,
+        turn_id: str,
+        history: list[dict[str, Any]],
+        user: dict[str, Any],
+        progress: Reply,
+    ) -> AgentResult:
+        async with asyncio.timeout(self._cfg.turn_timeout):
+            return await run_agent(
+                self._model,
+                system=system_prompt(
+                    agent=self._cfg.agent,
+                    tool_names=self._tools.names,
+                    inbound=inbound,
+                    today=self._clock(),
+                ),
+                history=history,
+                user_message=user,
+                tools=self._tools,
+                tool_context=self._tool_context(inbound, lease, turn_id),
+                progress=progress,
+            )
+
+    async def _retry_fresh(
+        self,
+        inbound: Inbound,
+        lease: _Lease,
+        turn_id: str,
+        user: dict[str, Any],
+        progress: Reply,
+        reply: Reply,
+        extra: dict[str, Any],
+        cause: str,
+    ) -> tuple[AgentResult | None, str | None]:
+        """Run once more on a new session; on success the old one is dropped for it."""
+        old = lease.session
+        fresh = await self._store.create_session(self._cfg.agent, turn_id=turn_id)
+        fresh_fence = await self._store.acquire_lease(
+            fresh.id, self._cfg.holder, self._cfg.lease_seconds
+        )
+        if fresh_fence is None:  # pragma: no cover - nobody else knows the new id yet
+            raise StoreError("could not lease a brand-new session")
+        await self._store.release_lease(old.id, self._cfg.holder, lease.fence)
+        lease.session, lease.fence = fresh, fresh_fence
+        try:
+            result = await self._run(inbound, lease, turn_id, [], user, progress)
+        except Exception as exc:
+            if isinstance(exc, StoreError):
+                raise
+            classified = classify(exc)
+            self._log_failure(classified, exc, extra)
+            await self._store.end_session(
+                fresh.id, "dropped", cause="fresh retry failed", turn_id=turn_id
+            )
+            decision = notes.after_model_error(
+                classified,
+                had_history=False,
+                answer_started=bool(reply.text_so_far.strip()),
+                turn_id=turn_id,
+            )
+            return None, decision.note
+        await self._store.end_session(
+            old.id, "dropped", cause=f"model rejected the transcript ({cause})", turn_id=turn_id
+        )
+        claim = await self._store.register_key(inbound.key, fresh.id, turn_id=turn_id)
+        if not claim.registered:  # pragma: no cover - the key was just released
+            log.warning("key taken during reset by %s", claim.owner_session_id, extra=extra)
+        log.warning("session dropped and replaced by %s", fresh.id, extra=extra)
+        return result, None
+
+    # helpers -------------------------------------------------------------------------------
+    async def _new_session(self, key: str, turn_id: str) -> Session:
+        session = await self._store.create_session(self._cfg.agent, turn_id=turn_id)
+        claim = await self._store.register_key(key, session.id, turn_id=turn_id)
+        if claim.registered:
+            return session
+        # Lost a first-writer race to another replica: use the winner, retire ours.
+        await self._store.end_session(session.id, "dropped", cause="lost key race", turn_id=turn_id)
+        winner = await self._store.get_session(claim.owner_session_id)
+        if winner is None:  # pragma: no cover - the winner was live an instant ago
+            raise StoreError("key owner vanished")
+        return winner
+
+    async def _heartbeat(self, delivery: Delivery, lease: _Lease) -> None:
+        interval = max(self._cfg.lease_seconds / 3, 0.2)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._store.extend_delivery(
+                    delivery.id, self._cfg.holder, self._cfg.lease_seconds
+                )
+                if not await self._store.renew_lease(
+                    lease.session.id, self._cfg.holder, lease.fence, self._cfg.lease_seconds
+                ):
+                    log.warning("session lease could not be renewed", extra={"key": ""})
+            except StoreError as exc:
+                log.warning("lease heartbeat failed: %s", exc)
+
+    def _reply_for(self, inbound: Inbound, delivery: Delivery) -> Reply:
+        ref = delivery.reply_ref or {}
+
+        async def remember(posted: dict[str, Any]) -> None:
+            await self._store.set_reply_ref(delivery.id, posted)
+
+        if inbound.source == "slack":
+            assert inbound.channel is not None
+            bot = self._bot()
+            return SlackReply(
+                self._slack,
+                channel=inbound.channel,
+                thread_ts=inbound.thread_ts,
+                team_id=inbound.team_id or bot.team_id,
+                user_id=inbound.author_id,
+                on_posted=remember,
+                existing_ts=ref.get("ts"),
+            )
+        poster = self._posters[inbound.source]
+        item = inbound.item_ref or ""
+
+        async def post(body: str) -> str:
+            return await poster(item, body)
+
+        async def posted(comment_id: str) -> None:
+            await self._store.remember_posted(
+                f"{inbound.source}:comment:{_ref_id(item, comment_id, inbound.source)}"
+            )
+            await remember({"comment_id": comment_id})
+            await self._notice_slack(inbound)
+
+        return CommentReply(post, posted, already_posted=bool(ref.get("comment_id")))
+
+    async def _notice_slack(self, inbound: Inbound) -> None:
+        """Tell the linked Slack thread that the conversation moved on elsewhere."""
+        session = await self._store.resolve(inbound.key)
+        if session is None:
+            return
+        slack_keys = [
+            k.key for k in await self._store.keys_for(session.id) if platform_of(k.key) == "slack"
+        ]
+        if not slack_keys:
+            return
+        channel, thread = _slack_place(slack_keys[0])
+        where = f"<{inbound.item_url}|{inbound.item_ref}>" if inbound.item_url else inbound.item_ref
+        who = inbound.author_name or inbound.author_id
+        text = f"{who} commented on {where}; I answered there."
+        kwargs: dict[str, Any] = {"channel": channel, **markdown_message(text)}
+        if thread != "main":
+            kwargs["thread_ts"] = thread
+        try:
+            await self._slack.chat_postMessage(**kwargs)
+        except (SlackApiError, SlackClientError) as exc:
+            log.warning("Slack notice not posted: %s", _describe(exc))
+
+    def _tool_context(self, inbound: Inbound, lease: _Lease, turn_id: str) -> ToolContext:
+        async def link_key(key: str, url: str | None) -> KeyClaim:
+            return await self._store.register_key(key, lease.session.id, url=url, turn_id=turn_id)
+
+        async def thread_link() -> str | None:
+            place: tuple[str, str] | None = None
+            if inbound.source == "slack" and inbound.channel:
+                place = (inbound.channel, inbound.thread_ts or inbound.ts or "")
+            else:
+                for k in await self._store.keys_for(lease.session.id):
+                    if platform_of(k.key) == "slack":
+                        channel, thread = _slack_place(k.key)
+                        place = (channel, thread if thread != "main" else "")
+                        break
+            if not place or not place[1]:
+                return None
+            try:
+                response = await self._slack.chat_getPermalink(
+                    channel=place[0], message_ts=place[1]
+                )
+                return str(response.get("permalink") or "") or None
+            except (SlackApiError, SlackClientError):
+                return None
+
+        return ToolContext(
+            session_id=lease.session.id,
+            turn_id=turn_id,
+            agent=self._cfg.agent,
+            source_key=inbound.key,
+            link_key=link_key,
+            thread_link=thread_link,
+        )
+
+    async def _command(
+        self, command: str, inbound: Inbound, delivery: Delivery, turn_id: str
+    ) -> None:
+        session = await self._store.resolve(inbound.key)
+        if command == "reset":
+            if session is not None:
+                await self._store.end_session(
+                    session.id, "reset", cause=f"reset by {inbound.author_id}", turn_id=turn_id
+                )
+                text = "Done: I've forgotten this conversation. Your next message starts fresh."
+            else:
+                text = (
+                    "There is nothing to reset here; your next message starts a new conversation."
+                )
+        else:
+            links = [] if session is None else await self._store.keys_for(session.id)
+            items = [k for k in links if platform_of(k.key) in ("github", "jira")]
+            if not items:
+                text = "No Jira tickets or GitHub issues are linked to this conversation yet."
+            else:
+                lines = [f"• {_item_label(k.key)}" + (f": {k.url}" if k.url else "") for k in items]
+                text = "Linked to this conversation:\n" + "\n".join(lines)
+        try:
+            await self._notify(inbound, text)
+        except (SlackApiError, SlackClientError) as exc:
+            log.error("command reply failed: %s", _describe(exc), extra={"turn_id": turn_id})
+        await self._store.record_turn(
+            TurnRecord(
+                turn_id,
+                session.id if session else None,
+                f"command_{command}",
+                None,
+                Usage(),
+                self._clock(),
+                self._clock(),
+            )
+        )
+        await self._store.finish_delivery(delivery.id, self._cfg.holder, "done")
+
+    async def _notify(self, inbound: Inbound, text: str) -> None:
+        """A one-off message on the surface the inbound came from."""
+        if inbound.source == "slack" and inbound.channel:
+            kwargs: dict[str, Any] = {"channel": inbound.channel, **markdown_message(text)}
+            if inbound.thread_ts:
+                kwargs["thread_ts"] = inbound.thread_ts
+            await self._slack.chat_postMessage(**kwargs)
+        elif inbound.source in self._posters and inbound.item_ref:
+            await self._posters[inbound.source](inbound.item_ref, text)
+
+    async def _record(self, turn_id: str, session_id: str, outcome: str, started: datetime) -> None:
+        await self._store.record_turn(
+            TurnRecord(
+                turn_id, session_id, outcome, self._model.name, Usage(), started, self._clock()
+            )
+        )
+
+    def _log_failure(self, classified: Any, exc: BaseException, extra: dict[str, Any]) -> None:
+        if classified.failure is Failure.CONFIGURATION:
+            log.error(
+                "model call failed: %s; check the %s setting",
+                classified.detail,
+                classified.setting,
+                extra=extra,
+            )
+        else:
+            log.warning(
+                "model call failed (%s): %s", classified.failure.value, _describe(exc), extra=extra
+            )
+
+
+class _FirstToken:
+    """Wraps a Reply to time the first visible token."""
+
+    def __init__(self, inner: Reply, on_first: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_first: Callable[[], None] | None = on_first
+
+    @property
+    def text_so_far(self) -> str:
+        return self._inner.text_so_far
+
+    async def begin(self) -> None:
+        await self._inner.begin()
+
+    async def finish(self, note: str | None = None) -> None:
+        await self._inner.finish(note)
+
+    async def text(self, delta: str) -> None:
+        if self._on_first is not None:
+            self._on_first()
+            self._on_first = None
+        await self._inner.text(delta)
+
+    async def tool_started(self, call_id: str, name: str) -> None:
+        await self._inner.tool_started(call_id, name)
+
+    async def tool_finished(self, call_id: str, name: str, ok: bool) -> None:
+        await self._inner.tool_finished(call_id, name, ok)
+
+
+def _api_message(entry: TranscriptEntry) -> dict[str, Any]:
+    return {"role": entry.role, "content": entry.content}
+
+
+def _new(message: dict[str, Any], inbound: Inbound) -> NewMessage:
+    is_person = message["role"] == "user" and any(
+        b.get("type") == "text" for b in message["content"]
+    )
+    return NewMessage(
+        role=message["role"],
+        content=message["content"],
+        author_id=inbound.author_id if is_person else None,
+        author_name=inbound.author_name if is_person else None,
+        source=inbound.source,
+    )
+
+
+def _slack_place(key: str) -> tuple[str, str]:
+    """``agent:slack:C01::123.4`` -> (``C01``, ``123.4``)."""
+    rest = key.split(":", 2)[2]
+    channel, _, thread = rest.partition("::")
+    return channel, thread
+
+
+def _item_label(key: str) -> str:
+    platform, _, ref = key.split(":", 1)[1].partition(":")
+    return f"{'GitHub' if platform == 'github' else 'Jira'} {ref}"
+
+
+def _ref_id(item: str, comment_id: str, source: str) -> str:
+    return comment_id if source == "github" else f"{item}/{comment_id}"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError):
+        return f"Slack {exc.response.get('error', 'error')}"
+    if isinstance(exc, IntegrationError):
+        return f"{exc.service} {exc.status or ''} {exc.message}".strip()
+    return type(exc).__name__
