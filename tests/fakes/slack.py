@@ -1,0 +1,667 @@
+"""A fake Slack Web API for tests: the real ``slack_sdk`` client talks to it over HTTP.
+
+    async with FakeSlack() as slack:
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.url)
+        await client.chat_postMessage(channel="C1", thread_ts="1.0", text="hi")
+        assert slack.thread_texts("C1", "1.0") == ["hi"]
+
+Standalone: ``python -m tests.fakes.slack --port 9001`` (prints the base URL, serves until
+SIGTERM/SIGINT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from tests.fakes.server import FakeServer, add_common_arguments, run, serve_forever, short
+
+__all__ = ["Call", "FakeSlack", "Message", "main"]
+
+JSON_FIELDS = frozenset(
+    {
+        "attachments",
+        "blocks",
+        "chunks",
+        "loading_messages",
+        "metadata",
+        "prompts",
+        "unfurls",
+        "user_auth_blocks",
+        "view",
+    }
+)
+"""Form fields whose value slack_sdk sends as a JSON string; decoded in the recorded params."""
+
+BASE_TS_MICROS = 1_763_700_000 * 1_000_000
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class Call:
+    """One HTTP request the fake received (recorded even when it failed)."""
+
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]  # lower-cased names
+    http_method: str = "POST"
+    status: int = 200
+    response: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and bool(self.response.get("ok"))
+
+    @property
+    def error(self) -> str | None:
+        return None if self.ok else self.response.get("error")
+
+
+@dataclass
+class Message:
+    """What a user would see for one message."""
+
+    ts: str
+    channel: str
+    thread_ts: str | None
+    text: str
+    user: str
+    bot_id: str | None = None
+    blocks: list[Any] = field(default_factory=list)
+    chunks: list[dict[str, Any]] = field(default_factory=list)  # non-markdown stream chunks
+    streamed: bool = False
+    stopped: bool = False
+    updates: int = 0
+    ephemeral_to: str | None = None
+    deleted: bool = False
+    metadata: Any = None
+
+    def to_slack(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
+        out["user"] = self.user
+        if self.bot_id:
+            out["bot_id"] = self.bot_id
+        if self.thread_ts:
+            out["thread_ts"] = self.thread_ts
+        if self.blocks:
+            out["blocks"] = self.blocks
+        if self.metadata is not None:
+            out["metadata"] = self.metadata
+        return out
+
+
+@dataclass
+class _FailRule:
+    status: int
+    retry_after: float | None
+    error: str | None
+    remaining: int | None  # None: forever
+
+
+def _visible_text(params: dict[str, Any]) -> str:
+    """markdown_text, else the text of markdown blocks, else text."""
+    if params.get("markdown_text"):
+        return str(params["markdown_text"])
+    blocks = params.get("blocks")
+    if isinstance(blocks, list):
+        texts = [
+            str(b.get("text", ""))
+            for b in blocks
+            if isinstance(b, dict) and b.get("type") == "markdown"
+        ]
+        if texts:
+            return "\n".join(texts)
+    return str(params.get("text") or "")
+
+
+def _split_chunks(chunks: Any) -> tuple[str, list[dict[str, Any]]]:
+    text = ""
+    others: list[dict[str, Any]] = []
+    if isinstance(chunks, list):
+        for chunk in chunks:
+            if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
+                text += str(chunk.get("text", ""))
+            elif isinstance(chunk, dict):
+                others.append(chunk)
+    return text, others
+
+
+class FakeSlack(FakeServer):
+    """Fake Slack Web API. ``url`` is the base URL for ``AsyncWebClient(base_url=...)``."""
+
+    url_path = "/api/"
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host=host, port=port)
+        # identity returned by auth.test and stamped on bot messages
+        self.user_id = "UBOT"
+        self.bot_id = "BBOT"
+        self.team_id = "T1"
+        self.team = "Threadline Test"
+        self.user = "threadline"
+        self.workspace_url = "https://fake.slack.test/"
+        self.token_prefixes: tuple[str, ...] = ("xoxb-",)
+        self.users: dict[str, dict[str, Any]] = {}
+        self.refuse_streaming = False
+        self.calls: list[Call] = []
+        self._messages: list[Message] = []
+        self._fail_rules: dict[str, list[_FailRule]] = {}
+        self._delays: dict[str, float] = {}
+        self._handlers: dict[str, Handler] = {}
+        self._statuses: dict[tuple[str, str], list[str]] = {}
+        self._current_status: dict[tuple[str, str], str] = {}
+        self.titles: dict[tuple[str, str], str] = {}
+        self.reactions: dict[tuple[str, str], list[str]] = {}
+        self._ts_counter = 0
+
+    # -- public helpers --------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def messages(
+        self, channel: str, thread_ts: str | None = None, *, include_ephemeral: bool = True
+    ) -> list[Message]:
+        """Messages in ``channel`` (thread_ts=None: all of them), in ts order.
+
+        With ``thread_ts``: the thread as displayed, i.e. the parent (if it was posted or
+        seeded with :meth:`add_message`) followed by the replies. Deleted messages are omitted.
+        """
+        out = [
+            m
+            for m in self._messages
+            if m.channel == channel
+            and not m.deleted
+            and (include_ephemeral or m.ephemeral_to is None)
+            and (thread_ts is None or m.ts == thread_ts or m.thread_ts == thread_ts)
+        ]
+        return sorted(out, key=lambda m: _ts_key(m.ts))
+
+    def thread_texts(self, channel: str, thread_ts: str) -> list[str]:
+        return [m.text for m in self.messages(channel, thread_ts)]
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        for m in self._messages:
+            if m.channel == channel and m.ts == ts:
+                return m
+        return None
+
+    def add_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str = "U1",
+        thread_ts: str | None = None,
+        ts: str | None = None,
+    ) -> Message:
+        """Seed a message (e.g. the human's message that starts a thread)."""
+        msg = Message(
+            ts=ts or self._next_ts(), channel=channel, thread_ts=thread_ts, text=text, user=user
+        )
+        self._messages.append(msg)
+        return msg
+
+    def status(self, channel: str, thread_ts: str) -> str:
+        """Current assistant thread status ("" when cleared or never set)."""
+        return self._current_status.get((channel, thread_ts), "")
+
+    def statuses(self, channel: str, thread_ts: str) -> list[str]:
+        """Every status set via assistant.threads.setStatus for the thread, in order."""
+        return list(self._statuses.get((channel, thread_ts), []))
+
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: float | None = 1,
+        error: str | None = None,
+        times: int | None = 1,
+    ) -> None:
+        """Make the next ``times`` calls to ``method`` ("*": any method) fail.
+
+        429 -> HTTP 429 + Retry-After + ``ratelimited``; >=500 -> that HTTP status;
+        200 + error -> ``{"ok": false, "error": error}``. times=None: forever.
+        Rules queue up per method and are consumed in order.
+        """
+        rule = _FailRule(status=status, retry_after=retry_after, error=error, remaining=times)
+        self._fail_rules.setdefault(method, []).append(rule)
+
+    def clear_failures(self) -> None:
+        self._fail_rules.clear()
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Delay answers to ``method`` ("*": every method) by ``seconds`` (0 removes)."""
+        if seconds > 0:
+            self._delays[method] = seconds
+        else:
+            self._delays.pop(method, None)
+
+    def on(self, method: str, handler: Handler) -> None:
+        """Answer ``method`` with ``handler(params) -> response dict`` (added or overridden)."""
+        self._handlers[method] = handler
+
+    def describe(self) -> str:
+        lines = [f"{len(self.calls)} call(s) recorded:"]
+        for i, c in enumerate(self.calls):
+            result = "ok" if c.ok else f"{c.status} {c.error}"
+            lines.append(f"  [{i}] {c.method} {short(c.params)} -> {result}")
+        visible = [m for m in self._messages if not m.deleted]
+        lines.append(f"{len(visible)} message(s):")
+        for m in sorted(visible, key=lambda m: _ts_key(m.ts)):
+            flags = []
+            if m.streamed:
+                flags.append("streamed" + (",stopped" if m.stopped else ",open"))
+            if m.updates:
+                flags.append(f"updates={m.updates}")
+            if m.ephemeral_to:
+                flags.append(f"ephemeral_to={m.ephemeral_to}")
+            lines.append(
+                f"  {m.channel} ts={m.ts} thread={m.thread_ts} user={m.user} "
+                f"{' '.join(flags)} text={short(m.text)}"
+            )
+        return "\n".join(lines)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/api/{method}", self._handle)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        params = await _read_params(request)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        call = Call(method=method, params=params, headers=headers, http_method=request.method)
+        self.calls.append(call)
+
+        delay = self._delays.get(method, self._delays.get("*", 0.0))
+        await self._sleep(delay)
+
+        status, body, extra_headers = self._dispatch(method, params, headers)
+        call.status, call.response = status, body
+        return web.json_response(body, status=status, headers=extra_headers)
+
+    def _dispatch(
+        self, method: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        auth = headers.get("authorization", "")
+        body_token = str(params.pop("token", "") or "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        token = token or body_token
+        if not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        if not token.startswith(self.token_prefixes):
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+
+        rule = self._take_fail_rule(method)
+        if rule is not None:
+            return self._failure(rule)
+
+        handler = self._handlers.get(method)
+        if handler is None:
+            builtin = None
+            if "_" not in method:
+                builtin = getattr(self, "_m_" + method.replace(".", "_"), None)
+            if builtin is None:
+                return 200, {"ok": False, "error": "unknown_method", "req_method": method}, {}
+            handler = builtin
+        try:
+            body = handler(params)
+        except _SlackError as err:
+            body = {"ok": False, "error": err.error}
+        return 200, body, {}
+
+    def _take_fail_rule(self, method: str) -> _FailRule | None:
+        for key in (method, "*"):
+            rules = self._fail_rules.get(key, [])
+            while rules:
+                rule = rules[0]
+                if rule.remaining is None:
+                    return rule
+                if rule.remaining > 0:
+                    rule.remaining -= 1
+                    if rule.remaining == 0:
+                        rules.pop(0)
+                    return rule
+                rules.pop(0)
+        return None
+
+    @staticmethod
+    def _failure(rule: _FailRule) -> tuple[int, dict[str, Any], dict[str, str]]:
+        headers: dict[str, str] = {}
+        if rule.status == 429:
+            if rule.retry_after is not None:
+                ra = rule.retry_after
+                headers["Retry-After"] = str(int(ra)) if float(ra).is_integer() else str(ra)
+            return 429, {"ok": False, "error": rule.error or "ratelimited"}, headers
+        if rule.status >= 500:
+            return rule.status, {"ok": False, "error": rule.error or "internal_error"}, headers
+        return rule.status, {"ok": False, "error": rule.error or "fatal_error"}, headers
+
+    # -- state helpers ---------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        self._ts_counter += 1
+        micros = BASE_TS_MICROS + 100 * self._ts_counter
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _bot_message(self, channel: str, thread_ts: str | None, text: str) -> Message:
+        msg = Message(
+            ts=self._next_ts(),
+            channel=channel,
+            thread_ts=thread_ts or None,
+            text=text,
+            user=self.user_id,
+            bot_id=self.bot_id,
+        )
+        self._messages.append(msg)
+        if thread_ts:
+            # Slack clears the assistant status when the app replies in the thread
+            self._current_status.pop((channel, thread_ts), None)
+        return msg
+
+    def _find(self, channel: str, ts: str) -> Message:
+        msg = self.message(channel, ts)
+        if msg is None or msg.deleted:
+            raise _SlackError("message_not_found")
+        return msg
+
+    # -- methods ---------------------------------------------------------------------------
+
+    def _m_auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": self.workspace_url,
+            "team": self.team,
+            "user": self.user,
+            "team_id": self.team_id,
+            "user_id": self.user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _m_users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        uid = str(_require(params, "user"))
+        info = self.users.get(uid)
+        if info is None:
+            raise _SlackError("user_not_found")
+        real_name = info.get("real_name", "")
+        display_name = info.get("display_name", "")
+        extra = {k: v for k, v in info.items() if k not in ("real_name", "display_name")}
+        user = {
+            "id": uid,
+            "team_id": self.team_id,
+            "name": info.get("name") or display_name or uid.lower(),
+            "deleted": False,
+            "real_name": real_name,
+            "is_bot": False,
+            **extra,
+            "profile": {
+                "display_name": display_name,
+                "real_name": real_name,
+                **(extra.get("profile") or {}),
+            },
+        }
+        return {"ok": True, "user": user}
+
+    def _m_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(_require(params, "channel"))
+        _require_content(params)
+        msg = self._bot_message(channel, params.get("thread_ts"), _visible_text(params))
+        msg.blocks = list(params.get("blocks") or [])
+        msg.metadata = params.get("metadata")
+        return {"ok": True, "channel": channel, "ts": msg.ts, "message": msg.to_slack()}
+
+    def _m_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(_require(params, "channel"))
+        user = str(_require(params, "user"))
+        _require_content(params)
+        msg = self._bot_message(channel, params.get("thread_ts"), _visible_text(params))
+        msg.blocks = list(params.get("blocks") or [])
+        msg.ephemeral_to = user
+        return {"ok": True, "message_ts": msg.ts}
+
+    def _m_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(_require(params, "channel"))
+        msg = self._find(channel, str(_require(params, "ts")))
+        _require_content(params)
+        msg.text = _visible_text(params)
+        if "blocks" in params:
+            msg.blocks = list(params.get("blocks") or [])
+        if "metadata" in params:
+            msg.metadata = params["metadata"]
+        msg.updates += 1
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": msg.ts,
+            "text": msg.text,
+            "message": msg.to_slack(),
+        }
+
+    def _m_chat_delete(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(_require(params, "channel"))
+        msg = self._find(channel, str(_require(params, "ts")))
+        msg.deleted = True
+        return {"ok": True, "channel": channel, "ts": msg.ts}
+
+    def _m_chat_startStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(_require(params, "channel"))
+        thread_ts = str(_require(params, "thread_ts"))
+        if self.refuse_streaming:
+            raise _SlackError("not_allowed_token_type")
+        msg = self._bot_message(channel, thread_ts, "")
+        msg.streamed = True
+        self._append_stream(msg, params)
+        return {"ok": True, "channel": channel, "ts": msg.ts}
+
+    def _m_chat_appendStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(_require(params, "channel"))
+        msg = self._open_stream(channel, str(_require(params, "ts")))
+        self._append_stream(msg, params)
+        return {"ok": True, "channel": channel, "ts": msg.ts}
+
+    def _m_chat_stopStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(_require(params, "channel"))
+        msg = self._open_stream(channel, str(_require(params, "ts")))
+        self._append_stream(msg, params)
+        if params.get("blocks"):
+            msg.blocks = list(params["blocks"])
+        if "metadata" in params:
+            msg.metadata = params["metadata"]
+        msg.stopped = True
+        return {"ok": True, "channel": channel, "ts": msg.ts, "message": msg.to_slack()}
+
+    def _open_stream(self, channel: str, ts: str) -> Message:
+        msg = self._find(channel, ts)
+        if not msg.streamed or msg.stopped:
+            raise _SlackError("message_not_in_streaming_state")
+        return msg
+
+    @staticmethod
+    def _append_stream(msg: Message, params: dict[str, Any]) -> None:
+        chunk_text, others = _split_chunks(params.get("chunks"))
+        msg.text += str(params.get("markdown_text") or "") + chunk_text
+        msg.chunks.extend(others)
+
+    def _m_assistant_threads_setStatus(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(_require(params, "channel_id"))
+        thread_ts = str(_require(params, "thread_ts"))
+        status = str(params.get("status") or "")
+        self._statuses.setdefault((channel, thread_ts), []).append(status)
+        self._current_status[(channel, thread_ts)] = status
+        return {"ok": True}
+
+    def _m_assistant_threads_setTitle(self, params: dict[str, Any]) -> dict[str, Any]:
+        key = (str(_require(params, "channel_id")), str(_require(params, "thread_ts")))
+        self.titles[key] = str(params.get("title") or "")
+        return {"ok": True}
+
+    def _m_assistant_threads_setSuggestedPrompts(self, params: dict[str, Any]) -> dict[str, Any]:
+        _require(params, "channel_id")
+        _require(params, "prompts")
+        return {"ok": True}
+
+    def _m_reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
+        # lenient: the reacted-to message need not be known (it is usually the user's)
+        key = (str(_require(params, "channel")), str(_require(params, "timestamp")))
+        name = str(_require(params, "name"))
+        names = self.reactions.setdefault(key, [])
+        if name in names:
+            raise _SlackError("already_reacted")
+        names.append(name)
+        return {"ok": True}
+
+    def _m_reactions_remove(self, params: dict[str, Any]) -> dict[str, Any]:
+        key = (str(_require(params, "channel")), str(_require(params, "timestamp")))
+        name = str(_require(params, "name"))
+        names = self.reactions.get(key, [])
+        if name not in names:
+            raise _SlackError("no_reaction")
+        names.remove(name)
+        return {"ok": True}
+
+    def _m_chat_getPermalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(_require(params, "channel"))
+        ts = str(_require(params, "message_ts"))
+        link = f"https://fake.slack.test/archives/{channel}/p{ts.replace('.', '')}"
+        msg = self.message(channel, ts)
+        if msg is not None and msg.thread_ts and msg.thread_ts != ts:
+            link += f"?thread_ts={msg.thread_ts}&cid={channel}"
+        return {"ok": True, "channel": channel, "permalink": link}
+
+    def _m_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(_require(params, "channel"))
+        ts = str(_require(params, "ts"))
+        thread = self.messages(channel, ts, include_ephemeral=False)
+        if not thread:
+            raise _SlackError("thread_not_found")
+        out = []
+        for m in thread:
+            item = m.to_slack()
+            if m.ts == ts:
+                replies = [r for r in thread if r.ts != ts]
+                item["thread_ts"] = ts
+                item["reply_count"] = len(replies)
+                if replies:
+                    item["latest_reply"] = replies[-1].ts
+            out.append(item)
+        oldest, latest = params.get("oldest"), params.get("latest")
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+        if oldest:
+            out = [
+                m
+                for m in out
+                if _ts_key(m["ts"]) > _ts_key(oldest)
+                or (inclusive and m["ts"] == oldest)
+                or m["ts"] == ts
+            ]
+        if latest:
+            out = [
+                m
+                for m in out
+                if _ts_key(m["ts"]) < _ts_key(latest)
+                or (inclusive and m["ts"] == latest)
+                or m["ts"] == ts
+            ]
+        start = int(params.get("cursor") or 0)
+        limit = int(params.get("limit") or 1000)
+        page = out[start : start + limit]
+        has_more = start + limit < len(out)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": has_more,
+            "response_metadata": {"next_cursor": str(start + limit) if has_more else ""},
+        }
+
+
+class _SlackError(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _require(params: dict[str, Any], name: str) -> Any:
+    value = params.get(name)
+    if value is None or value == "":
+        if name == "channel" or name == "channel_id":
+            raise _SlackError("channel_not_found")
+        raise _SlackError("invalid_arguments")
+    return value
+
+
+def _require_content(params: dict[str, Any]) -> None:
+    if not any(params.get(k) for k in ("text", "markdown_text", "blocks", "attachments")):
+        raise _SlackError("no_text")
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    sec, _, frac = str(ts).partition(".")
+    try:
+        return int(sec), int((frac + "000000")[:6])
+    except ValueError:
+        return 0, 0
+
+
+def _decode_json_fields(params: dict[str, Any]) -> dict[str, Any]:
+    for key in JSON_FIELDS & params.keys():
+        value = params[key]
+        if isinstance(value, str) and value[:1] in ("[", "{"):
+            with contextlib.suppress(ValueError):
+                params[key] = json.loads(value)
+    return params
+
+
+async def _read_params(request: web.Request) -> dict[str, Any]:
+    """Query string + body (JSON or form), with JSON-in-form fields decoded."""
+    params: dict[str, Any] = dict(request.query)
+    if not request.can_read_body:
+        return _decode_json_fields(params)
+    if request.content_type == "multipart/form-data":
+        form = await request.post()
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        return _decode_json_fields(params)
+    raw = await request.read()
+    if request.content_type == "application/json" or raw.lstrip()[:1] == b"{":
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            params.update(body)
+            return _decode_json_fields(params)
+    params.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    return _decode_json_fields(params)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.slack", description=__doc__)
+    add_common_arguments(parser, default_port=9001)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds to delay every answer")
+    parser.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="ID=REAL NAME",
+        help="add a user for users.info (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    slack = FakeSlack(host=args.host, port=args.port)
+    slack.delay("*", args.latency)
+    for spec in args.user:
+        uid, _, name = spec.partition("=")
+        slack.users[uid] = {"real_name": name or uid, "display_name": (name or uid).split()[0]}
+    run(serve_forever(slack))
+
+
+if __name__ == "__main__":
+    main()
