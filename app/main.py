@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 import anthropic
 import httpx
@@ -322,16 +324,24 @@ class Threadline:
         if secret is None:
             return web.json_response({"error": "HTTP events are off in Socket Mode"}, status=404)
         verifier = SignatureVerifier(secret.reveal())
-        if not verifier.is_valid_request(body, dict(request.headers)):
+        try:
+            valid = verifier.is_valid_request(body, dict(request.headers))
+        except (UnicodeDecodeError, ValueError):
+            valid = False
+        if not valid:
             return web.json_response({"error": "invalid signature"}, status=401)
         try:
             text = body.decode("utf-8")
+            _check_slack_payload(text)
             bolt_request = await to_bolt_request(_Replay(request, text))  # type: ignore[arg-type]
         except (UnicodeDecodeError, ValueError):
             return web.json_response({"error": "malformed payload"}, status=400)
-        if not isinstance(bolt_request.body, dict) or not bolt_request.body:
-            return web.json_response({"error": "malformed payload"}, status=400)
-        bolt_response = await self.bolt.async_dispatch(bolt_request)
+        try:
+            bolt_response = await self.bolt.async_dispatch(bolt_request)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            # A payload of a shape Slack never sends; it was signed, so log it loudly.
+            log.exception("unprocessable Slack payload")
+            return web.json_response({"error": "unprocessable payload"}, status=422)
         return await to_aiohttp_response(bolt_response)
 
     async def _healthz(self, _: web.Request) -> web.Response:
@@ -371,6 +381,21 @@ class _Replay:
 
     async def text(self) -> str:
         return self._text
+
+
+def _check_slack_payload(text: str) -> None:
+    """Raise ValueError unless ``text`` is a JSON object or a form Slack would send."""
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        if not isinstance(json.loads(stripped), dict):
+            raise ValueError("not a JSON object")
+        return
+    form = parse_qs(text, strict_parsing=bool(text))
+    if "payload" in form:
+        if not isinstance(json.loads(form["payload"][0]), dict):
+            raise ValueError("payload is not a JSON object")
+    elif "command" not in form and "ssl_check" not in form:
+        raise ValueError("neither an event, a command nor an interaction")
 
 
 async def _read_capped(request: web.Request, limit: int) -> bytes | None:

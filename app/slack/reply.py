@@ -112,7 +112,14 @@ class SlackReply:
         await self._flush_pending()
         if not self._written.strip():
             await self._emit("_(no answer)_")
-        await self._writer.close()
+        try:
+            await self._writer.close()
+        except (SlackApiError, SlackClientError) as exc:
+            if not isinstance(self._writer, _StreamWriter):
+                raise
+            # Short answers reach Slack only when the stream stops: a refusal shows up here.
+            await self._fall_back(exc)
+            await self._writer.close()
 
     async def _flush_pending(self) -> None:
         if self._pending:
@@ -126,11 +133,16 @@ class SlackReply:
         except (SlackApiError, SlackClientError) as exc:
             if not isinstance(self._writer, _StreamWriter):
                 raise
-            # Streaming refused or broken: continue in a plain message with the text the
-            # stream has not shown yet, so nothing is lost.
-            log.info("streaming unavailable, posting instead: %s", _slack_error(exc))
-            unsent = self._writer.unsent()
-            self._writer = _UpdateWriter(self, self._limit, 1.0, None)
+            await self._fall_back(exc)
+
+    async def _fall_back(self, exc: Exception) -> None:
+        """Streaming refused or broken: continue in a plain message with the text the stream
+        has not shown yet, so nothing is lost."""
+        assert isinstance(self._writer, _StreamWriter)
+        log.info("streaming unavailable, posting instead: %s", _slack_error(exc))
+        unsent = self._writer.unsent()
+        self._writer = _UpdateWriter(self, self._limit, 1.0, None)
+        if unsent:
             await self._writer.write(unsent)
 
     # helpers for writers -------------------------------------------------------------------
