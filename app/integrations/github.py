@@ -1,0 +1,103 @@
+"""GitHub REST client: create and read issues, post comments, learn who we are.
+
+The ``httpx.AsyncClient`` is passed in (the app's lifespan owns it); every call carries an
+explicit timeout. Failures raise the ``IntegrationError`` family (see ``app.integrations.http``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from app.config import GitHubSettings
+from app.integrations.http import DEFAULT_TIMEOUT, USER_AGENT, Upstream, call, require
+from app.integrations.item import Item
+
+
+class GitHubClient:
+    """Issues and comments through the GitHub REST API (``settings.api_url``)."""
+
+    def __init__(
+        self,
+        settings: GitHubSettings,
+        http: httpx.AsyncClient,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._timeout = timeout
+        self._base = settings.api_url.rstrip("/")
+        self._upstream = Upstream("GitHub", "GITHUB_TOKEN", (settings.token.reveal(),))
+
+    def __repr__(self) -> str:
+        return f"GitHubClient(api_url={self._base!r})"
+
+    async def create_issue(self, repo: str, title: str, body: str) -> Item:
+        data = await self._call(
+            "POST",
+            f"{_repo_path(repo)}/issues",
+            what=f"repository {repo}",
+            json={"title": title, "body": body},
+        )
+        return self._issue(repo, data)
+
+    async def get_issue(self, repo: str, number: int) -> Item:
+        data = await self._call(
+            "GET", f"{_repo_path(repo)}/issues/{int(number)}", what=f"issue {repo}#{number}"
+        )
+        return self._issue(repo, data)
+
+    async def create_comment(self, repo: str, number: int, body: str) -> str:
+        """Comment on an issue or pull request; returns the new comment's id."""
+        data = await self._call(
+            "POST",
+            f"{_repo_path(repo)}/issues/{int(number)}/comments",
+            what=f"issue {repo}#{number}",
+            json={"body": body},
+        )
+        return str(require(data, "id", int, self._upstream))
+
+    async def whoami(self) -> str:
+        """The login the token belongs to (GET /user), to recognise our own comments."""
+        data = await self._call("GET", "/user", what="the authenticated user")
+        return str(require(data, "login", str, self._upstream))
+
+    async def _call(self, method: str, path: str, *, what: str, json: Any = None) -> Any:
+        headers = {
+            "Authorization": f"Bearer {self._settings.token.reveal()}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": USER_AGENT,
+        }
+        return await call(
+            self._http,
+            self._upstream,
+            method,
+            self._base + path,
+            what=what,
+            headers=headers,
+            timeouts=self._timeout,
+            json=json,
+        )
+
+    def _issue(self, repo: str, data: Any) -> Item:
+        number = require(data, "number", int, self._upstream)
+        state = data.get("state")
+        return Item(
+            platform="github",
+            ref=f"{repo}#{number}",
+            url=require(data, "html_url", str, self._upstream),
+            title=str(data.get("title") or ""),
+            state="closed" if state == "closed" else "open",
+            number=number,
+        )
+
+
+def _repo_path(repo: str) -> str:
+    owner, sep, name = repo.partition("/")
+    if not (owner and sep and name) or "/" in name:
+        raise ValueError(f"repository must be owner/name, got {repo!r}")
+    return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"

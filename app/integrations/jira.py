@@ -1,0 +1,139 @@
+"""Jira Cloud REST (v3) client: create and read issues, post comments, learn who we are.
+
+Descriptions and comments are written in Markdown and sent as ADF (``app.integrations.adf``).
+Authentication is HTTP Basic with the account's email and API token. Failures raise the
+``IntegrationError`` family (see ``app.integrations.http``).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from app.config import JiraSettings
+from app.integrations.adf import markdown_to_adf
+from app.integrations.http import DEFAULT_TIMEOUT, USER_AGENT, Upstream, call, require
+from app.integrations.item import Item
+
+
+class JiraClient:
+    """Issues and comments through the Jira Cloud REST API v3 (``settings.base_url``)."""
+
+    def __init__(
+        self,
+        settings: JiraSettings,
+        http: httpx.AsyncClient,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._timeout = timeout
+        self._base = settings.base_url.rstrip("/")
+        credentials = f"{settings.email}:{settings.api_token.reveal()}"
+        encoded = base64.b64encode(credentials.encode()).decode("ascii")
+        self._upstream = Upstream("Jira", "JIRA_API_TOKEN", (settings.api_token.reveal(), encoded))
+
+    def __repr__(self) -> str:
+        return f"JiraClient(base_url={self._base!r})"
+
+    def browse_url(self, key: str) -> str:
+        return f"{self._base}/browse/{key}"
+
+    async def create_issue(
+        self,
+        project_key: str,
+        summary: str,
+        description_markdown: str,
+        issue_type: str = "Task",
+    ) -> Item:
+        fields = {
+            "project": {"key": project_key},
+            "summary": summary,
+            "description": markdown_to_adf(description_markdown),
+            "issuetype": {"name": issue_type},
+        }
+        data = await self._call(
+            "POST", "/rest/api/3/issue", what=f"project {project_key}", json={"fields": fields}
+        )
+        key = require(data, "key", str, self._upstream)
+        return Item(
+            platform="jira",
+            ref=key,
+            url=self.browse_url(key),
+            title=summary,
+            state="open",
+            key=key,
+        )
+
+    async def get_issue(self, key: str) -> Item:
+        data = await self._call(
+            "GET",
+            f"/rest/api/3/issue/{quote(key, safe='')}",
+            what=f"issue {key}",
+            params={"fields": "summary,status,resolution"},
+        )
+        actual = require(data, "key", str, self._upstream)
+        fields = _mapping(data.get("fields"))
+        status = _mapping(fields.get("status"))
+        category = status.get("statusCategory")
+        done = isinstance(category, dict) and category.get("key") == "done"
+        closed = fields.get("resolution") is not None or done
+        return Item(
+            platform="jira",
+            ref=actual,
+            url=self.browse_url(actual),
+            title=str(fields.get("summary") or ""),
+            state="closed" if closed else "open",
+            key=actual,
+            status=status.get("name") if isinstance(status.get("name"), str) else None,
+        )
+
+    async def add_comment(self, key: str, body_markdown: str) -> str:
+        """Comment on an issue; returns the new comment's id."""
+        data = await self._call(
+            "POST",
+            f"/rest/api/3/issue/{quote(key, safe='')}/comment",
+            what=f"issue {key}",
+            json={"body": markdown_to_adf(body_markdown)},
+        )
+        return str(require(data, "id", str, self._upstream))
+
+    async def myself(self) -> str:
+        """The accountId the credentials belong to, to recognise our own comments."""
+        data = await self._call("GET", "/rest/api/3/myself", what="the authenticated user")
+        return str(require(data, "accountId", str, self._upstream))
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        credentials = f"{self._settings.email}:{self._settings.api_token.reveal()}"
+        headers = {
+            "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode("ascii"),
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        return await call(
+            self._http,
+            self._upstream,
+            method,
+            self._base + path,
+            what=what,
+            headers=headers,
+            timeouts=self._timeout,
+            json=json,
+            params=params,
+        )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,232 @@
+"""What GitHub and Jira webhooks share: signatures, actions, and the handler pipeline.
+
+A delivery goes through these steps, in this order; the first that fails answers::
+
+    read the body, at most max_body bytes ........ 413
+    HMAC-SHA256 signature over the raw bytes ..... 401 (nothing else happens)
+    JSON object (GitHub: also form-encoded) ...... 400
+    delivery id header ........................... 400
+    parse into an action (pure, per platform) .... 400 when the payload has the wrong shape
+    apply the action to the store ................ 503 on StoreError, so the sender retries
+
+Actions: ``CommentAction`` (a person commented on a linked item: queue it in the inbox and
+wake the worker, 202), ``UnlinkAction`` (the item was closed/deleted/resolved: drop its key,
+200), ``IgnoreAction`` (200, with the reason). The turn itself runs later, in the worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qs
+
+from aiohttp import web
+
+from app.config import Secret
+from app.errors import BadRequest, StoreError
+from app.store.base import Store
+from app.turns.inbound import Inbound, Source
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_DELIVERY_ID: Final = 200
+
+
+@dataclass(frozen=True)
+class CommentAction:
+    """A comment to answer: queue it in the inbox on the item's conversation key."""
+
+    inbound: Inbound
+
+
+@dataclass(frozen=True)
+class UnlinkAction:
+    """The item is finished (closed, resolved, deleted): detach its key from its session."""
+
+    key: str
+    cause: str
+
+
+@dataclass(frozen=True)
+class IgnoreAction:
+    reason: str
+
+
+Action = CommentAction | UnlinkAction | IgnoreAction
+
+# (event name, payload, agent, our own identity) -> action
+Parser = Callable[[str, Mapping[str, Any], str, str | None], Action]
+
+
+def verify_hmac_sha256(secret: bytes, body: bytes, header: str | None) -> bool:
+    """Whether ``header`` is ``sha256=<hex HMAC-SHA256 of body>`` under ``secret``."""
+    if not secret or not header:
+        return False
+    prefix, _, given = header.strip().partition("=")
+    if prefix.lower() != "sha256" or not given:
+        return False
+    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace"))
+
+
+def posted_ref(inbound: Inbound) -> str:
+    """The ``Store.remember_posted`` ref of a comment (as the reply router records ours)."""
+    if inbound.source == "jira":
+        return f"jira:comment:{inbound.item_ref}/{inbound.comment_id}"
+    return f"{inbound.source}:comment:{inbound.comment_id}"
+
+
+def delivery_ref(source: str, delivery: str) -> str:
+    """The ref under which a non-comment delivery (an unlink) is remembered as handled."""
+    return f"{source}:delivery:{delivery}"
+
+
+async def read_body(request: web.Request, max_body: int) -> bytes:
+    """The raw body; ``BadRequest(413)`` as soon as it exceeds ``max_body`` bytes."""
+    if request.content_length is not None and request.content_length > max_body:
+        raise BadRequest("payload too large", status=413)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(max_body + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_body:
+            raise BadRequest("payload too large", status=413)
+    return b"".join(chunks)
+
+
+def decode_payload(body: bytes, content_type: str) -> dict[str, Any]:
+    """The JSON object in ``body``; GitHub's form encoding (``payload=<json>``) is accepted."""
+    try:
+        text = body.decode("utf-8")
+        if content_type == "application/x-www-form-urlencoded":
+            text = parse_qs(text, strict_parsing=True)["payload"][0]
+        payload = json.loads(text)
+    except (ValueError, KeyError):
+        raise BadRequest("malformed payload: not JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("malformed payload: not a JSON object")
+    return payload
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """How one platform signs, names and identifies its deliveries."""
+
+    source: Source
+    signature_header: str
+    delivery_header: str
+    verify: Callable[[bytes, bytes, str | None], bool]
+    event_of: Callable[[Mapping[str, str], Mapping[str, Any]], str]
+    parse: Parser
+
+
+def make_handler(
+    spec: WebhookSpec,
+    *,
+    secret: Secret,
+    store: Store,
+    agent: str,
+    identity: Callable[[], str | None],
+    max_body: int,
+    wake: Callable[[], None],
+) -> Handler:
+    """An aiohttp handler for ``spec``'s deliveries (see the module docstring for the steps)."""
+    key = secret.reveal().encode()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            body = await read_body(request, max_body)
+        except BadRequest as exc:
+            return _answer(exc.status, error=str(exc))
+        if not spec.verify(key, body, request.headers.get(spec.signature_header)):
+            log.warning("%s webhook with a missing or wrong signature refused", spec.source)
+            return _answer(401, error="invalid signature")
+        delivery = request.headers.get(spec.delivery_header, "").strip()
+        try:
+            payload = decode_payload(body, request.content_type)
+            if not delivery or len(delivery) > MAX_DELIVERY_ID:
+                raise BadRequest(f"missing or malformed {spec.delivery_header} header")
+            action = spec.parse(spec.event_of(request.headers, payload), payload, agent, identity())
+        except BadRequest as exc:
+            log.warning("%s webhook refused: %s", spec.source, exc)
+            return _answer(exc.status, error=str(exc))
+        try:
+            return await _apply(spec.source, delivery, action, store, wake)
+        except StoreError as exc:
+            log.error("%s webhook %s not stored: %s", spec.source, delivery, exc)
+            return _answer(503, error="store unavailable, retry later")
+
+    return handle
+
+
+async def _apply(
+    source: Source, delivery: str, action: Action, store: Store, wake: Callable[[], None]
+) -> web.Response:
+    extra = {"delivery": f"{source}:{delivery}"}
+    if isinstance(action, IgnoreAction):
+        log.debug("webhook ignored: %s", action.reason, extra=extra)
+        return _answer(200, ignored=action.reason)
+    if isinstance(action, UnlinkAction):
+        # Not queued in the inbox: the worker only runs turns. Unlinking is idempotent, and
+        # remembering the delivery keeps a late redelivery from dropping a newer link.
+        ref = delivery_ref(source, delivery)
+        if await store.was_posted(ref):
+            return _answer(200, duplicate=True)
+        owner = await store.unlink_key(action.key, cause=action.cause)
+        await store.remember_posted(ref)
+        log.info("unlinked %s (%s) session=%s", action.key, action.cause, owner, extra=extra)
+        return _answer(200, unlinked=owner is not None)
+    inbound = action.inbound
+    if await store.was_posted(posted_ref(inbound)):
+        return _answer(200, ignored="our own comment")
+    if await store.resolve(inbound.key) is None:
+        return _answer(200, ignored="item not linked to a conversation")
+    fresh = await store.record_delivery(
+        f"{source}:{delivery}", source, lane=inbound.key, payload=inbound.to_payload()
+    )
+    if not fresh:
+        return _answer(200, duplicate=True)
+    wake()
+    log.info("queued comment on %s", inbound.key, extra=extra)
+    return _answer(202, queued=True)
+
+
+def _answer(status: int, *, error: str | None = None, **fields: Any) -> web.Response:
+    body: dict[str, Any] = {"ok": error is None}
+    if error is not None:
+        body["error"] = error
+    body.update(fields)
+    return web.json_response(body, status=status)
+
+
+# -- payload access (parsers raise BadRequest on a wrong shape) ---------------------------------
+
+
+def obj(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = data.get(name)
+    if not isinstance(value, dict):
+        raise BadRequest(f"malformed payload: {name!r} must be an object")
+    return value
+
+
+def string(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"malformed payload: {name!r} must be a non-empty string")
+    return value
+
+
+def integer(data: Mapping[str, Any], name: str) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BadRequest(f"malformed payload: {name!r} must be a positive integer")
+    return value

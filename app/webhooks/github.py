@@ -1,0 +1,132 @@
+"""GitHub webhooks: ``issue_comment`` (answer it) and ``issues`` (closing unlinks).
+
+Configure the repository's webhook with content type ``application/json``, the secret in
+``GITHUB_WEBHOOK_SECRET`` and the events *Issue comments* and *Issues*. Comments on pull
+requests arrive as ``issue_comment`` too and are handled the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from app.config import Secret
+from app.errors import BadRequest
+from app.store.base import Store
+from app.turns.inbound import Inbound, github_key
+from app.webhooks.common import (
+    Action,
+    CommentAction,
+    Handler,
+    IgnoreAction,
+    UnlinkAction,
+    WebhookSpec,
+    integer,
+    make_handler,
+    obj,
+    string,
+    verify_hmac_sha256,
+)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+DELIVERY_HEADER = "X-GitHub-Delivery"
+EVENT_HEADER = "X-GitHub-Event"
+
+_UNLINKING = {"closed": "github issue closed", "deleted": "github issue deleted"}
+
+
+def verify_github_signature(secret: bytes, body: bytes, header: str | None) -> bool:
+    """``X-Hub-Signature-256: sha256=<hex>`` over the raw body, compared in constant time."""
+    return verify_hmac_sha256(secret, body, header)
+
+
+def parse_github_event(
+    event: str, payload: Mapping[str, Any], agent: str, our_login: str | None
+) -> Action:
+    """What to do with one GitHub delivery (pure; ``BadRequest`` on a malformed payload)."""
+    if event == "issue_comment":
+        return _comment(payload, agent, our_login)
+    if event == "issues":
+        action = payload.get("action")
+        if action in _UNLINKING:
+            repo, number, _ = _item(payload)
+            return UnlinkAction(github_key(agent, repo, number), _UNLINKING[action])
+        # A reopened issue stays unlinked: relinking silently would surprise; Claude can link.
+        return IgnoreAction(f"issues {action}")
+    return IgnoreAction(f"event {event or 'unnamed'}")
+
+
+def _item(payload: Mapping[str, Any]) -> tuple[str, int, Mapping[str, Any]]:
+    issue = obj(payload, "issue")
+    repo = string(obj(payload, "repository"), "full_name")
+    return repo, integer(issue, "number"), issue
+
+
+def _comment(payload: Mapping[str, Any], agent: str, our_login: str | None) -> Action:
+    action = payload.get("action")
+    if action != "created":
+        return IgnoreAction(f"comment {action}")
+    repo, number, issue = _item(payload)
+    comment = obj(payload, "comment")
+    user = obj(comment, "user")
+    login = string(user, "login")
+    sender = payload.get("sender")
+    sender_type = sender.get("type") if isinstance(sender, dict) else None
+    if user.get("type") == "Bot" or sender_type == "Bot":
+        return IgnoreAction("comment by a bot")
+    if our_login and login.casefold() == our_login.casefold():
+        return IgnoreAction("our own comment")
+    body = comment.get("body")
+    if not isinstance(body, str) or not body.strip():
+        return IgnoreAction("empty comment")
+    url = issue.get("html_url")
+    return CommentAction(
+        Inbound(
+            source="github",
+            key=github_key(agent, repo, number),
+            text=body,
+            author_id=login,
+            author_name=login,
+            item_ref=f"{repo}#{number}",
+            item_url=url if isinstance(url, str) else None,
+            comment_id=string(comment, "id"),
+        )
+    )
+
+
+def _event_of(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str:
+    event = headers.get(EVENT_HEADER, "").strip()
+    if not event:
+        raise BadRequest(f"missing {EVENT_HEADER} header")
+    return event
+
+
+GITHUB = WebhookSpec(
+    source="github",
+    signature_header=SIGNATURE_HEADER,
+    delivery_header=DELIVERY_HEADER,
+    verify=verify_github_signature,
+    event_of=_event_of,
+    parse=parse_github_event,
+)
+
+
+def make_github_handler(
+    *,
+    secret: Secret,
+    store: Store,
+    agent: str,
+    identity: Callable[[], str | None],
+    max_body: int,
+    wake: Callable[[], None],
+) -> Handler:
+    """The ``POST /webhooks/github`` handler; ``identity()`` returns our login, when known."""
+    return make_handler(
+        GITHUB,
+        secret=secret,
+        store=store,
+        agent=agent,
+        identity=identity,
+        max_body=max_body,
+        wake=wake,
+    )

@@ -1,0 +1,147 @@
+"""Jira webhooks: ``comment_created`` (answer it), deleted or resolved issues (unlink).
+
+Configure a Jira Cloud webhook (System → WebHooks) with the secret in ``JIRA_WEBHOOK_SECRET``
+and the events *Comment: created*, *Issue: updated* and *Issue: deleted*; a JQL filter such as
+``project in (AD, OPS)`` keeps the traffic down. Jira signs with
+``X-Hub-Signature: sha256=<hex>`` and names each delivery in ``X-Atlassian-Webhook-Identifier``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from app.config import Secret
+from app.integrations.adf import adf_to_text
+from app.store.base import Store
+from app.turns.inbound import Inbound, jira_key
+from app.webhooks.common import (
+    Action,
+    CommentAction,
+    Handler,
+    IgnoreAction,
+    UnlinkAction,
+    WebhookSpec,
+    make_handler,
+    obj,
+    string,
+    verify_hmac_sha256,
+)
+
+SIGNATURE_HEADER = "X-Hub-Signature"
+DELIVERY_HEADER = "X-Atlassian-Webhook-Identifier"
+
+
+def verify_jira_signature(secret: bytes, body: bytes, header: str | None) -> bool:
+    """``X-Hub-Signature: sha256=<hex>`` over the raw body, compared in constant time."""
+    return verify_hmac_sha256(secret, body, header)
+
+
+def parse_jira_event(
+    event: str, payload: Mapping[str, Any], agent: str, our_account: str | None
+) -> Action:
+    """What to do with one Jira delivery (pure; ``BadRequest`` on a malformed payload).
+
+    ``event`` is the payload's ``webhookEvent``; ``our_account`` our own accountId.
+    """
+    if event == "comment_created":
+        return _comment(payload, agent, our_account)
+    if event == "jira:issue_deleted":
+        return UnlinkAction(jira_key(agent, _issue_key(payload)), "jira issue deleted")
+    if event == "jira:issue_updated":
+        if _resolved(payload):
+            return UnlinkAction(jira_key(agent, _issue_key(payload)), "jira issue resolved")
+        return IgnoreAction("issue updated, not resolved")
+    return IgnoreAction(f"event {event or 'unnamed'}")
+
+
+def _issue_key(payload: Mapping[str, Any]) -> str:
+    return string(obj(payload, "issue"), "key").upper()
+
+
+def _resolved(payload: Mapping[str, Any]) -> bool:
+    fields = obj(payload, "issue").get("fields")
+    if isinstance(fields, dict) and fields.get("resolution") is not None:
+        return True
+    changelog = payload.get("changelog")
+    items = changelog.get("items") if isinstance(changelog, dict) else None
+    for item in items if isinstance(items, list) else []:
+        if (
+            isinstance(item, dict)
+            and str(item.get("field", "")).lower() == "resolution"
+            and (item.get("to") or item.get("toString"))
+        ):
+            return True
+    return False
+
+
+def _comment(payload: Mapping[str, Any], agent: str, our_account: str | None) -> Action:
+    issue = obj(payload, "issue")
+    key = string(issue, "key").upper()
+    comment = obj(payload, "comment")
+    author = obj(comment, "author")
+    account = string(author, "accountId")
+    if author.get("accountType") == "app":
+        return IgnoreAction("comment by an app")
+    if our_account and account == our_account:
+        return IgnoreAction("our own comment")
+    text = adf_to_text(comment.get("body"))
+    if not text.strip():
+        return IgnoreAction("empty comment")
+    name = author.get("displayName")
+    return CommentAction(
+        Inbound(
+            source="jira",
+            key=jira_key(agent, key),
+            text=text,
+            author_id=account,
+            author_name=name if isinstance(name, str) and name else None,
+            item_ref=key,
+            item_url=_browse_url(issue, key),
+            comment_id=string(comment, "id"),
+        )
+    )
+
+
+def _browse_url(issue: Mapping[str, Any], key: str) -> str | None:
+    """``https://acme.atlassian.net/browse/AD-12``, from the issue's REST ``self`` link."""
+    self_link = issue.get("self")
+    if not isinstance(self_link, str) or "/rest/" not in self_link:
+        return None
+    return f"{self_link.split('/rest/', 1)[0]}/browse/{key}"
+
+
+def _event_of(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str:
+    event = payload.get("webhookEvent")
+    return event if isinstance(event, str) else ""
+
+
+JIRA = WebhookSpec(
+    source="jira",
+    signature_header=SIGNATURE_HEADER,
+    delivery_header=DELIVERY_HEADER,
+    verify=verify_jira_signature,
+    event_of=_event_of,
+    parse=parse_jira_event,
+)
+
+
+def make_jira_handler(
+    *,
+    secret: Secret,
+    store: Store,
+    agent: str,
+    identity: Callable[[], str | None],
+    max_body: int,
+    wake: Callable[[], None],
+) -> Handler:
+    """The ``POST /webhooks/jira`` handler; ``identity()`` returns our accountId, when known."""
+    return make_handler(
+        JIRA,
+        secret=secret,
+        store=store,
+        agent=agent,
+        identity=identity,
+        max_body=max_body,
+        wake=wake,
+    )
