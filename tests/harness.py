@@ -201,3 +201,12 @@ def replies(slack: Any, channel: str, thread_ts: str) -> list[str]:
         for m in slack.messages(channel, thread_ts)
         if m.ts != thread_ts and (m.stopped or not m.streamed)
     ]
+
+
+async def eventually(predicate: Any, timeout: float = 10.0, what: str = "condition") -> None:  # noqa: ASYNC109
+    """Wait until ``predicate()`` is truthy (a wait, not a speed assertion)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not met within {timeout}s")
+        await asyncio.sleep(0.02)
