@@ -71,3 +71,10 @@ def gave_up_note(turn_id: str) -> str:
         "_I couldn't process this message after several attempts. An operator can find the "
         f"details in the logs. (turn `{turn_id}`)_"
     )
+
+
+def internal_error_note(turn_id: str) -> str:
+    return (
+        "_Something went wrong on my side while answering. Our conversation so far is kept; "
+        f"an operator can find the details in the logs. (turn `{turn_id}`)_"
+    )

@@ -147,6 +147,15 @@ class TurnPipeline:
         heartbeat = asyncio.create_task(self._heartbeat(delivery, lease))
         try:
             await self._turn(inbound, delivery, lease, turn_id)
+        except (StoreError, asyncio.CancelledError):
+            raise
+        except Exception:
+            # A bug, not a failure class we know: log it with the turn id, tell the user
+            # briefly, and keep the conversation as it was (nothing was committed).
+            log.exception("turn failed unexpectedly", extra=extra)
+            with contextlib.suppress(Exception):
+                await self._notify(inbound, notes.internal_error_note(turn_id))
+            await self._store.finish_delivery(delivery.id, self._cfg.holder, "failed", "crashed")
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
