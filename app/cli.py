@@ -19,13 +19,20 @@ from app.errors import ConfigError, StoreError
 log = logging.getLogger("app")
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    if env is None:
-        from dotenv import load_dotenv
+def load_env() -> dict[str, str]:
+    """The process environment over ``.env`` (``THREADLINE_ENV_FILE``): the environment wins.
 
-        load_dotenv(os.environ.get("THREADLINE_ENV_FILE", ".env"), override=False)
-        env = os.environ
-    return Settings.from_mapping(env)
+    Read without changing ``os.environ``, so running ``main`` in-process leaves no trace.
+    """
+    from dotenv import dotenv_values
+
+    path = os.environ.get("THREADLINE_ENV_FILE", ".env")
+    from_file = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    return {**from_file, **os.environ}
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    return Settings.from_mapping(load_env() if env is None else env)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command = args.command or "serve"
+    if command == "doctor":
+        # doctor reports a bad setting as a failed check and still runs the other checks.
+        from app import ops
+
+        return ops.doctor_main(args, load_env())
     try:
         settings = load_settings()
     except ConfigError as exc:

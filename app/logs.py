@@ -1,37 +1,61 @@
 """Logging: one line per event, with the turn id, session id and key when there is one.
 
 ``LOG_FORMAT=json`` writes one JSON object per line for log shippers. Message text and
-secrets are never logged at INFO: the pipeline logs ids, outcomes and sizes only.
+secrets are never logged at INFO: the pipeline logs ids, outcomes and sizes only. As a second
+line of defence, anything shaped like a Slack, Anthropic, GitHub or Jira credential is masked
+in every formatted line, whatever its level.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
+from typing import IO, Final, TextIO
 
-_CONTEXT = ("turn_id", "session_id", "key", "delivery")
+CONTEXT: Final = ("turn_id", "session_id", "key", "delivery")
+
+# Credential shapes: Slack (xoxb-/xoxp-/xapp-…), Anthropic (sk-ant-…), GitHub (ghp_…,
+# github_pat_…), and the token inside an Authorization header.
+_SECRET = re.compile(
+    r"\b(?:xox[abposr]-[A-Za-z0-9-]{6,}|xapp-[A-Za-z0-9-]{6,}|sk-ant-[A-Za-z0-9_-]{6,}"
+    r"|gh[pousr]_[A-Za-z0-9]{10,}|github_pat_[A-Za-z0-9_]{10,})"
+    r"|(?<=[Bb]earer )[A-Za-z0-9._~+/=-]{8,}|(?<=[Bb]asic )[A-Za-z0-9+/=]{8,}"
+)
+_MASK: Final = "[redacted]"
 
 
-class _ContextFilter(logging.Filter):
+def redact(text: str) -> str:
+    """``text`` with anything shaped like a credential replaced by ``[redacted]``."""
+    return _SECRET.sub(_MASK, text)
+
+
+class ContextFilter(logging.Filter):
+    """Gives every record the context attributes (None when absent), for the formatters."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        for name in _CONTEXT:
+        for name in CONTEXT:
             if not hasattr(record, name):
                 setattr(record, name, None)
         return True
 
 
 class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message turn_id=… session_id=… key=…``."""
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         context = " ".join(
-            f"{name}={getattr(record, name)}" for name in _CONTEXT if getattr(record, name, None)
+            f"{name}={getattr(record, name)}" for name in CONTEXT if getattr(record, name, None)
         )
-        return f"{base} {context}" if context else base
+        return redact(f"{base} {context}" if context else base)
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, context, exception."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
@@ -39,25 +63,65 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name in _CONTEXT:
+        for name in CONTEXT:
             value = getattr(record, name, None)
             if value:
                 entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return redact(json.dumps(entry, ensure_ascii=False))
 
 
-def configure(level: str = "INFO", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_ContextFilter())
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record (it may be swapped,
+    e.g. by a test runner capturing output)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+def make_handler(fmt: str = "text", stream: IO[str] | None = None) -> logging.Handler:
+    """A handler with the context filter and the formatter for ``fmt`` (``text``/``json``)."""
+    handler: logging.Handler = (
+        logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    )
+    handler.addFilter(ContextFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
+def configure(level: str = "INFO", fmt: str = "text", stream: IO[str] | None = None) -> None:
+    """Send the root logger to stderr (or ``stream``) in ``fmt``, at ``level``.
+
+    Replaces a handler installed by an earlier call, and leaves other handlers alone.
+    """
+    handler = make_handler(fmt, stream)
+    handler._threadline = True  # type: ignore[attr-defined]
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in [h for h in root.handlers if getattr(h, "_threadline", False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
     root.setLevel(level)
     # Libraries log request bodies at DEBUG; keep them quiet unless asked.
-    for noisy in ("slack_bolt", "slack_sdk", "httpx", "httpcore", "anthropic", "aiohttp.access"):
+    # Alembic narrates every schema lookup at INFO.
+    for noisy in (
+        "slack_bolt",
+        "slack_sdk",
+        "httpx",
+        "httpcore",
+        "anthropic",
+        "aiohttp.access",
+        "alembic",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -39,7 +39,7 @@ from app.agent.model import AnthropicModel, Model
 from app.agent.tools.base import Tool, ToolRegistry
 from app.config import Settings
 from app.errors import ConfigError, StoreError
-from app.metrics import Metrics
+from app.metrics import CountingTransport, Metrics
 from app.slack.app import build_bolt_app
 from app.slack.events import BotIdentity
 from app.slack.names import UserNames
@@ -168,7 +168,9 @@ class Threadline:
         if self._http is None:
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(15.0, connect=5.0),
-                event_hooks={"response": [self._count_http]},
+                transport=CountingTransport(
+                    httpx.AsyncHTTPTransport(), self.metrics, self._service_of
+                ),
             )
         if self._model is None:
             self._model = AnthropicModel(
@@ -176,6 +178,7 @@ class Threadline:
                     api_key=s.anthropic_api_key.reveal() if s.anthropic_api_key else None,
                     base_url=s.anthropic_base_url,
                     max_retries=2,
+                    middleware=[self.metrics.anthropic_middleware],
                     timeout=min(s.turn_timeout_seconds, 600.0),
                 ),
                 s.anthropic_model,
@@ -302,16 +305,17 @@ class Threadline:
                 log.warning("housekeeping skipped: %s", exc)
             await asyncio.sleep(s.prune_interval_seconds)
 
-    async def _count_http(self, response: httpx.Response) -> None:
-        host = response.request.url.host
-        service = (
-            "github"
-            if "github" in host or (self.settings.github and host in self.settings.github.api_url)
-            else "jira"
-        )
-        self.metrics.upstream(
-            service, "ok" if response.status_code < 400 else str(response.status_code)
-        )
+    def _service_of(self, url: httpx.URL) -> str:
+        """Which integration a request goes to, by the configured base URLs (the fakes share
+        a host, so the host alone cannot tell)."""
+        target = str(url)
+        for service, base in (
+            ("jira", self.settings.jira.base_url if self.settings.jira else None),
+            ("github", self.settings.github.api_url if self.settings.github else None),
+        ):
+            if base is not None and target.startswith(base.rstrip("/") + "/"):
+                return service
+        return "other"
 
     # HTTP handlers ---------------------------------------------------------------------------
     async def _slack_events(self, request: web.Request) -> web.StreamResponse:
@@ -365,6 +369,14 @@ class Threadline:
         )
 
     async def _metrics(self, _: web.Request) -> web.Response:
+        if self._store is not None:
+            with contextlib.suppress(StoreError):
+                stats = await self.store.stats()
+                self.metrics.observe_state(
+                    active_sessions=stats.active_sessions,
+                    inbox_pending=stats.pending_deliveries,
+                    in_flight=self.worker.in_flight if self.worker else 0,
+                )
         return web.Response(
             body=self.metrics.render(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},

@@ -1,12 +1,43 @@
-"""Prometheus metrics, on a registry owned by one app instance (no global state)."""
+"""Prometheus metrics, on a registry owned by one app instance (no global state).
+
+What feeds each family:
+
+* ``threadline_turns_total{outcome}``, ``threadline_turn_seconds``,
+  ``threadline_time_to_first_token_seconds``, ``threadline_model_tokens_total{kind}``: the turn
+  pipeline, through the ``Observer`` protocol (``turn_finished``, ``first_token``).
+* ``threadline_upstream_calls_total{service,outcome}``: Slack through the app's
+  ``CountingWebClient``, Anthropic through ``anthropic_middleware`` (one count per HTTP attempt,
+  retries included), Jira and GitHub through ``CountingTransport`` under the app's httpx client.
+* ``threadline_active_sessions``, ``threadline_inbox_pending``, ``threadline_turns_in_flight``:
+  set from the store and the worker when ``/metrics`` is scraped (``observe_state``).
+
+Upstream outcomes are ``ok``, ``rate_limited`` (429), ``overloaded`` (529), ``error`` (any
+other answer that is an error) and ``unreachable`` (connection failure or timeout).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anthropic
+import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from app.store.base import Usage
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
+
+
+def outcome_of_status(status: int) -> str:
+    """The upstream outcome label for an HTTP status."""
+    if status < 400:
+        return "ok"
+    if status == 429:
+        return "rate_limited"
+    if status == 529:
+        return "overloaded"
+    return "error"
 
 
 class Metrics:
@@ -28,18 +59,15 @@ class Metrics:
         )
         self.upstream_calls = Counter(
             "threadline_upstream_calls",
-            "Calls to Slack, Jira and GitHub by outcome",
+            "Calls to Slack, Anthropic, Jira and GitHub by outcome",
             ["service", "outcome"],
-            registry=r,
-        )
-        self.deliveries = Counter(
-            "threadline_deliveries",
-            "Inbound deliveries by source and result",
-            ["source", "result"],
             registry=r,
         )
         self.active_sessions = Gauge(
             "threadline_active_sessions", "Live sessions in the store", registry=r
+        )
+        self.inbox_pending = Gauge(
+            "threadline_inbox_pending", "Deliveries waiting in the inbox", registry=r
         )
         self.in_flight = Gauge("threadline_turns_in_flight", "Turns running now", registry=r)
 
@@ -62,5 +90,58 @@ class Metrics:
     def upstream(self, service: str, outcome: str) -> None:
         self.upstream_calls.labels(service=service, outcome=outcome).inc()
 
+    def observe_state(self, *, active_sessions: int, inbox_pending: int, in_flight: int) -> None:
+        """Gauges that describe the present, refreshed when ``/metrics`` is scraped."""
+        self.active_sessions.set(active_sessions)
+        self.inbox_pending.set(inbox_pending)
+        self.in_flight.set(in_flight)
+
+    async def anthropic_middleware(
+        self, request: Any, call_next: Callable[[Any], Awaitable[Any]]
+    ) -> Any:
+        """``AsyncAnthropic(middleware=[metrics.anthropic_middleware])``: counts every attempt.
+
+        The SDK runs its middleware inside its retry loop and hands back every HTTP response,
+        errors included; connection failures and timeouts raise instead.
+        """
+        try:
+            response = await call_next(request)
+        except anthropic.APIConnectionError:
+            self.upstream("anthropic", "unreachable")
+            raise
+        self.upstream("anthropic", outcome_of_status(int(response.status_code)))
+        return response
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that counts each request by service and outcome.
+
+    ``service_of`` names the service a URL belongs to (``jira``, ``github``); the counting
+    sits below httpx's client, so connection failures and timeouts are counted too.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        metrics: Metrics,
+        service_of: Callable[[httpx.URL], str],
+    ) -> None:
+        self._inner = inner
+        self._metrics = metrics
+        self._service_of = service_of
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        service = self._service_of(request.url)
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx.TransportError:
+            self._metrics.upstream(service, "unreachable")
+            raise
+        self._metrics.upstream(service, outcome_of_status(response.status_code))
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

@@ -1,0 +1,503 @@
+"""``doctor``: checks every configured dependency for real and says how to fix what fails.
+
+One line per check, ``PASS``, ``FAIL`` or ``SKIP``, then ``name: what was found``, and for a
+failure `` — what to do``. The configuration is read leniently: a malformed or missing setting
+is a failed check naming it, and every check that does not depend on it still runs.
+
+Checks: the settings; Slack ``auth.test`` (and the app-level token in Socket Mode); the
+Anthropic key and model (``GET /v1/models/{model}``); the database and its schema version;
+Jira ``GET /rest/api/3/myself`` and GitHub ``GET /user`` when configured, with their webhook
+secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal
+
+import anthropic
+import httpx
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.config import Settings
+from app.errors import ConfigError, IntegrationError, StoreError
+
+Status = Literal["pass", "fail", "skip"]
+
+CHECK_TIMEOUT: Final = 20.0
+SLACK_TOKEN_FIX: Final = (
+    "set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth page"
+)
+# Bot scopes the app cannot work without (manifest.json has the full list).
+REQUIRED_SLACK_SCOPES: Final = (
+    "app_mentions:read",
+    "assistant:write",
+    "chat:write",
+    "im:history",
+    "users:read",
+)
+# Stand-ins for required settings that are missing or malformed, so that the settings can
+# still be built and the checks that do not depend on them can run.
+_PLACEHOLDERS: Final = {
+    "SLACK_BOT_TOKEN": "xoxb-placeholder",
+    "SLACK_SIGNING_SECRET": "placeholder",
+    "ANTHROPIC_API_KEY": "placeholder",
+    "JIRA_BASE_URL": "https://jira.invalid",
+    "JIRA_EMAIL": "placeholder@jira.invalid",
+    "JIRA_API_TOKEN": "placeholder",
+    "JIRA_PROJECTS": "PLACEHOLDER",
+    "GITHUB_TOKEN": "placeholder",
+    "GITHUB_REPOS": "placeholder/placeholder",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str | None = None
+
+    def line(self) -> str:
+        text = f"{self.status.upper()} {self.name}: {self.detail}"
+        return f"{text} — {self.fix}" if self.fix else text
+
+
+def passed(name: str, detail: str) -> Check:
+    return Check(name, "pass", detail)
+
+
+def failed(name: str, detail: str, fix: str) -> Check:
+    return Check(name, "fail", detail, fix)
+
+
+@dataclass
+class Loaded:
+    """Settings built leniently: the errors found, and which settings they concern."""
+
+    settings: Settings | None
+    errors: list[ConfigError] = field(default_factory=list)
+
+    @property
+    def broken(self) -> set[str]:
+        return {e.setting for e in self.errors}
+
+
+def load_leniently(env: Mapping[str, str]) -> Loaded:
+    """Build settings from ``env``, collecting every ``ConfigError`` instead of stopping.
+
+    A bad setting is dropped (its default applies) or, when it is required, replaced by a
+    placeholder; the checks that depend on it are skipped.
+    """
+    work = dict(env)
+    errors: list[ConfigError] = []
+    tries: dict[str, int] = {}
+    for _ in range(4 * len(_PLACEHOLDERS) + 40):
+        try:
+            return Loaded(Settings.from_mapping(work), errors)
+        except ConfigError as exc:
+            setting = exc.setting
+            attempt = tries.get(setting, 0)
+            tries[setting] = attempt + 1
+            if attempt == 0:
+                errors.append(exc)
+                work.pop(setting, None)
+            elif attempt == 1 and setting in _PLACEHOLDERS:
+                work[setting] = _PLACEHOLDERS[setting]
+            else:
+                break
+    return Loaded(None, errors)
+
+
+async def run_checks(env: Mapping[str, str]) -> list[Check]:
+    """Every check, in a fixed order; the network ones run concurrently."""
+    loaded = load_leniently(env)
+    checks = [*_config_checks(loaded, env)]
+    settings = loaded.settings
+    if settings is None:
+        return [*checks, Check("checks", "skip", "nothing else can be checked until then")]
+    broken = loaded.broken
+    planned: list[tuple[tuple[str, ...], str, Callable[[], Awaitable[list[Check]]]]] = [
+        (
+            ("SLACK_BOT_TOKEN", "SLACK_API_URL", "SLACK_APP_TOKEN"),
+            "slack",
+            lambda: _slack(settings),
+        ),
+        (
+            ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL"),
+            "anthropic",
+            lambda: _anthropic(settings),
+        ),
+        (("DATABASE_URL",), "database", lambda: _database(settings)),
+    ]
+    if settings.jira is not None or any(s.startswith("JIRA_") for s in broken):
+        planned.append(
+            (
+                ("JIRA_BASE_URL", "JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PROJECTS"),
+                "jira",
+                lambda: _jira(settings),
+            )
+        )
+    if settings.github is not None or any(s.startswith("GITHUB_") for s in broken):
+        planned.append(
+            (
+                ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_REPOS"),
+                "github",
+                lambda: _github(settings),
+            )
+        )
+
+    async def guarded(
+        needs: Sequence[str], name: str, check: Callable[[], Awaitable[list[Check]]]
+    ) -> list[Check]:
+        bad = [s for s in needs if s in broken]
+        if bad:
+            return [Check(name, "skip", f"not checked until {', '.join(bad)} is fixed")]
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                return await check()
+        except TimeoutError:
+            return [failed(name, f"no answer within {CHECK_TIMEOUT:g}s", "check the network path")]
+
+    results = await asyncio.gather(*(guarded(*p) for p in planned))
+    return checks + [c for group in results for c in group]
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def _config_checks(loaded: Loaded, env: Mapping[str, str]) -> list[Check]:
+    env_file = env.get("THREADLINE_ENV_FILE", ".env")
+    source = f"{env_file} and the environment" if Path(env_file).is_file() else "the environment"
+    if loaded.errors:
+        return [
+            failed(
+                "config",
+                f"{e.setting} {e.problem}",
+                f"fix {e.setting} in {source} (see .env.example)",
+            )
+            for e in loaded.errors
+        ]
+    s = loaded.settings
+    assert s is not None
+    mode = "Socket Mode" if s.socket_mode else "HTTP mode"
+    extras = [name for name, on in (("Jira", s.jira), ("GitHub", s.github)) if on is not None]
+    with_ = f", with {' and '.join(extras)}" if extras else ""
+    return [passed("config", f"settings from {source} are valid ({mode}{with_})")]
+
+
+# -- Slack -------------------------------------------------------------------------------------
+
+
+def missing_scopes(granted_header: str | None) -> list[str]:
+    """Required bot scopes absent from an ``x-oauth-scopes`` header (none when no header)."""
+    if not granted_header:
+        return []
+    granted = {s.strip() for s in granted_header.split(",")}
+    return [s for s in REQUIRED_SLACK_SCOPES if s not in granted]
+
+
+async def _slack(s: Settings) -> list[Check]:
+    client = AsyncWebClient(token=s.slack_bot_token.reveal(), base_url=s.slack_api_url, timeout=10)
+    try:
+        auth = await client.auth_test()
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "error")
+        if error in ("invalid_auth", "not_authed", "account_inactive", "token_expired"):
+            return [failed("slack", error, SLACK_TOKEN_FIX)]
+        if error == "token_revoked":
+            return [failed("slack", error, "reinstall the Slack app and " + SLACK_TOKEN_FIX)]
+        return [failed("slack", f"auth.test answered {error}", SLACK_TOKEN_FIX)]
+    except Exception as exc:  # the outermost handler of this check: any failure is a FAIL line
+        return [
+            failed(
+                "slack",
+                f"cannot reach the Slack API at {s.slack_api_url} ({type(exc).__name__})",
+                "check SLACK_API_URL (normally https://slack.com/api/) and the network",
+            )
+        ]
+    checks = [
+        passed(
+            "slack",
+            f"authenticated as @{auth.get('user')} ({auth.get('user_id')}) "
+            f"in {auth.get('team')} ({auth.get('team_id')})",
+        )
+    ]
+    missing = missing_scopes(auth.headers.get("x-oauth-scopes"))
+    if missing:
+        checks.append(
+            failed(
+                "slack scopes",
+                f"the token lacks {', '.join(missing)}",
+                "add them under OAuth & Permissions → Bot Token Scopes, then reinstall the app",
+            )
+        )
+    checks.append(await _slack_events(s))
+    return checks
+
+
+async def _slack_events(s: Settings) -> Check:
+    if s.slack_app_token is None:
+        return passed(
+            "slack events",
+            "HTTP mode: SLACK_SIGNING_SECRET is set; Slack must send events to POST /slack/events",
+        )
+    client = AsyncWebClient(base_url=s.slack_api_url, timeout=10)
+    try:
+        await client.apps_connections_open(app_token=s.slack_app_token.reveal())
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "error")
+        return failed(
+            "slack events",
+            f"Socket Mode token refused ({error})",
+            "set SLACK_APP_TOKEN to an app-level token (xapp-…) with connections:write, from "
+            "your Slack app's Basic Information page, and enable Socket Mode",
+        )
+    except Exception as exc:
+        return failed(
+            "slack events",
+            f"cannot open a Socket Mode connection ({type(exc).__name__})",
+            "check SLACK_API_URL and the network",
+        )
+    return passed("slack events", "Socket Mode: the app-level token opens a connection")
+
+
+# -- Anthropic ---------------------------------------------------------------------------------
+
+
+async def _anthropic(s: Settings) -> list[Check]:
+    key = s.anthropic_api_key.reveal() if s.anthropic_api_key else None
+    where = s.anthropic_base_url or "https://api.anthropic.com"
+    async with anthropic.AsyncAnthropic(
+        api_key=key, base_url=s.anthropic_base_url, max_retries=1, timeout=15.0
+    ) as client:
+        try:
+            info = await client.models.retrieve(s.anthropic_model)
+        except anthropic.AuthenticationError:
+            return [
+                failed(
+                    "anthropic",
+                    "the API key was refused (401)",
+                    "set ANTHROPIC_API_KEY to a key from console.anthropic.com → API keys",
+                )
+            ]
+        except anthropic.PermissionDeniedError:
+            return [
+                failed(
+                    "anthropic",
+                    "the API key may not use the API (403)",
+                    "check the key's workspace and permissions, or set another ANTHROPIC_API_KEY",
+                )
+            ]
+        except anthropic.NotFoundError:
+            return [
+                passed("anthropic", f"API key accepted by {where}"),
+                failed(
+                    "model",
+                    f"model {s.anthropic_model!r} not found",
+                    "set ANTHROPIC_MODEL to a model id your key can use (GET /v1/models lists "
+                    "them)",
+                ),
+            ]
+        except anthropic.APIConnectionError as exc:
+            return [
+                failed(
+                    "anthropic",
+                    f"cannot reach {where} ({type(exc).__name__})",
+                    "check ANTHROPIC_BASE_URL (empty for the public API) and the network",
+                )
+            ]
+        except anthropic.APIStatusError as exc:
+            return [
+                failed(
+                    "anthropic",
+                    f"{where} answered {exc.status_code}",
+                    "try again later; check status.anthropic.com",
+                )
+            ]
+    name = getattr(info, "display_name", None) or info.id
+    return [
+        passed("anthropic", f"API key accepted by {where}"),
+        passed("model", f"{info.id} ({name}) is available"),
+    ]
+
+
+# -- database ----------------------------------------------------------------------------------
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite"):
+        return None
+    _, _, rest = url.partition(":///")
+    return Path(rest.split("?", 1)[0]) if rest else None
+
+
+def _redacted(url: str) -> str:
+    """The URL without a password, to show in a check line."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("://", 1)[0] + "://…"
+
+
+async def _database(s: Settings) -> list[Check]:
+    from app.store import open_store
+
+    shown = _redacted(s.database_url)
+    fix_url = "check DATABASE_URL (sqlite:///path/to/file.db or postgresql://user@host/db)"
+    path = _sqlite_path(s.database_url)
+    if path is not None:
+        problem = _sqlite_problem(path)
+        if problem is not None:
+            return [failed("database", f"{shown}: {problem}", fix_url + " and the file's folder")]
+    try:
+        store = await open_store(s.database_url, ttl_days=s.session_ttl_days)
+    except StoreError as exc:
+        return [failed("database", f"{shown}: {exc}", fix_url)]
+    try:
+        await store.ping()
+        current = await store.schema_version()
+        head = await store.head_version()
+    except StoreError as exc:
+        return [failed("database", f"cannot use {shown}: {exc}", fix_url)]
+    finally:
+        with contextlib.suppress(StoreError):
+            await store.close()
+    reachable = passed("database", f"{shown} is reachable")
+    if current == head:
+        return [reachable, passed("schema", f"at {head}, the current version")]
+    if current is None:
+        detail = f"no tables yet (this version needs schema {head})"
+        fix = "run `python -m app migrate` (serve also migrates when it starts)"
+    elif not _known_revision(current):
+        detail = f"at {current}, which this version of Threadline does not know (newest: {head})"
+        fix = "upgrade Threadline: a newer version migrated this database"
+    else:
+        detail = f"at {current}, behind this version's {head}"
+        fix = "run `python -m app migrate` (serve also migrates when it starts)"
+    return [reachable, failed("schema", detail, fix)]
+
+
+def _known_revision(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+
+    from app.store.sql import MIGRATIONS_DIR
+
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    try:
+        return scripts.get_revision(revision) is not None
+    except Exception:  # alembic raises several kinds for an unknown revision
+        return False
+
+
+def _sqlite_problem(path: Path) -> str | None:
+    """Why Threadline could not write the SQLite file at ``path`` (None: it can)."""
+    if path.exists():
+        if not path.is_file():
+            return "the path exists but is not a file"
+        if not os.access(path, os.R_OK | os.W_OK):
+            return "the file is not readable and writable by this user"
+        folder = path.parent
+    else:
+        folder = path.parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir():
+            return f"{folder} is not a folder, so the database file cannot be created"
+    # SQLite keeps its WAL and lock files next to the database.
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} is not writable by this user"
+    return None
+
+
+# -- Jira and GitHub ---------------------------------------------------------------------------
+
+
+def _integration_fix(exc: IntegrationError, credentials: str, url_setting: str) -> str:
+    if exc.status in (401, 403):
+        return f"check {credentials}"
+    if exc.status == 404 or exc.status is None:
+        return f"check {url_setting} and the network"
+    return "try again later"
+
+
+async def _jira(s: Settings) -> list[Check]:
+    from app.integrations.jira import JiraClient
+
+    jira = s.jira
+    assert jira is not None
+    async with httpx.AsyncClient() as http:
+        client = JiraClient(jira, http)
+        try:
+            account = await client.myself()
+        except IntegrationError as exc:
+            checks = [
+                failed(
+                    "jira",
+                    f"GET /rest/api/3/myself: {exc.message}",
+                    _integration_fix(
+                        exc,
+                        "JIRA_EMAIL and JIRA_API_TOKEN (an API token from "
+                        "id.atlassian.com → Security → API tokens)",
+                        "JIRA_BASE_URL (https://your-site.atlassian.net)",
+                    ),
+                )
+            ]
+        else:
+            projects = ", ".join(sorted(jira.projects))
+            checks = [passed("jira", f"signed in as {account} (projects {projects})")]
+    checks.append(_webhook_check("jira", "JIRA_WEBHOOK_SECRET", jira.webhook_secret is not None))
+    return checks
+
+
+async def _github(s: Settings) -> list[Check]:
+    from app.integrations.github import GitHubClient
+
+    github = s.github
+    assert github is not None
+    async with httpx.AsyncClient() as http:
+        client = GitHubClient(github, http)
+        try:
+            login = await client.whoami()
+        except IntegrationError as exc:
+            checks = [
+                failed(
+                    "github",
+                    f"GET /user: {exc.message}",
+                    _integration_fix(
+                        exc,
+                        "GITHUB_TOKEN (a token with Issues read/write on the allowed repos)",
+                        "GITHUB_API_URL",
+                    ),
+                )
+            ]
+        else:
+            repos = ", ".join(sorted(github.repos))
+            checks = [passed("github", f"signed in as {login} (repos {repos})")]
+    checks.append(
+        _webhook_check("github", "GITHUB_WEBHOOK_SECRET", github.webhook_secret is not None)
+    )
+    return checks
+
+
+def _webhook_check(service: str, setting: str, present: bool) -> Check:
+    name = f"{service} webhook"
+    route = f"POST /webhooks/{service}"
+    if present:
+        return passed(name, f"{setting} is set; deliveries go to {route}")
+    title = "Jira" if service == "jira" else "GitHub"
+    return failed(
+        name,
+        f"{setting} is not set, so {route} answers 404 and comments on {title} items never "
+        "reach the conversation",
+        f"create a {title} webhook to https://<your host>/webhooks/{service} with a secret and "
+        f"set {setting} to it",
+    )

@@ -1,0 +1,494 @@
+"""``sessions list``, ``sessions show`` and ``sessions drop``: conversations as the store has them.
+
+A session is named on the command line by its id or by any of its keys, with or without the
+agent prefix (``threadline:jira:AD-12`` or ``jira:AD-12``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from app.ops import output
+from app.store.base import (
+    Session,
+    SessionEvent,
+    SessionFilter,
+    SessionSummary,
+    Store,
+    TranscriptEntry,
+    TurnRecord,
+    Usage,
+)
+
+PLATFORMS: Final = ("slack", "jira", "github")
+STATUSES: Final = ("active", "reset", "dropped", "expired")
+DROP_CAUSE: Final = "dropped by operator"
+# How many sessions whose keys contain the text are searched for an exact key match.
+_KEY_SEARCH_LIMIT: Final = 1000
+
+
+def add_parser(commands: Any, json_flag: Callable[[argparse.ArgumentParser], None]) -> None:
+    sessions = commands.add_parser(
+        "sessions",
+        help="list, inspect and drop conversations",
+        description="List, inspect and drop conversations (sessions).",
+    )
+    sub = sessions.add_subparsers(dest="sessions_command", metavar="subcommand", required=True)
+
+    listing = sub.add_parser(
+        "list",
+        help="sessions, most recently active first",
+        description="Sessions, most recently active first, with their keys, turns and tokens.",
+    )
+    listing.add_argument("--platform", choices=PLATFORMS, help="only sessions with such a key")
+    listing.add_argument("--key", metavar="SUBSTR", help="only sessions with a key containing this")
+    listing.add_argument(
+        "--active-within", type=days_arg, metavar="DAYS", help="active in the last DAYS days"
+    )
+    listing.add_argument(
+        "--older-than", type=days_arg, metavar="DAYS", help="idle for more than DAYS days"
+    )
+    listing.add_argument("--status", choices=STATUSES, help="only sessions in this state")
+    listing.add_argument(
+        "--limit", type=_positive, default=50, metavar="N", help="at most N sessions (50)"
+    )
+    json_flag(listing)
+
+    show = sub.add_parser(
+        "show",
+        help="one session: keys, events, transcript, token usage",
+        description="One session: keys, status, event log, transcript and token usage per turn.",
+    )
+    show.add_argument("ref", metavar="ID|KEY", help="session id, or one of its keys")
+    json_flag(show)
+
+    drop = sub.add_parser(
+        "drop",
+        help="end a session (its keys start fresh); --delete removes it",
+        description=(
+            "End a session as dropped by the operator: its keys are released, so the next "
+            "message on any of them starts a new conversation. With --delete the session, "
+            "its transcript and its log are removed from the database."
+        ),
+    )
+    drop.add_argument("ref", metavar="ID|KEY", help="session id, or one of its keys")
+    drop.add_argument("--delete", action="store_true", help="remove it from the database")
+    json_flag(drop)
+
+
+def days_arg(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {value!r}") from None
+    if days < 0:
+        raise argparse.ArgumentTypeError("days cannot be negative")
+    return days
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+@dataclass(frozen=True)
+class Context:
+    store: Store
+    agent: str
+    now: datetime
+    ttl_days: float
+
+    def live(self, session: Session) -> bool:
+        """Active and within the TTL: its keys still lead to it."""
+        idle = (self.now - session.last_active_at).total_seconds()
+        return session.status == "active" and idle <= self.ttl_days * 86400
+
+
+async def run(args: argparse.Namespace, ctx: Context) -> int:
+    sub = args.sessions_command
+    if sub == "list":
+        return await list_sessions(args, ctx)
+    if sub == "show":
+        return await show_session(args, ctx)
+    if sub == "drop":
+        return await drop_session(args, ctx)
+    raise ValueError(f"unknown sessions command {sub!r}")  # argparse prevents this
+
+
+# -- finding a session -------------------------------------------------------------------------
+
+
+def full_key(ref: str, agent: str) -> str:
+    """``jira:AD-12`` -> ``{agent}:jira:AD-12``; anything else is returned unchanged."""
+    platform = ref.split(":", 1)[0]
+    return f"{agent}:{ref}" if platform in PLATFORMS and ":" in ref else ref
+
+
+async def find(store: Store, ref: str, agent: str) -> Session | None:
+    """The session ``ref`` names: an id, else a key of a live session, else a key of any."""
+    ref = ref.strip()
+    if not ref:
+        return None
+    session = await store.get_session(ref)
+    if session is not None:
+        return session
+    key = full_key(ref, agent)
+    session = await store.resolve(key)
+    if session is not None:
+        return session
+    # Not live (idle past the TTL but not yet marked expired): search the key index itself.
+    matches = await store.list_sessions(SessionFilter(key_contains=key, limit=_KEY_SEARCH_LIMIT))
+    for summary in matches:
+        if key in summary.keys:
+            return summary.session
+    return None
+
+
+async def _found(ctx: Context, ref: str) -> Session | None:
+    session = await find(ctx.store, ref, ctx.agent)
+    if session is None:
+        output.error(f"no session with id or key {ref!r}")
+    return session
+
+
+# -- list --------------------------------------------------------------------------------------
+
+
+def _usage_json(usage: Usage) -> dict[str, int]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+    }
+
+
+def _session_json(session: Session, ctx: Context) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "agent": session.agent,
+        "status": session.status,
+        "live": ctx.live(session),
+        "created_at": session.created_at.isoformat(),
+        "last_active_at": session.last_active_at.isoformat(),
+        "resume_count": session.resume_count,
+    }
+
+
+def _total_tokens(usage: Usage) -> int:
+    return (
+        usage.input_tokens
+        + usage.output_tokens
+        + usage.cache_read_tokens
+        + usage.cache_write_tokens
+    )
+
+
+async def list_sessions(args: argparse.Namespace, ctx: Context) -> int:
+    flt = SessionFilter(
+        platform=args.platform,
+        key_contains=args.key,
+        active_within_days=args.active_within,
+        older_than_days=args.older_than,
+        status=args.status,
+        limit=args.limit,
+    )
+    summaries = await ctx.store.list_sessions(flt)
+    if args.json:
+        output.emit_json(
+            {
+                "sessions": [
+                    {
+                        **_session_json(s.session, ctx),
+                        "keys": s.keys,
+                        "turns": s.turns,
+                        "usage": _usage_json(s.usage),
+                    }
+                    for s in summaries
+                ],
+            }
+        )
+        return 0
+    if not summaries:
+        print("No sessions match.")
+        return 0
+    print(_list_table(summaries, ctx))
+    if len(summaries) == flt.limit:
+        print(f"(first {flt.limit}; use --limit for more)")
+    return 0
+
+
+def _status(session: Session, ctx: Context) -> str:
+    if session.status == "active" and not ctx.live(session):
+        return "active (past TTL)"
+    return session.status
+
+
+def _list_table(summaries: list[SessionSummary], ctx: Context) -> str:
+    rows = []
+    for s in summaries:
+        keys = s.keys[0] if s.keys else "-"
+        if len(s.keys) > 1:
+            keys += f"  (+{len(s.keys) - 1} more)"
+        rows.append(
+            [
+                s.session.id,
+                _status(s.session, ctx),
+                output.when(s.session.last_active_at),
+                output.ago(s.session.last_active_at, ctx.now),
+                str(s.turns),
+                output.count(_total_tokens(s.usage)),
+                keys,
+            ]
+        )
+    headers = ["SESSION", "STATUS", "LAST ACTIVE (UTC)", "IDLE", "TURNS", "TOKENS", "KEYS"]
+    return output.table(headers, rows, right={4, 5})
+
+
+# -- show --------------------------------------------------------------------------------------
+
+
+async def show_session(args: argparse.Namespace, ctx: Context) -> int:
+    session = await _found(ctx, args.ref)
+    if session is None:
+        return 1
+    keys = await ctx.store.keys_for(session.id)
+    events = await ctx.store.events_for(session.id)
+    transcript = await ctx.store.load_transcript(session.id)
+    turns = await ctx.store.turns_for(session.id)
+    total = sum((t.usage for t in turns), Usage())
+    if args.json:
+        output.emit_json(
+            {
+                "session": _session_json(session, ctx),
+                "keys": [
+                    {"key": k.key, "url": k.url, "created_at": k.created_at.isoformat()}
+                    for k in keys
+                ],
+                "events": [_event_json(e) for e in events],
+                "transcript": [_entry_json(e) for e in transcript],
+                "turns": [_turn_json(t) for t in turns],
+                "usage": _usage_json(total),
+            }
+        )
+        return 0
+    sections = [
+        output.fields(
+            [
+                ("Session", session.id),
+                ("Agent", session.agent),
+                ("Status", _status(session, ctx)),
+                (
+                    "Created",
+                    f"{output.when(session.created_at)} UTC "
+                    f"({output.ago(session.created_at, ctx.now)} ago)",
+                ),
+                (
+                    "Last active",
+                    f"{output.when(session.last_active_at)} UTC "
+                    f"({output.ago(session.last_active_at, ctx.now)} ago)",
+                ),
+                ("Resumed", _times(session.resume_count)),
+            ]
+        ),
+        _section(
+            "Keys",
+            output.table(
+                ["KEY", "URL", "LINKED (UTC)"],
+                [[k.key, k.url or "-", output.when(k.created_at)] for k in keys],
+            )
+            if keys
+            else "(none: the session has ended, or its keys were released)",
+        ),
+        _section(
+            "Events",
+            output.table(
+                ["TIME (UTC)", "EVENT", "DETAIL", "TURN"],
+                [
+                    [output.when(e.created_at), e.kind, e.cause or "", e.turn_id or ""]
+                    for e in events
+                ],
+            )
+            if events
+            else "(none)",
+        ),
+        _section(
+            f"Transcript ({len(transcript)} messages)",
+            "\n".join(_entry_text(e, session.agent) for e in transcript) or "(empty)",
+        ),
+        _section("Turns", _turns_table(turns, total) if turns else "(none)"),
+    ]
+    print("\n\n".join(sections))
+    return 0
+
+
+def _times(n: int) -> str:
+    return "never" if n == 0 else ("once" if n == 1 else f"{n} times")
+
+
+def _section(title: str, body: str) -> str:
+    indented = "\n".join(("  " + line).rstrip() for line in body.splitlines())
+    return f"{title}\n{indented}"
+
+
+def _event_json(e: SessionEvent) -> dict[str, Any]:
+    return {
+        "kind": e.kind,
+        "cause": e.cause,
+        "turn_id": e.turn_id,
+        "created_at": e.created_at.isoformat(),
+    }
+
+
+def _entry_json(e: TranscriptEntry) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "role": e.role,
+        "author_id": e.author_id,
+        "author_name": e.author_name,
+        "source": e.source,
+        "turn_id": e.turn_id,
+        "created_at": e.created_at.isoformat(),
+        "content": e.content,
+    }
+
+
+def _turn_json(t: TurnRecord) -> dict[str, Any]:
+    return {
+        "turn_id": t.turn_id,
+        "outcome": t.outcome,
+        "model": t.model,
+        "started_at": t.started_at.isoformat(),
+        "finished_at": t.finished_at.isoformat(),
+        "seconds": round((t.finished_at - t.started_at).total_seconds(), 3),
+        "usage": _usage_json(t.usage),
+    }
+
+
+def _author(e: TranscriptEntry, agent: str) -> str:
+    if e.role == "assistant":
+        return agent
+    if e.author_name or e.author_id:
+        name = e.author_name or e.author_id
+        return f"{name} ({e.author_id})" if e.author_name and e.author_id else str(name)
+    if all(b.get("type") == "tool_result" for b in e.content):
+        return "tool results"
+    return "user"
+
+
+def _entry_text(e: TranscriptEntry, agent: str) -> str:
+    where = f" via {e.source}" if e.source else ""
+    head = f"[{e.seq}] {output.when(e.created_at)}  {_author(e, agent)}{where}"
+    body = [line for block in e.content for line in _block_lines(block)]
+    return "\n".join([head, *("    " + line for line in body)])
+
+
+def _block_lines(block: dict[str, Any]) -> list[str]:
+    kind = block.get("type")
+    if kind == "text":
+        return str(block.get("text", "")).splitlines() or [""]
+    if kind == "tool_use":
+        args = block.get("input") or {}
+        shown = ", ".join(
+            f"{k}={json.dumps(v, ensure_ascii=False)}"
+            for k, v in (args.items() if isinstance(args, dict) else [])
+        )
+        return [f"→ {block.get('name')}({output.one_line(shown, 120)})"]
+    if kind == "tool_result":
+        content = block.get("content")
+        if isinstance(content, list):
+            text = " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+        else:
+            text = str(content or "")
+        prefix = "← error: " if block.get("is_error") else "← "
+        return [prefix + output.one_line(text, 160)]
+    return [f"[{kind}]"]
+
+
+def _turns_table(turns: list[TurnRecord], total: Usage) -> str:
+    rows = [
+        [
+            t.turn_id,
+            output.when(t.started_at),
+            f"{(t.finished_at - t.started_at).total_seconds():.1f}",
+            t.outcome,
+            t.model or "-",
+            output.count(t.usage.input_tokens),
+            output.count(t.usage.output_tokens),
+            output.count(t.usage.cache_read_tokens),
+            output.count(t.usage.cache_write_tokens),
+        ]
+        for t in turns
+    ]
+    rows.append(
+        [
+            f"total ({len(turns)} turns)",
+            "",
+            "",
+            "",
+            "",
+            output.count(total.input_tokens),
+            output.count(total.output_tokens),
+            output.count(total.cache_read_tokens),
+            output.count(total.cache_write_tokens),
+        ]
+    )
+    headers = [
+        "TURN",
+        "STARTED (UTC)",
+        "SECONDS",
+        "OUTCOME",
+        "MODEL",
+        "INPUT",
+        "OUTPUT",
+        "CACHE READ",
+        "CACHE WRITE",
+    ]
+    return output.table(headers, rows, right={2, 5, 6, 7, 8})
+
+
+# -- drop --------------------------------------------------------------------------------------
+
+
+async def drop_session(args: argparse.Namespace, ctx: Context) -> int:
+    session = await _found(ctx, args.ref)
+    if session is None:
+        return 1
+    keys = [k.key for k in await ctx.store.keys_for(session.id)]
+    if args.delete:
+        await ctx.store.delete_session(session.id)
+        action = "deleted"
+        message = f"Deleted session {session.id} with its transcript and log."
+    elif session.status != "active":
+        action = "unchanged"
+        message = f"Session {session.id} has already ended ({session.status}); nothing to do."
+    else:
+        await ctx.store.end_session(session.id, "dropped", cause=DROP_CAUSE)
+        action = "dropped"
+        message = f"Dropped session {session.id}."
+    if args.json:
+        output.emit_json(
+            {
+                "session_id": session.id,
+                "action": action,
+                "previous_status": session.status,
+                "released_keys": keys if action != "unchanged" else [],
+            }
+        )
+        return 0
+    print(message)
+    if keys and action != "unchanged":
+        print("Released keys (the next message on each starts a new conversation):")
+        for key in keys:
+            print(f"  {key}")
+    return 0
