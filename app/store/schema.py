@@ -1,0 +1,208 @@
+"""The store's tables, as SQLAlchemy Core metadata (shared by SQLite and PostgreSQL).
+
+This module describes the schema the code queries; the migrations in ``migrations/versions``
+create it explicitly and must be kept in step with it (a test compares the two).
+
+Two column types smooth over the backends:
+
+* ``UTCDateTime`` stores timezone-aware UTC everywhere. PostgreSQL keeps ``timestamptz``;
+  SQLite has no time zones, so values are written as naive UTC text in one fixed format
+  (which also makes SQLite's text comparison order the same as time order) and come back
+  tagged as UTC.
+* ``JSONText`` keeps JSON as plain text on both, so payloads and transcript content round-trip
+  byte-for-byte the same way regardless of backend.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Deterministic constraint names, so migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, on SQLite and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # Naive values are taken to be UTC already (the contract is UTC throughout).
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class JSONText(TypeDecorator[Any]):
+    """JSON stored as text; ``None`` stays SQL NULL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+# BIGSERIAL on PostgreSQL; on SQLite only a plain INTEGER PRIMARY KEY is the rowid alias.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("agent", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_active_at", UTCDateTime(), nullable=False),
+    Column("resume_count", Integer, nullable=False, default=0),
+    Column("lease_holder", String(200), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("fence", BigInteger, nullable=False, default=0),
+    # resolve/stats/expiry filter live sessions by status and activity; listing sorts by it.
+    Index("ix_sessions_status_last_active_at", "status", "last_active_at"),
+    Index("ix_sessions_last_active_at", "last_active_at"),
+)
+
+session_keys = Table(
+    "session_keys",
+    metadata,
+    Column("key", String(1000), primary_key=True),
+    Column(
+        "session_id",
+        String(36),
+        ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("url", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_session_keys_session_id", "session_id"),
+)
+
+transcript = Table(
+    "transcript",
+    metadata,
+    Column(
+        "session_id",
+        String(36),
+        ForeignKey("sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("role", String(16), nullable=False),
+    Column("content", JSONText(), nullable=False),
+    Column("author_id", String(200), nullable=True),
+    Column("author_name", String(200), nullable=True),
+    Column("source", String(32), nullable=True),
+    Column("turn_id", String(100), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Turns and events are logs: no foreign key, so a record never fails because its session was
+# deleted meanwhile (and a turn may have no session at all). They are deleted explicitly.
+turns = Table(
+    "turns",
+    metadata,
+    Column("turn_id", String(100), primary_key=True),
+    Column("session_id", String(36), nullable=True),
+    Column("outcome", String(40), nullable=False),
+    Column("model", String(100), nullable=True),
+    Column("input_tokens", BigInteger, nullable=False, default=0),
+    Column("output_tokens", BigInteger, nullable=False, default=0),
+    Column("cache_read_tokens", BigInteger, nullable=False, default=0),
+    Column("cache_write_tokens", BigInteger, nullable=False, default=0),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=False),
+    Index("ix_turns_session_id_started_at", "session_id", "started_at"),
+    Index("ix_turns_finished_at", "finished_at"),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("pk", BigIntPK, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(255), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("lane", String(1000), nullable=False),
+    Column("payload", JSONText(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("holder", String(200), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("available_at", UTCDateTime(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("reply_ref", JSONText(), nullable=True),
+    UniqueConstraint("delivery_id", name="uq_inbox_delivery_id"),
+    # claim: candidates by status (and due time), then "no earlier unfinished one in the lane".
+    Index("ix_inbox_status_available_at", "status", "available_at"),
+    Index("ix_inbox_lane_pk", "lane", "pk"),
+    # prune: finished rows by age.
+    Index("ix_inbox_finished_at", "finished_at"),
+    # never reuse a pk on SQLite (deliveries are ordered and referred to by pk)
+    sqlite_autoincrement=True,
+)
+
+session_events = Table(
+    "session_events",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("session_id", String(36), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("cause", Text, nullable=True),
+    Column("turn_id", String(100), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_session_events_session_id_id", "session_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+posted = Table(
+    "posted",
+    metadata,
+    Column("ref", String(500), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_posted_created_at", "created_at"),
+)
