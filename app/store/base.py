@@ -221,7 +221,10 @@ class Store(Protocol):
     async def get_delivery(self, pk: int) -> Delivery | None: ...
 
     async def remember_posted(self, ref: str) -> None:
-        """Remember an item we posted ourselves (``github:comment:123``, ``jira:comment:AD-1/9``)."""
+        """Remember an item we posted ourselves.
+
+        Refs look like ``github:comment:123`` or ``jira:comment:AD-1/9``.
+        """
         ...
 
     async def was_posted(self, ref: str) -> bool: ...
