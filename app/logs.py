@@ -119,6 +119,7 @@ def configure(level: str = "INFO", fmt: str = "text", stream: IO[str] | None = N
         "slack_bolt",
         "slack_sdk",
         "httpx",
+        "httpx2",
         "httpcore",
         "anthropic",
         "aiohttp.access",

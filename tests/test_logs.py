@@ -1,0 +1,165 @@
+"""Logs: one JSON line per event with the turn's ids, and never a message text or a secret."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import logs
+from tests.fakes.anthropic import Fail, FakeAnthropic
+from tests.fakes.slack import FakeSlack
+from tests.harness import SIGNING_SECRET, base_env, dm, mention, new_ts, replies, run_app
+
+PRIVATE = "the launch code is PURPLE-ELEPHANT-42"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def json_log() -> io.StringIO:
+    """The root logger configured as ``LOG_FORMAT=json LOG_LEVEL=INFO`` would, into a buffer."""
+    buffer = io.StringIO()
+    logs.configure("INFO", "json", stream=buffer)
+    return buffer
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
+        fake.users["U1"] = {"real_name": "Ada Lovelace", "display_name": "ada"}
+        yield fake
+
+
+@pytest.fixture
+async def claude() -> AsyncIterator[FakeAnthropic]:
+    async with FakeAnthropic() as fake:
+        yield fake
+
+
+def entries(buffer: io.StringIO) -> list[dict[str, Any]]:
+    lines = buffer.getvalue().splitlines()
+    assert lines
+    return [json.loads(line) for line in lines]  # every line is one JSON object
+
+
+async def test_turns_log_json_lines_with_ids_and_no_message_text_or_secrets(
+    json_log: io.StringIO, slack: FakeSlack, claude: FakeAnthropic, tmp_path: Path
+) -> None:
+    env = base_env(slack.url, claude.root_url, f"sqlite:///{tmp_path / 'threadline.db'}")
+    async with run_app(env) as bot:
+        root = new_ts()
+        await bot.send_event(mention(PRIVATE, ts=root))
+        await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
+        await bot.send_event(dm(f"in a DM: {PRIVATE}"))
+        await slack.wait_for(lambda s: any("PURPLE" in m.text for m in s.messages("D1")))
+        claude.script(Fail(529, "overloaded_error", "Overloaded", retry_after=0.01, times=3))
+        await bot.send_event(mention(f"again: {PRIVATE}", thread_ts=root))
+        await slack.wait_for(lambda s: any("try again" in m.text for m in s.messages("C1")))
+        await bot.idle()
+
+    found = entries(json_log)
+    for entry in found:
+        assert {"time", "level", "logger", "message"} <= entry.keys()
+    starts = [e for e in found if e["message"].startswith("turn start")]
+    done = [e for e in found if e["message"].startswith("turn done")]
+    assert len(starts) == 3 and len(done) == 2
+    for entry in starts + done:
+        assert entry["turn_id"].startswith("t-")
+        assert entry["key"].startswith("threadline:slack:")
+    for entry in done:
+        assert entry["session_id"]
+    assert {e["key"] for e in done} == {
+        f"threadline:slack:C1::{root}",
+        "threadline:slack:D1::main",
+    }
+    failure = [e for e in found if e["level"] == "WARNING" and "model call failed" in e["message"]]
+    assert len(failure) == 1
+    assert failure[0]["turn_id"] and failure[0]["session_id"]
+    text = json_log.getvalue()
+    for never in ("PURPLE-ELEPHANT", "xoxb-test-token", "sk-ant-test", SIGNING_SECRET):
+        assert never not in text, never
+
+
+def _record(message: str, **context: Any) -> logging.LogRecord:
+    record = logging.LogRecord("app.turn", logging.INFO, __file__, 1, message, None, None)
+    for name, value in context.items():
+        setattr(record, name, value)
+    logs.ContextFilter().filter(record)
+    return record
+
+
+def test_text_format_appends_context() -> None:
+    formatter = logs.TextFormatter("%(levelname)s %(name)s: %(message)s")
+    line = formatter.format(_record("turn done", turn_id="t-1", key="threadline:jira:AD-1"))
+    assert line == "INFO app.turn: turn done turn_id=t-1 key=threadline:jira:AD-1"
+    assert formatter.format(_record("plain")) == "INFO app.turn: plain"
+
+
+def test_json_format_carries_context_and_exception() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord(
+            "app", logging.ERROR, __file__, 1, "failed %s", ("x",), sys.exc_info()
+        )
+    record.turn_id = "t-2"
+    logs.ContextFilter().filter(record)
+    entry = json.loads(logs.JsonFormatter().format(record))
+    assert entry["message"] == "failed x"
+    assert entry["turn_id"] == "t-2"
+    assert "session_id" not in entry
+    assert "ValueError: boom" in entry["exception"]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "xoxb-1234567890-abcdefghij",
+        "xapp-1-A0123-456789-abcdef",
+        "sk-ant-api03-abcdefghijklmnop",
+        "ghp_abcdefghijklmnopqrstuvwxyz012345",
+        "github_pat_11ABCDEFG0123456789_abcdef",
+    ],
+)
+def test_credentials_are_masked_in_every_format(secret: str) -> None:
+    record = _record(f"calling with {secret} now")
+    assert secret not in logs.TextFormatter().format(record)
+    assert "[redacted]" in logs.JsonFormatter().format(record)
+    assert logs.redact(f"Authorization: Bearer {secret}") == "Authorization: Bearer [redacted]"
+    assert logs.redact("Basic dXNlcjpwYXNzd29yZA==") == "Basic [redacted]"
+
+
+def test_configure_replaces_its_own_handler_and_keeps_others() -> None:
+    root = logging.getLogger()
+    other = logging.NullHandler()
+    root.addHandler(other)
+    logs.configure("INFO", "text", stream=io.StringIO())
+    buffer = io.StringIO()
+    logs.configure("WARNING", "json", stream=buffer)
+    ours = [h for h in root.handlers if getattr(h, "_threadline", False)]
+    assert len(ours) == 1 and other in root.handlers
+    assert root.level == logging.WARNING
+    logging.getLogger("app").warning("careful", extra={"key": "threadline:jira:AD-3"})
+    logging.getLogger("app").info("not shown")
+    [entry] = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    assert entry["message"] == "careful" and entry["key"] == "threadline:jira:AD-3"
+
+
+def test_default_stream_is_whatever_stderr_is_now(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure("INFO", "text")
+    logging.getLogger("app").info("to the current stderr", extra={"turn_id": "t-9"})
+    assert "to the current stderr turn_id=t-9" in capsys.readouterr().err
