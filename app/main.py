@@ -273,6 +273,8 @@ class Threadline:
 
         assert self._http is not None
         wired = await wiring.wire(self.settings, self._http, self.identity)
+        for job in wired.background:
+            self._background.append(asyncio.create_task(job()))
         self._hooks = wired.webhook_handlers(
             store=self.store, max_body=self.settings.max_body_bytes, wake=self._wake
         )

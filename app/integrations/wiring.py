@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +35,8 @@ class Wired:
     tools: list[Tool] = field(default_factory=list)
     posters: dict[str, CommentPoster] = field(default_factory=dict)
     _handler_factories: dict[str, Callable[..., WebHandler]] = field(default_factory=dict)
+    # Work to keep running in the background (e.g. learning our identity after a failure).
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     def webhook_handlers(
         self, *, store: Store, max_body: int, wake: Callable[[], None]
@@ -53,10 +56,10 @@ async def wire(settings: Settings, http: httpx.AsyncClient, identity: Identity) 
         from app.webhooks.github import make_github_handler
 
         gh = GitHubClient(settings.github, http)
-        try:
+        async def github_identity() -> None:
             identity.github_login = await gh.whoami()
-        except IntegrationError as exc:
-            log.warning("GitHub identity unknown (%s); only bot-type comments are skipped", exc)
+
+        await _learn("GitHub", github_identity, wired)
         wired.tools.extend(github_tools(gh, settings.github))
 
         async def post_github(item_ref: str, body: str) -> str:
@@ -79,10 +82,10 @@ async def wire(settings: Settings, http: httpx.AsyncClient, identity: Identity) 
         from app.webhooks.jira import make_jira_handler
 
         jira = JiraClient(settings.jira, http)
-        try:
+        async def jira_identity() -> None:
             identity.jira_account = await jira.myself()
-        except IntegrationError as exc:
-            log.warning("Jira identity unknown (%s); only app comments are skipped", exc)
+
+        await _learn("Jira", jira_identity, wired)
         wired.tools.extend(jira_tools(jira, settings.jira))
 
         async def post_jira(item_ref: str, body: str) -> str:
@@ -102,3 +105,25 @@ async def wire(settings: Settings, http: httpx.AsyncClient, identity: Identity) 
 
             wired._handler_factories["jira"] = jira_hook
     return wired
+
+
+async def _learn(service: str, lookup: Callable[[], Awaitable[None]], wired: Wired) -> None:
+    """Learn our own account (to never answer ourselves); retry in the background on failure."""
+    try:
+        await lookup()
+        return
+    except IntegrationError as exc:
+        log.warning("%s identity unknown for now (%s); retrying in the background", service, exc)
+
+    async def retry() -> None:
+        delay = 30.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await lookup()
+                log.info("%s identity learned", service)
+                return
+            except IntegrationError:
+                delay = min(delay * 2, 600.0)
+
+    wired.background.append(retry)
