@@ -47,6 +47,7 @@ def build_bolt_app(
             bot_user_id=identity.user_id,
         )
 
+    _quiet_token_notice()
     app = AsyncApp(
         client=client,
         signing_secret=signing_secret,
@@ -112,3 +113,17 @@ def build_bolt_app(
             )
 
     return app
+
+
+class _TokenNoticeFilter(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN "will be ignored" when ``authorize`` is given; here the
+    same token is what ``authorize`` hands out, so the warning would only mislead operators."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be ignored" not in record.getMessage()
+
+
+def _quiet_token_notice() -> None:
+    bolt_log = logging.getLogger("slack_bolt.AsyncApp")
+    if not any(isinstance(f, _TokenNoticeFilter) for f in bolt_log.filters):
+        bolt_log.addFilter(_TokenNoticeFilter())
