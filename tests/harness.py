@@ -154,7 +154,7 @@ class Running:
         async with self.http.post(self.url + "/slack/events", data=body, headers=headers) as r:
             return r.status, await r.text()
 
-    async def idle(self, timeout: float = 10.0) -> None:
+    async def idle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait until every recorded delivery has been handled and committed."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

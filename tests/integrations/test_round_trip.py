@@ -80,7 +80,7 @@ async def file_github_issue(w: World) -> tuple[str, int]:
     await w.bot.send_event(mention("the login page 500s, please file an issue", ts=root))
     await w.slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
     await w.bot.idle()
-    [(repo, number)] = list(w.github.issues)
+    [(_, number)] = list(w.github.issues)
     return root, number
 
 
@@ -101,7 +101,7 @@ async def test_an_issue_filed_from_slack_answers_its_comments_with_the_slack_his
     assert f"#{number}" in w.claude.tool_results(1)[0]["content"]
     assert issue["html_url"] in w.claude.tool_results(1)[0]["content"]
     # the thread step shows the tool call
-    streamed = [m for m in w.slack.messages("C1", root) if m.ts != root][0]
+    streamed = next(m for m in w.slack.messages("C1", root) if m.ts != root)
     assert any(c.get("type") == "task_update" for c in streamed.chunks)
 
     w.claude.script(Reply(text="It is being looked at; the Slack thread has the details."))
