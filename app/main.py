@@ -28,7 +28,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.signature import SignatureVerifier
@@ -43,6 +42,7 @@ from app.metrics import CountingTransport, Metrics
 from app.slack.app import build_bolt_app
 from app.slack.events import BotIdentity
 from app.slack.names import UserNames
+from app.slack.retry import RetryAfterHandler
 from app.store.base import Store
 from app.turns.pipeline import CommentPoster, PipelineConfig, TurnPipeline
 from app.turns.worker import Worker
@@ -122,7 +122,7 @@ class Threadline:
             timeout=15,
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+                RetryAfterHandler(max_retry_count=3, max_wait=30.0),
                 AsyncServerErrorRetryHandler(max_retry_count=2),
             ],
         )

@@ -8,6 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from app.slack.retry import retry_after_seconds
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.harness import Running, dm, event_body, mention, new_ts, replies, said, sign
@@ -70,12 +71,24 @@ async def test_slack_rate_limits_are_retried_after_retry_after(
     bot: Running, slack: FakeSlack, claude: FakeAnthropic
 ) -> None:
     slack.refuse_streaming = True
-    slack.fail("chat.postMessage", status=429, retry_after=1, times=1)
+    slack.fail("chat.postMessage", status=429, retry_after=2, times=1)
     root = new_ts()
+    loop = asyncio.get_running_loop()
+    sent = loop.time()
     await bot.send_event(mention("hello", ts=root))
     await slack.wait_for(lambda s: replies(s, "C1", root) == [said("hello")], timeout=10)
     statuses = [c.status for c in slack.calls_to("chat.postMessage")]
     assert statuses[0] == 429 and statuses[-1] == 200
+    # the whole Retry-After was honoured (a lower bound, not a speed figure)
+    assert loop.time() - sent >= 2.0
+
+
+def test_retry_after_is_read_whole() -> None:
+    assert retry_after_seconds("30") == 30.0
+    assert retry_after_seconds("1.5") == 1.5
+    assert retry_after_seconds(None) == 1.0
+    assert retry_after_seconds("soon") == 1.0
+    assert retry_after_seconds("-4") == 0.0
 
 
 async def test_reset_in_a_thread_confirms_and_the_next_message_starts_fresh(
