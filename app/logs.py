@@ -8,10 +8,13 @@ in every formatted line, whatever its level.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Final, TextIO
 
@@ -32,13 +35,39 @@ def redact(text: str) -> str:
     return _SECRET.sub(_MASK, text)
 
 
+_bound: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "threadline_log_context", default=None
+)
+
+
+@contextlib.contextmanager
+def bind(**context: str | None) -> Iterator[None]:
+    """Add ``turn_id``/``session_id``/``key``/``delivery`` to every record logged inside.
+
+    Tasks started inside inherit it (asyncio copies the context), so a turn's heartbeat,
+    tools and Slack calls log with the turn's ids without passing them along. An ``extra``
+    given to a single call still wins.
+    """
+    unknown = set(context) - set(CONTEXT)
+    if unknown:
+        raise ValueError(f"not a log context field: {', '.join(sorted(unknown))}")
+    merged = {**(_bound.get() or {}), **{k: v for k, v in context.items() if v}}
+    token = _bound.set(merged)
+    try:
+        yield
+    finally:
+        _bound.reset(token)
+
+
 class ContextFilter(logging.Filter):
-    """Gives every record the context attributes (None when absent), for the formatters."""
+    """Gives every record the context attributes, from ``extra``, else from ``bind``, else
+    None, for the formatters."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        bound = _bound.get() or {}
         for name in CONTEXT:
-            if not hasattr(record, name):
-                setattr(record, name, None)
+            if not getattr(record, name, None):
+                setattr(record, name, bound.get(name))
         return True
 
 

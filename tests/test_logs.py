@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -157,6 +158,32 @@ def test_configure_replaces_its_own_handler_and_keeps_others() -> None:
     logging.getLogger("app").info("not shown")
     [entry] = [json.loads(line) for line in buffer.getvalue().splitlines()]
     assert entry["message"] == "careful" and entry["key"] == "threadline:jira:AD-3"
+
+
+async def test_bound_context_reaches_records_and_tasks_started_inside() -> None:
+    buffer = io.StringIO()
+    logs.configure("INFO", "json", stream=buffer)
+    log = logging.getLogger("app.test")
+
+    async def heartbeat() -> None:
+        log.info("from a task")
+
+    with logs.bind(turn_id="t-7", key="threadline:slack:C1::1.2"):
+        with logs.bind(session_id="s-1"):
+            log.info("inside")
+            await asyncio.create_task(heartbeat())
+        log.info("explicit wins", extra={"turn_id": "t-8"})
+    log.info("outside")
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    context = [{k: e.get(k) for k in ("turn_id", "session_id", "key")} for e in lines]
+    assert context == [
+        {"turn_id": "t-7", "session_id": "s-1", "key": "threadline:slack:C1::1.2"},
+        {"turn_id": "t-7", "session_id": "s-1", "key": "threadline:slack:C1::1.2"},
+        {"turn_id": "t-8", "session_id": None, "key": "threadline:slack:C1::1.2"},
+        {"turn_id": None, "session_id": None, "key": None},
+    ]
+    with pytest.raises(ValueError, match="user_text"), logs.bind(user_text="hi"):
+        pass
 
 
 def test_default_stream_is_whatever_stderr_is_now(capsys: pytest.CaptureFixture[str]) -> None:

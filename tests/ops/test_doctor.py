@@ -271,7 +271,9 @@ async def test_socket_mode_app_token(cli: Cli, env: dict[str, str], slack: FakeS
     assert by_name(result.lines)["slack events"] == (
         "PASS slack events: Socket Mode: the app-level token opens a connection"
     )
-    slack.token_prefixes = ("xoxb-",)  # the app token is refused now
+    # the app token is refused now
+    slack.token_prefixes = ("xoxb-",)
+    slack.app_token_prefixes = ("xapp-another-",)  # type: ignore[attr-defined,unused-ignore]
     result = await cli("doctor")
     assert result.code == 1
     assert by_name(result.lines)["slack events"].startswith(
