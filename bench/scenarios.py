@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import random
 import statistics
 import time
@@ -47,6 +48,12 @@ class Outcome:
 Scenario = Callable[[Path, bool], Awaitable[Outcome]]
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process so far (user + system, all threads)."""
+    t = os.times()
+    return t.user + t.system
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
@@ -68,7 +75,9 @@ async def turn_overhead(workdir: Path, quick: bool) -> Outcome:
     ):
         for i in range(warmup):
             await timed_turn(bot, slack, f"warm up {i}")
+        cpu_start = cpu_seconds()
         latencies = [(await timed_turn(bot, slack, f"ping {i}"))[0] for i in range(samples)]
+        cpu_per_turn = (cpu_seconds() - cpu_start) / samples
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     return Outcome(
         [
@@ -79,7 +88,8 @@ async def turn_overhead(workdir: Path, quick: bool) -> Outcome:
             f"Turn overhead: {samples} turns one after another (after {warmup} to warm up), each "
             "a mention starting a new thread, timed from the signed POST to /slack/events to "
             f"the fake Slack receiving chat.stopStream; mean {ms(statistics.fmean(latencies))}, "
-            f"max {ms(max(latencies))}."
+            f"max {ms(max(latencies))}. CPU time of the process running the app (and the "
+            f"load generator): {ms(cpu_per_turn)} per turn, so a turn is nearly all CPU."
         ],
     )
 
@@ -107,9 +117,10 @@ async def throughput(workdir: Path, quick: bool) -> Outcome:
                 out.append(seconds)
             return out
 
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         results = await asyncio.gather(*(user(n) for n in range(threads)))
         elapsed = time.perf_counter() - start
+        busy = (cpu_seconds() - cpu_start) / elapsed
         concurrency = bot.app.settings.worker_concurrency
     latencies = [x for r in results for x in r]
     rate = len(latencies) / elapsed
@@ -125,7 +136,8 @@ async def throughput(workdir: Path, quick: bool) -> Outcome:
             f"Throughput: {threads} simulated users, each in their own thread, each sending "
             f"{per_thread} messages one after another (the next once the reply is finished): "
             f"{len(latencies)} turns in {elapsed:.1f} s, with the default "
-            f"WORKER_CONCURRENCY={concurrency}."
+            f"WORKER_CONCURRENCY={concurrency}. The app's process was busy {busy:.0%} of a "
+            "core meanwhile: throughput is bound by CPU per turn on one event loop."
         ],
     )
 

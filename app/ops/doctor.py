@@ -31,6 +31,7 @@ from app.errors import ConfigError, IntegrationError, StoreError
 Status = Literal["pass", "fail", "skip"]
 
 CHECK_TIMEOUT: Final = 20.0
+MIGRATE: Final = "run `python -m app migrate` (serve also migrates when it starts)"
 SLACK_TOKEN_FIX: Final = (
     "set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth page"
 )
@@ -363,6 +364,13 @@ async def _database(s: Settings) -> list[Check]:
     except StoreError as exc:
         return [failed("database", f"{shown}: {exc}", fix_url)]
     try:
+        if path is not None and not path.exists():
+            # Checking must not create the file (connecting to SQLite would).
+            head = await store.head_version()
+            return [
+                passed("database", f"{shown}: no file yet; it can be created there"),
+                failed("schema", f"no database yet (this version needs schema {head})", MIGRATE),
+            ]
         await store.ping()
         current = await store.schema_version()
         head = await store.head_version()
@@ -376,13 +384,13 @@ async def _database(s: Settings) -> list[Check]:
         return [reachable, passed("schema", f"at {head}, the current version")]
     if current is None:
         detail = f"no tables yet (this version needs schema {head})"
-        fix = "run `python -m app migrate` (serve also migrates when it starts)"
+        fix = MIGRATE
     elif not _known_revision(current):
         detail = f"at {current}, which this version of Threadline does not know (newest: {head})"
         fix = "upgrade Threadline: a newer version migrated this database"
     else:
         detail = f"at {current}, behind this version's {head}"
-        fix = "run `python -m app migrate` (serve also migrates when it starts)"
+        fix = MIGRATE
     return [reachable, failed("schema", detail, fix)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -194,13 +195,28 @@ async def test_unreachable_postgres(cli: Cli, env: dict[str, str]) -> None:
 
 
 async def test_unmigrated_database(cli: Cli, env: dict[str, str], tmp_path: Path) -> None:
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'fresh.db'}"
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    env["DATABASE_URL"] = f"sqlite:///{empty}"
     result = await cli("doctor")
     assert result.code == 1
     checks = by_name(result.lines)
     assert checks["database"].startswith("PASS")
     assert checks["schema"].startswith("FAIL schema: no tables yet")
     assert "run `python -m app migrate`" in checks["schema"]
+
+
+async def test_database_file_not_created_yet(cli: Cli, env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "data" / "fresh.db"
+    env["DATABASE_URL"] = f"sqlite:///{path}"
+    result = await cli("doctor")
+    assert result.code == 1
+    checks = by_name(result.lines)
+    assert checks["database"].startswith("PASS database: ")
+    assert "no file yet" in checks["database"]
+    assert checks["schema"].startswith("FAIL schema: no database yet")
+    assert "run `python -m app migrate`" in checks["schema"]
+    assert not path.exists() and not path.parent.exists()  # checking changed nothing
 
 
 async def test_missing_jira_webhook_secret(cli: Cli, env: dict[str, str]) -> None:
