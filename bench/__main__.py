@@ -96,9 +96,9 @@ async def run(args: argparse.Namespace) -> int:
             "",
             "The real app (`tests.harness.run_app`) on SQLite in a temporary folder, driven over "
             "HTTP with signed Slack events, against the loopback fakes with an instant model "
-            "(no delay between streamed events). Where latency or memory is measured the fake "
-            "model (and for memory the fake Slack) runs in its own process, so its work does "
-            "not land on the app's event loop or in its memory.",
+            "(no delay between streamed events). Where latency or memory is measured, the fake "
+            "model and the fake Slack run in their own processes, so their work lands neither "
+            "on the app's event loop nor in its memory.",
             "",
             result,
             "",
