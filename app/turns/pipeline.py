@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app import logs
 from app.agent.loop import AgentResult, run_agent
 from app.agent.model import Failure, Model, classify
 from app.agent.prompt import system_prompt, user_message
@@ -111,6 +112,11 @@ class TurnPipeline:
         anything else is logged, and the user gets a short note."""
         inbound = Inbound.from_payload(delivery.payload)
         turn_id = notes.new_turn_id()
+        # Every record logged inside the turn (tasks, tools, Slack calls) carries its ids.
+        with logs.bind(turn_id=turn_id, key=inbound.key, delivery=delivery.delivery_id):
+            await self._handle(delivery, inbound, turn_id)
+
+    async def _handle(self, delivery: Delivery, inbound: Inbound, turn_id: str) -> None:
         extra = {"turn_id": turn_id, "key": inbound.key, "delivery": delivery.delivery_id}
         log.info("turn start attempt=%d", delivery.attempts, extra=extra)
         if delivery.attempts > MAX_ATTEMPTS:
@@ -146,7 +152,8 @@ class TurnPipeline:
         lease = _Lease(session, fence)
         heartbeat = asyncio.create_task(self._heartbeat(delivery, lease))
         try:
-            await self._turn(inbound, delivery, lease, turn_id)
+            with logs.bind(session_id=session.id):
+                await self._turn(inbound, delivery, lease, turn_id)
         except (StoreError, asyncio.CancelledError):
             raise
         except Exception:
@@ -199,9 +206,6 @@ class TurnPipeline:
                     await self._store.finish_delivery(
                         delivery.id, self._cfg.holder, "failed", decision.outcome
                     )
-                    self._observer.turn_finished(
-                        decision.outcome, asyncio.get_running_loop().time() - t0, Usage()
-                    )
                     return
                 retried, failed = await self._retry_fresh(
                     inbound, lease, turn_id, user, first_token, reply, extra, classified.detail
@@ -239,6 +243,7 @@ class TurnPipeline:
             )
         except LeaseLost:
             log.warning("lease lost before commit; turn not stored", extra=extra)
+            self._observer.turn_finished("lease_lost", 0.0, result.usage)
             return
         elapsed = asyncio.get_running_loop().time() - t0
         self._observer.turn_finished(outcome, elapsed, result.usage)
@@ -350,7 +355,7 @@ class TurnPipeline:
                 if not await self._store.renew_lease(
                     lease.session.id, self._cfg.holder, lease.fence, self._cfg.lease_seconds
                 ):
-                    log.warning("session lease could not be renewed", extra={"key": ""})
+                    log.warning("session lease could not be renewed")
             except StoreError as exc:
                 log.warning("lease heartbeat failed: %s", exc)
 
@@ -479,6 +484,7 @@ class TurnPipeline:
                 self._clock(),
             )
         )
+        self._observer.turn_finished(f"command_{command}", 0.0, Usage())
         await self._store.finish_delivery(delivery.id, self._cfg.holder, "done")
 
     async def _notify(self, inbound: Inbound, text: str) -> None:
@@ -492,11 +498,12 @@ class TurnPipeline:
             await self._posters[inbound.source](inbound.item_ref, text)
 
     async def _record(self, turn_id: str, session_id: str, outcome: str, started: datetime) -> None:
+        """Record (and count) a turn that committed no messages."""
+        finished = self._clock()
         await self._store.record_turn(
-            TurnRecord(
-                turn_id, session_id, outcome, self._model.name, Usage(), started, self._clock()
-            )
+            TurnRecord(turn_id, session_id, outcome, self._model.name, Usage(), started, finished)
         )
+        self._observer.turn_finished(outcome, (finished - started).total_seconds(), Usage())
 
     def _log_failure(self, classified: Any, exc: BaseException, extra: dict[str, Any]) -> None:
         if classified.failure is Failure.CONFIGURATION:

@@ -128,7 +128,7 @@ class _Segment:
 def _strip_cache_control(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _strip_cache_control(v) for k, v in value.items() if k != "cache_control"}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_strip_cache_control(v) for v in value]
     return value
 
