@@ -102,6 +102,8 @@ class Threadline:
         self._http = http
         self._owns_http = http is None
         self._model = model
+        # The Anthropic client we create (never one passed in); closed in stop().
+        self._anthropic: anthropic.AsyncAnthropic | None = None
         self._grace = shutdown_grace
         self.identity = _Identity(BotIdentity(None, None, None))
         self.slack = slack_client or self._slack_client()
@@ -173,17 +175,14 @@ class Threadline:
                 ),
             )
         if self._model is None:
-            self._model = AnthropicModel(
-                anthropic.AsyncAnthropic(
-                    api_key=s.anthropic_api_key.reveal() if s.anthropic_api_key else None,
-                    base_url=s.anthropic_base_url,
-                    max_retries=2,
-                    middleware=[self.metrics.anthropic_middleware],
-                    timeout=min(s.turn_timeout_seconds, 600.0),
-                ),
-                s.anthropic_model,
-                s.anthropic_max_tokens,
+            self._anthropic = anthropic.AsyncAnthropic(
+                api_key=s.anthropic_api_key.reveal() if s.anthropic_api_key else None,
+                base_url=s.anthropic_base_url,
+                max_retries=2,
+                middleware=[self.metrics.anthropic_middleware],
+                timeout=min(s.turn_timeout_seconds, 600.0),
             )
+            self._model = AnthropicModel(self._anthropic, s.anthropic_model, s.anthropic_max_tokens)
         tools, posters = await self._integrations()
         pipeline = TurnPipeline(
             config=PipelineConfig(
@@ -246,6 +245,11 @@ class Threadline:
                 await task
         if self._http is not None and self._owns_http:
             await self._http.aclose()
+        # Close the Anthropic client's connection pool after the worker's last turn; left
+        # open, its sockets leak and its __del__ later schedules aclose() in whatever event
+        # loop is running then ("Event loop is closed" errors, unclosed transports).
+        if self._anthropic is not None:
+            await self._anthropic.close()
         if self._store is not None and self._owns_store:
             await self._store.close()
         log.info("stopped")

@@ -5,6 +5,14 @@
         await client.chat_postMessage(channel="C1", thread_ts="1.0", text="hi")
         assert slack.thread_texts("C1", "1.0") == ["hi"]
 
+Socket Mode: ``apps.connections.open`` (with an ``xapp-`` token) hands out a
+``ws://127.0.0.1:<port>/socket-mode/<ticket>`` URL on the same server; the fake says hello
+to a client that connects, and a test pushes envelopes to it and reads its acks:
+
+    await slack.socket_connected()
+    envelope_id = await slack.push_envelope("events_api", event_body)
+    ack = await slack.wait_for_ack(envelope_id)
+
 Standalone: ``python -m tests.fakes.slack --port 9001`` (prints the base URL, serves until
 SIGTERM/SIGINT).
 """
@@ -14,12 +22,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from tests.fakes.server import FakeServer, add_common_arguments, run, serve_forever, short
 
@@ -42,6 +52,9 @@ JSON_FIELDS = frozenset(
 
 BASE_TS_MICROS = 1_763_700_000 * 1_000_000
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+"""Methods called with the app-level token (``app_token_prefixes``), not the bot token."""
 
 
 @dataclass
@@ -148,6 +161,7 @@ class FakeSlack(FakeServer):
         self.user = "threadline"
         self.workspace_url = "https://fake.slack.test/"
         self.token_prefixes: tuple[str, ...] = ("xoxb-",)
+        self.app_token_prefixes: tuple[str, ...] = ("xapp-",)
         self.users: dict[str, dict[str, Any]] = {}
         self.refuse_streaming = False
         self.calls: list[Call] = []
@@ -160,6 +174,17 @@ class FakeSlack(FakeServer):
         self.titles: dict[tuple[str, str], str] = {}
         self.reactions: dict[tuple[str, str], list[str]] = {}
         self._ts_counter = 0
+        # Socket Mode
+        self.socket_acks: list[dict[str, Any]] = []
+        """Every JSON object with an ``envelope_id`` a Socket Mode client sent, in order."""
+        self.socket_messages: list[str] = []
+        """Any other text a Socket Mode client sent (Slack clients send nothing else)."""
+        self.socket_close_codes: list[int | None] = []
+        """The close code of each ended Socket Mode connection (1000: the client said bye)."""
+        self.socket_connections = 0
+        """How many Socket Mode connections were accepted (reconnects count)."""
+        self._socket_tickets: set[str] = set()
+        self._sockets: list[web.WebSocketResponse] = []  # open, hello sent; newest last
 
     # -- public helpers --------------------------------------------------------------------
 
@@ -249,6 +274,71 @@ class FakeSlack(FakeServer):
         """Answer ``method`` with ``handler(params) -> response dict`` (added or overridden)."""
         self._handlers[method] = handler
 
+    # -- Socket Mode -----------------------------------------------------------------------
+
+    @property
+    def socket_open(self) -> bool:
+        """Whether a Socket Mode client is connected (and has been sent hello)."""
+        return any(not ws.closed for ws in self._sockets)
+
+    async def socket_connected(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until a Socket Mode client is connected and has been sent hello."""
+        await self.wait_for(
+            lambda s: s.socket_open, timeout, message="a Socket Mode client is connected"
+        )
+
+    async def push_envelope(
+        self,
+        type_: str,
+        payload: dict[str, Any],
+        envelope_id: str | None = None,
+        *,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        accepts_response_payload: bool | None = None,
+    ) -> str:
+        """Send one envelope to the newest connected client, as Slack does; return its id.
+
+        ``type_`` is ``events_api`` (``payload``: an Events API body), ``slash_commands``
+        (the command's form fields as a dict) or ``interactive``. Events carry
+        ``retry_attempt``/``retry_reason`` (a redelivery: ``retry_attempt=1``,
+        ``retry_reason="timeout"``); ``accepts_response_payload`` defaults to Slack's (false
+        for events, true otherwise). Waits (briefly) for a client to be connected.
+        """
+        await self.socket_connected()
+        ws = next(ws for ws in reversed(self._sockets) if not ws.closed)
+        envelope_id = envelope_id or str(uuid.uuid4())
+        if accepts_response_payload is None:
+            accepts_response_payload = type_ != "events_api"
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "type": type_,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if type_ == "events_api":
+            envelope["retry_attempt"] = retry_attempt
+            envelope["retry_reason"] = retry_reason
+        await ws.send_json(envelope)
+        return envelope_id
+
+    def acks_for(self, envelope_id: str) -> list[dict[str, Any]]:
+        return [a for a in self.socket_acks if a.get("envelope_id") == envelope_id]
+
+    async def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+        """Wait for the client's ack of ``envelope_id`` and return it (the first, if several)."""
+        acks: list[dict[str, Any]] = await self.wait_for(
+            lambda s: s.acks_for(envelope_id), timeout, message=f"ack of {envelope_id}"
+        )
+        return acks[0]
+
+    async def close(self) -> None:
+        # Say goodbye to connected clients first, so the server's shutdown does not cut them.
+        for ws in list(self._sockets):
+            with contextlib.suppress(Exception):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"fake slack closing")
+        await super().close()
+
     def describe(self) -> str:
         lines = [f"{len(self.calls)} call(s) recorded:"]
         for i, c in enumerate(self.calls):
@@ -268,12 +358,55 @@ class FakeSlack(FakeServer):
                 f"  {m.channel} ts={m.ts} thread={m.thread_ts} user={m.user} "
                 f"{' '.join(flags)} text={short(m.text)}"
             )
+        if self.socket_connections:
+            lines.append(
+                f"Socket Mode: {self.socket_connections} connection(s), "
+                f"open={self.socket_open}, closes={self.socket_close_codes}, "
+                f"{len(self.socket_acks)} ack(s):"
+            )
+            lines.extend(f"  {short(a)}" for a in self.socket_acks)
         return "\n".join(lines)
 
     # -- HTTP ------------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._handle)
+        app.router.add_get("/socket-mode/{ticket}", self._socket)
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        """One Socket Mode connection: hello, then record what the client sends until it
+        (or :meth:`close`) ends the connection."""
+        if request.match_info["ticket"] not in self._socket_tickets:
+            return web.json_response({"ok": False, "error": "invalid_ticket"}, status=401)
+        # autoping answers the client's pings; a short close timeout keeps teardown quick
+        ws = web.WebSocketResponse(timeout=2.0)
+        await ws.prepare(request)
+        self.socket_connections += 1
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": len(self._sockets) + 1,
+                "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
+                "connection_info": {"app_id": "A1"},
+            }
+        )
+        self._sockets.append(ws)
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    data = json.loads(msg.data)
+                except ValueError:
+                    data = None
+                if isinstance(data, dict) and "envelope_id" in data:
+                    self.socket_acks.append(data)
+                else:
+                    self.socket_messages.append(msg.data)
+        finally:
+            self._sockets.remove(ws)
+            self.socket_close_codes.append(ws.close_code)
+        return ws
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
@@ -298,7 +431,8 @@ class FakeSlack(FakeServer):
         token = token or body_token
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, {}
-        if not token.startswith(self.token_prefixes):
+        prefixes = self.app_token_prefixes if method in APP_TOKEN_METHODS else self.token_prefixes
+        if not token.startswith(prefixes):
             return 200, {"ok": False, "error": "invalid_auth"}, {}
 
         rule = self._take_fail_rule(method)
@@ -387,6 +521,11 @@ class FakeSlack(FakeServer):
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _m_apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        ticket = secrets.token_urlsafe(12)
+        self._socket_tickets.add(ticket)
+        return {"ok": True, "url": f"ws://{self.host}:{self.port}/socket-mode/{ticket}"}
 
     def _m_users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         uid = str(_require(params, "user"))
