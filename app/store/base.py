@@ -275,6 +275,11 @@ class Store(Protocol):
     # transcript and turns ----------------------------------------------------------------
     async def load_transcript(self, session_id: str) -> list[TranscriptEntry]: ...
 
+    async def load_messages(self, session_id: str) -> list[dict[str, Any]]:
+        """The transcript as Messages API messages (``role``, ``content``) only: what a turn
+        replays, without the per-row metadata (cheaper on long sessions)."""
+        ...
+
     async def commit_turn(self, commit: TurnCommit) -> None:
         """Append messages, record usage, finish the delivery, touch the session: atomically.
 

@@ -817,6 +817,16 @@ class SqlStore:
             for r in rows
         ]
 
+    async def load_messages(self, session_id: str) -> list[dict[str, Any]]:
+        stmt = (
+            select(transcript.c.role, transcript.c.content)
+            .where(transcript.c.session_id == session_id)
+            .order_by(transcript.c.seq)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [{"role": r.role, "content": r.content} for r in rows]
+
     def _turn_upsert(self, values: dict[str, Any]) -> PgInsert | SqliteInsert:
         """Insert a turn row; a turn id seen before is updated instead of failing.
 

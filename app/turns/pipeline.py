@@ -30,7 +30,6 @@ from app.store.base import (
     NewMessage,
     Session,
     Store,
-    TranscriptEntry,
     TurnCommit,
     TurnRecord,
     Usage,
@@ -178,7 +177,7 @@ class TurnPipeline:
         started = self._clock()
         t0 = asyncio.get_running_loop().time()
         reply = self._reply_for(inbound, delivery)
-        history = [_api_message(e) for e in await self._store.load_transcript(lease.session.id)]
+        history = await self._store.load_messages(lease.session.id)
         user = user_message(inbound, inbound.text)
         first_token = _FirstToken(
             reply, lambda: self._observer.first_token(asyncio.get_running_loop().time() - t0)
@@ -547,10 +546,6 @@ class _FirstToken:
 
     async def tool_finished(self, call_id: str, name: str, ok: bool) -> None:
         await self._inner.tool_finished(call_id, name, ok)
-
-
-def _api_message(entry: TranscriptEntry) -> dict[str, Any]:
-    return {"role": entry.role, "content": entry.content}
 
 
 def _new(message: dict[str, Any], inbound: Inbound) -> NewMessage:

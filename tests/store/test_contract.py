@@ -543,6 +543,10 @@ async def test_commit_turn_appends_with_consecutive_seq(store: SqlStore, clock: 
     assert texts(entries) == ["q0", "a0", "q1", "a1", "q2", "a2"]
     assert [e.role for e in entries] == ["user", "assistant"] * 3
     assert [e.turn_id for e in entries] == ["t0", "t0", "t1", "t1", "t2", "t2"]
+    # what a turn replays: the same messages, role and content only, in order
+    assert await store.load_messages(session.id) == [
+        {"role": e.role, "content": e.content} for e in entries
+    ]
 
     loaded = await store.get_session(session.id)
     assert loaded is not None
