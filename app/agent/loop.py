@@ -63,12 +63,13 @@ async def run_agent(
             on_text=progress.text,
         )
         usage = usage + reply.usage
-        assistant = {"role": "assistant", "content": reply.content}
+        content = storable_content(reply.content, reply.stop_reason)
+        assistant = {"role": "assistant", "content": content}
         conversation.append(assistant)
         new.append(assistant)
-        texts.extend(b["text"] for b in reply.content if b.get("type") == "text" and b["text"])
-        calls = [b for b in reply.content if b.get("type") == "tool_use"]
-        if reply.stop_reason != "tool_use" or not calls:
+        texts.extend(b["text"] for b in content if b.get("type") == "text" and b["text"])
+        calls = [b for b in content if b.get("type") == "tool_use"]
+        if not calls:
             return AgentResult(new, "\n\n".join(texts), usage, round_no)
         results = []
         for call in calls:
@@ -94,6 +95,30 @@ async def run_agent(
     texts.append(stop_text)
     await progress.text("\n\n" + stop_text)
     return AgentResult(new, "\n\n".join(texts), usage, max_rounds)
+
+
+_NO_ANSWER = {"type": "text", "text": "(no answer)"}
+
+
+def storable_content(
+    content: Sequence[dict[str, Any]], stop_reason: str | None
+) -> list[dict[str, Any]]:
+    """Assistant content that keeps the transcript a valid conversation when replayed.
+
+    The API rejects empty text blocks and empty assistant messages, and a ``tool_use`` must
+    be answered by a ``tool_result``. Tool calls are kept only when the model stopped to call
+    them (a reply cut off by ``max_tokens`` may end in a half-written call); what remains is
+    never empty.
+    """
+    kept = []
+    for block in content:
+        kind = block.get("type")
+        if kind == "text" and not str(block.get("text", "")).strip():
+            continue
+        if kind == "tool_use" and stop_reason != "tool_use":
+            continue
+        kept.append(block)
+    return kept or [dict(_NO_ANSWER)]
 
 
 def with_cache_breakpoint(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -107,9 +107,23 @@ def classify(exc: BaseException) -> Classified:
         if status == 404:
             return Classified(Failure.CONFIGURATION, "ANTHROPIC_MODEL", f"not found: {kind}")
         if status in (400, 413) and kind in ("invalid_request_error", "request_too_large", ""):
+            if "max_tokens" in _error_message(exc):
+                # Our ANTHROPIC_MAX_TOKENS is above what the model allows: no transcript helps.
+                return Classified(
+                    Failure.CONFIGURATION, "ANTHROPIC_MAX_TOKENS", "max_tokens rejected"
+                )
             return Classified(Failure.CONTEXT_REJECTED, detail=f"{status} {kind}")
         return Classified(Failure.TRANSIENT, detail=f"{status} {kind}")
     return Classified(Failure.TRANSIENT, detail=type(exc).__name__)
+
+
+def _error_message(exc: anthropic.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+    return ""
 
 
 def _error_type(exc: anthropic.APIStatusError) -> str:

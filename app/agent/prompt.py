@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from app.turns.inbound import Inbound
 
-_SURFACES = {
-    "slack": "a Slack thread",
-    "github": "a comment on a GitHub issue",
-    "jira": "a comment on a Jira ticket",
-}
 
-
-def system_prompt(
-    *, agent: str, tool_names: list[str], inbound: Inbound, today: datetime
-) -> list[dict[str, Any]]:
-    """Two system blocks: stable instructions (cached) and who/where this turn is."""
+def system_prompt(*, agent: str, tool_names: list[str], today: datetime) -> list[dict[str, Any]]:
+    """The system prompt: one stable, cached block (per agent, tools and day)."""
     tools_line = (
         "You can use these tools: " + ", ".join(tool_names) + ". Only create tickets or issues "
         "when someone asks for it or clearly agrees; say the key/number and URL you got."
@@ -29,25 +22,20 @@ def system_prompt(
         "One conversation can continue across a Slack thread and the Jira tickets or GitHub "
         "issues filed from it; you remember everything said in it.\n"
         "Every user message starts with a header in square brackets naming its author, their "
-        "id and where it was written, e.g. `[Ada Lovelace (U012AB) in Slack]`. Several people "
-        "can share a thread: address the author of the latest message, and attribute what "
-        "others said correctly. Never write such headers yourself.\n"
+        "id and where it was written: `[Ada Lovelace (U012AB) in Slack]` for Slack, "
+        "`[octocat (octocat) in GitHub acme/widgets#42]` or `[Bea (5b10…) in Jira AD-12]` for "
+        "a comment on an issue or ticket linked to this conversation; your answer is posted "
+        "where the latest message was written. Several people can share a conversation: "
+        "address the author of the latest message, and attribute what others said correctly. "
+        "Never write such headers yourself.\n"
         "Answer in standard Markdown (headings, lists, **bold**, `code`, fenced code blocks, "
         "[links](https://example.com)); keep answers short unless asked for detail.\n"
         f"{tools_line}\n"
         f"Today is {today:%A %d %B %Y} (UTC)."
     )
-    where = _SURFACES[inbound.source]
-    speaker = inbound.author_name or inbound.author_id
-    current = (
-        f"You are now answering in {where}"
-        + (f" ({inbound.item_ref})" if inbound.item_ref else "")
-        + f". The person talking to you is {speaker} (id {inbound.author_id})."
-    )
-    return [
-        {"type": "text", "text": stable, "cache_control": {"type": "ephemeral"}},
-        {"type": "text", "text": current},
-    ]
+    # Who is talking and where is in each message's header, not here: a system prompt that
+    # changed with the speaker would invalidate the cached history every time they change.
+    return [{"type": "text", "text": stable, "cache_control": {"type": "ephemeral"}}]
 
 
 def user_message(inbound: Inbound, text: str) -> dict[str, Any]:
@@ -57,4 +45,10 @@ def user_message(inbound: Inbound, text: str) -> dict[str, Any]:
     if inbound.item_ref:
         place = f"{place} {inbound.item_ref}"
     header = f"[{name} ({inbound.author_id}) in {place}]"
-    return {"role": "user", "content": [{"type": "text", "text": f"{header}\n{text}"}]}
+    body = _HEADER_LIKE.sub(lambda m: m.group(1) + "\\[", text)
+    return {"role": "user", "content": [{"type": "text", "text": f"{header}\n{body}"}]}
+
+
+# A line of a message that looks like our author header is escaped, so nobody can write
+# "[Grace Hopper (U2) in Slack]" into their message and speak in someone else's name.
+_HEADER_LIKE = re.compile(r"(^|\n)\[(?=[^\]\n]*\([^)\n]*\) in )")

@@ -91,7 +91,7 @@ def build_bolt_app(
     async def reset_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         plan = plan_reset(command, agent=agent)
         if plan.key is None:
-            await ack(text=RESET_HELP)
+            await ack(text=plan.refusal or RESET_HELP)
             return
         try:
             session = await store.resolve(plan.key)

@@ -99,6 +99,7 @@ _LINK = re.compile(r"https?://[^\s<>|]+/archives/([A-Z0-9]+)/p(\d{16})[^\s<>|]*"
 class ResetPlan:
     key: str | None  # the conversation to reset; None: explain how
     where: str  # human description for the confirmation
+    refusal: str | None = None  # why this reset is not allowed from here
 
 
 def plan_reset(command: dict[str, Any], *, agent: str) -> ResetPlan:
@@ -111,6 +112,14 @@ def plan_reset(command: dict[str, Any], *, agent: str) -> ResetPlan:
         link_channel, digits = match.group(1), match.group(2)
         query = parse_qs(urlparse(match.group(0)).query)
         thread = query.get("thread_ts", [f"{digits[:10]}.{digits[10:]}"])[0]
+        if link_channel != channel:
+            # Only people in the thread's own channel may reset it: a link alone must not
+            # let anyone wipe a private channel's or another person's DM conversation.
+            return ResetPlan(
+                None,
+                "",
+                f"Run `/reset` with that link in <#{link_channel}>, where the thread is.",
+            )
         return ResetPlan(slack_key(agent, link_channel, thread), "that thread")
     if channel.startswith("D") or command.get("channel_name") == "directmessage":
         return ResetPlan(slack_key(agent, channel, "main"), "this DM")

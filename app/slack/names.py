@@ -6,8 +6,9 @@ import logging
 import time
 from collections import OrderedDict
 
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from app.slack.failures import SLACK_FAILURES, describe
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,11 @@ class UserNames:
                 or user.get("name")
                 or None
             )
-        except (SlackApiError, SlackClientError) as exc:
-            # A name is a nicety: the transcript still carries the user id.
-            log.warning("users.info failed for %s: %s", user_id, type(exc).__name__)
+        except SLACK_FAILURES as exc:
+            # A name is a nicety: the transcript still carries the user id. Not cached, so
+            # the next message tries again.
+            log.warning("users.info failed for %s: %s", user_id, describe(exc))
+            return None
         self._cache[user_id] = (now, name)
         self._cache.move_to_end(user_id)
         while len(self._cache) > self._size:

@@ -9,16 +9,18 @@ paragraph or line boundary: nothing is cut.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.messages.chunk import TaskUpdateChunk
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.errors import IntegrationError
+from app.slack.failures import SLACK_FAILURES, describe
 from app.slack.format import MESSAGE_LIMIT, markdown_message, split_text
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ class SlackReply:
         team_id: str | None,
         user_id: str | None,
         on_posted: OnPosted,
-        existing_ts: str | None = None,
+        existing_ts: Sequence[str] = (),
         limit: int = MESSAGE_LIMIT,
         update_interval: float = 1.0,
     ) -> None:
@@ -75,7 +77,8 @@ class SlackReply:
         if self._thread_ts:
             await self.set_status("is thinking…")
         if isinstance(self._writer, _UpdateWriter):
-            await self._writer.placeholder()
+            with _as_integration_error():
+                await self._writer.placeholder()
 
     async def set_status(self, status: str) -> None:
         if not self._thread_ts:
@@ -84,24 +87,29 @@ class SlackReply:
             await self._client.assistant_threads_setStatus(
                 channel_id=self._channel, thread_ts=self._thread_ts, status=status
             )
-        except (SlackApiError, SlackClientError) as exc:
-            log.debug("thread status not shown: %s", _slack_error(exc))
+        except SLACK_FAILURES as exc:
+            log.debug("thread status not shown: %s", describe(exc))
 
     # Progress ---------------------------------------------------------------------------
+    # Each raises IntegrationError("slack", ...) when Slack cannot be reached or refuses, so
+    # the pipeline can tell "the answer could not be shown" from a failed model call.
     async def text(self, delta: str) -> None:
         self._pending += delta
         cut = self._pending.rfind("\n")
         if cut >= 0:
             ready, self._pending = self._pending[: cut + 1], self._pending[cut + 1 :]
-            await self._emit(ready)
+            with _as_integration_error():
+                await self._emit(ready)
 
     async def tool_started(self, call_id: str, name: str) -> None:
-        await self._flush_pending()
-        await self._writer.step(call_id, _tool_title(name), "in_progress")
+        with _as_integration_error():
+            await self._flush_pending()
+            await self._writer.step(call_id, _tool_title(name), "in_progress")
         await self.set_status(f"is using {name}…")
 
     async def tool_finished(self, call_id: str, name: str, ok: bool) -> None:
-        await self._writer.step(call_id, _tool_title(name), "complete" if ok else "error")
+        with _as_integration_error():
+            await self._writer.step(call_id, _tool_title(name), "complete" if ok else "error")
 
     # end of turn ------------------------------------------------------------------------
     async def finish(self, note: str | None = None) -> None:
@@ -109,12 +117,16 @@ class SlackReply:
         if note:
             separator = "\n\n" if self.text_so_far.strip() else ""
             self._pending += separator + note
+        with _as_integration_error():
+            await self._close()
+
+    async def _close(self) -> None:
         await self._flush_pending()
         if not self._written.strip():
             await self._emit("_(no answer)_")
         try:
             await self._writer.close()
-        except (SlackApiError, SlackClientError) as exc:
+        except SLACK_FAILURES as exc:
             if not isinstance(self._writer, _StreamWriter):
                 raise
             # Short answers reach Slack only when the stream stops: a refusal shows up here.
@@ -130,18 +142,18 @@ class SlackReply:
         self._written += text
         try:
             await self._writer.write(text)
-        except (SlackApiError, SlackClientError) as exc:
+        except SLACK_FAILURES as exc:
             if not isinstance(self._writer, _StreamWriter):
                 raise
             await self._fall_back(exc)
 
-    async def _fall_back(self, exc: Exception) -> None:
+    async def _fall_back(self, exc: BaseException) -> None:
         """Streaming refused or broken: continue in a plain message with the text the stream
         has not shown yet, so nothing is lost."""
         assert isinstance(self._writer, _StreamWriter)
-        log.info("streaming unavailable, posting instead: %s", _slack_error(exc))
+        log.info("streaming unavailable, posting instead: %s", describe(exc))
         unsent = self._writer.unsent()
-        self._writer = _UpdateWriter(self, self._limit, 1.0, None)
+        self._writer = _UpdateWriter(self, self._limit, 1.0)
         if unsent:
             await self._writer.write(unsent)
 
@@ -213,12 +225,15 @@ class _UpdateWriter:
     """Post once, then edit the message as the answer grows (throttled)."""
 
     def __init__(
-        self, reply: SlackReply, limit: int, interval: float, existing_ts: str | None
+        self, reply: SlackReply, limit: int, interval: float, existing: Sequence[str] = ()
     ) -> None:
         self._reply = reply
         self._limit = limit
         self._interval = interval
-        self._ts = existing_ts
+        # Messages an earlier attempt of this turn already posted: edited in order, never
+        # posted again; the ones this answer does not need are removed at the end.
+        self._spare = list(existing)
+        self._ts = self._spare.pop(0) if self._spare else None
         self._text = ""
         self._shown = ""
         self._last = 0.0
@@ -227,7 +242,8 @@ class _UpdateWriter:
         for piece in _pieces(text, self._limit):
             if self._ts is not None and len(self._text) + len(piece) > self._limit:
                 await self._show(force=True)
-                self._ts, self._text, self._shown = None, "", ""
+                self._ts = self._spare.pop(0) if self._spare else None
+                self._text, self._shown = "", ""
             self._text += piece
             await self._show(force=False)
 
@@ -240,6 +256,12 @@ class _UpdateWriter:
 
     async def close(self) -> None:
         await self._show(force=True)
+        while self._spare:
+            ts = self._spare.pop(0)
+            try:
+                await self._reply._client.chat_delete(channel=self._reply._channel, ts=ts)
+            except SLACK_FAILURES as exc:
+                log.warning("left-over message %s not removed: %s", ts, describe(exc))
 
     async def _show(self, *, force: bool) -> None:
         client = self._reply._client
@@ -273,7 +295,9 @@ def _tool_title(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def _slack_error(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error", "unknown_error"))
-    return type(exc).__name__
+@contextlib.contextmanager
+def _as_integration_error() -> Iterator[None]:
+    try:
+        yield
+    except SLACK_FAILURES as exc:
+        raise IntegrationError("slack", describe(exc)) from exc

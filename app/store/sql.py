@@ -817,6 +817,7 @@ class SqlStore:
             for r in rows
         ]
 
+    @_guard
     async def load_messages(self, session_id: str) -> list[dict[str, Any]]:
         stmt = (
             select(transcript.c.role, transcript.c.content)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app import logs
@@ -21,6 +20,8 @@ from app.agent.prompt import system_prompt, user_message
 from app.agent.tools.base import ToolContext, ToolRegistry
 from app.errors import IntegrationError, LeaseLost, StoreError
 from app.slack.events import BotIdentity, command_of
+from app.slack.failures import SLACK_FAILURES
+from app.slack.failures import describe as describe_slack
 from app.slack.format import markdown_message
 from app.slack.names import UserNames
 from app.slack.reply import SlackReply
@@ -36,6 +37,7 @@ from app.store.base import (
 )
 from app.turns import outcome as notes
 from app.turns.inbound import Inbound, platform_of
+from app.turns.replay import DeliveryRecord, ReplayingTools
 from app.turns.surfaces import CommentReply, Reply
 
 log = logging.getLogger("app.turn")
@@ -176,7 +178,9 @@ class TurnPipeline:
         extra = {"turn_id": turn_id, "key": inbound.key, "session_id": lease.session.id}
         started = self._clock()
         t0 = asyncio.get_running_loop().time()
-        reply = self._reply_for(inbound, delivery)
+        record = DeliveryRecord(self._store, delivery.id, delivery.reply_ref)
+        reply = self._reply_for(inbound, record)
+        tools = ReplayingTools(self._tools, record)
         history = await self._store.load_messages(lease.session.id)
         user = user_message(inbound, inbound.text)
         first_token = _FirstToken(
@@ -187,10 +191,10 @@ class TurnPipeline:
         try:
             await reply.begin()
             try:
-                result = await self._run(inbound, lease, turn_id, history, user, first_token)
+                result = await self._run(inbound, lease, turn_id, history, user, first_token, tools)
             except Exception as exc:
-                if isinstance(exc, StoreError):
-                    raise
+                if isinstance(exc, StoreError | IntegrationError):
+                    raise  # the store failed, or the answer could not be shown
                 classified = classify(exc)
                 decision = notes.after_model_error(
                     classified,
@@ -207,7 +211,15 @@ class TurnPipeline:
                     )
                     return
                 retried, failed = await self._retry_fresh(
-                    inbound, lease, turn_id, user, first_token, reply, extra, classified.detail
+                    inbound,
+                    lease,
+                    turn_id,
+                    user,
+                    first_token,
+                    reply,
+                    extra,
+                    classified.detail,
+                    tools,
                 )
                 if retried is None:
                     await reply.finish(failed)
@@ -218,7 +230,7 @@ class TurnPipeline:
                     return
                 result, note, outcome = retried, notes.reset_note(), "ok_after_reset"
             await reply.finish(note)
-        except (SlackApiError, SlackClientError, IntegrationError) as exc:
+        except IntegrationError as exc:
             # The answer could not be shown. Leave the delivery claimed: its lease runs out
             # and it is retried (counted), editing what was already posted.
             log.error("could not deliver the reply: %s", _describe(exc), extra=extra)
@@ -266,19 +278,19 @@ class TurnPipeline:
         history: list[dict[str, Any]],
         user: dict[str, Any],
         progress: Reply,
+        tools: ToolRegistry,
     ) -> AgentResult:
         async with asyncio.timeout(self._cfg.turn_timeout):
             return await run_agent(
                 self._model,
                 system=system_prompt(
                     agent=self._cfg.agent,
-                    tool_names=self._tools.names,
-                    inbound=inbound,
+                    tool_names=tools.names,
                     today=self._clock(),
                 ),
                 history=history,
                 user_message=user,
-                tools=self._tools,
+                tools=tools,
                 tool_context=self._tool_context(inbound, lease, turn_id),
                 progress=progress,
             )
@@ -293,6 +305,7 @@ class TurnPipeline:
         reply: Reply,
         extra: dict[str, Any],
         cause: str,
+        tools: ToolRegistry,
     ) -> tuple[AgentResult | None, str | None]:
         """Run once more on a new session; on success the old one is dropped for it."""
         old = lease.session
@@ -305,9 +318,9 @@ class TurnPipeline:
         await self._store.release_lease(old.id, self._cfg.holder, lease.fence)
         lease.session, lease.fence = fresh, fresh_fence
         try:
-            result = await self._run(inbound, lease, turn_id, [], user, progress)
+            result = await self._run(inbound, lease, turn_id, [], user, progress, tools)
         except Exception as exc:
-            if isinstance(exc, StoreError):
+            if isinstance(exc, StoreError | IntegrationError):
                 raise
             classified = classify(exc)
             self._log_failure(classified, exc, extra)
@@ -358,11 +371,9 @@ class TurnPipeline:
             except StoreError as exc:
                 log.warning("lease heartbeat failed: %s", exc)
 
-    def _reply_for(self, inbound: Inbound, delivery: Delivery) -> Reply:
-        ref = delivery.reply_ref or {}
-
+    def _reply_for(self, inbound: Inbound, record: DeliveryRecord) -> Reply:
         async def remember(posted: dict[str, Any]) -> None:
-            await self._store.set_reply_ref(delivery.id, posted)
+            await record.slack_posted(str(posted["ts"]))
 
         if inbound.source == "slack":
             assert inbound.channel is not None
@@ -374,7 +385,7 @@ class TurnPipeline:
                 team_id=inbound.team_id or bot.team_id,
                 user_id=inbound.author_id,
                 on_posted=remember,
-                existing_ts=ref.get("ts"),
+                existing_ts=record.slack_messages,
             )
         poster = self._posters[inbound.source]
         item = inbound.item_ref or ""
@@ -386,10 +397,10 @@ class TurnPipeline:
             await self._store.remember_posted(
                 f"{inbound.source}:comment:{_ref_id(item, comment_id, inbound.source)}"
             )
-            await remember({"comment_id": comment_id})
+            await record.comment_posted(comment_id)
             await self._notice_slack(inbound)
 
-        return CommentReply(post, posted, already_posted=bool(ref.get("comment_id")))
+        return CommentReply(post, posted, already_posted=record.comment_id is not None)
 
     async def _notice_slack(self, inbound: Inbound) -> None:
         """Tell the linked Slack thread that the conversation moved on elsewhere."""
@@ -410,7 +421,7 @@ class TurnPipeline:
             kwargs["thread_ts"] = thread
         try:
             await self._slack.chat_postMessage(**kwargs)
-        except (SlackApiError, SlackClientError) as exc:
+        except SLACK_FAILURES as exc:
             log.warning("Slack notice not posted: %s", _describe(exc))
 
     def _tool_context(self, inbound: Inbound, lease: _Lease, turn_id: str) -> ToolContext:
@@ -434,7 +445,7 @@ class TurnPipeline:
                     channel=place[0], message_ts=place[1]
                 )
                 return str(response.get("permalink") or "") or None
-            except (SlackApiError, SlackClientError):
+            except SLACK_FAILURES:
                 return None
 
         return ToolContext(
@@ -470,7 +481,7 @@ class TurnPipeline:
                 text = "Linked to this conversation:\n" + "\n".join(lines)
         try:
             await self._notify(inbound, text)
-        except (SlackApiError, SlackClientError) as exc:
+        except SLACK_FAILURES as exc:
             log.error("command reply failed: %s", _describe(exc), extra={"turn_id": turn_id})
         await self._store.record_turn(
             TurnRecord(
@@ -578,8 +589,8 @@ def _ref_id(item: str, comment_id: str, source: str) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, SlackApiError):
-        return f"Slack {exc.response.get('error', 'error')}"
+    if isinstance(exc, SLACK_FAILURES):
+        return describe_slack(exc)
     if isinstance(exc, IntegrationError):
         return f"{exc.service} {exc.status or ''} {exc.message}".strip()
     return type(exc).__name__

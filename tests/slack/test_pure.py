@@ -83,11 +83,13 @@ def test_plan_reset() -> None:
     dm_plan = plan_reset({"channel_id": "D9", "text": ""}, agent="tl")
     assert dm_plan.key == "tl:slack:D9::main"
     link = "https://acme.slack.com/archives/C7/p1763700000000100"
-    assert plan_reset({"channel_id": "C1", "text": f"<{link}>"}, agent="tl").key == (
+    assert plan_reset({"channel_id": "C7", "text": f"<{link}>"}, agent="tl").key == (
         "tl:slack:C7::1763700000.000100"
     )
     reply_link = f"{link}?thread_ts=1763600000.000200&cid=C7"
-    assert plan_reset({"channel_id": "C1", "text": reply_link}, agent="tl").key == (
+    assert plan_reset({"channel_id": "C7", "text": reply_link}, agent="tl").key == (
         "tl:slack:C7::1763600000.000200"
     )
+    elsewhere = plan_reset({"channel_id": "C1", "text": link}, agent="tl")
+    assert elsewhere.key is None and elsewhere.refusal and "<#C7>" in elsewhere.refusal
     assert plan_reset({"channel_id": "C1", "text": ""}, agent="tl").key is None

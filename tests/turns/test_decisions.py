@@ -76,3 +76,32 @@ def test_cache_breakpoint_goes_on_a_copy_of_the_last_block() -> None:
     assert marked[-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
     assert messages[-1]["content"] == "plain string"  # the stored transcript is untouched
     assert "cache_control" not in marked[0]["content"][0]
+
+
+def test_storable_content_keeps_the_transcript_replayable() -> None:
+    from app.agent.loop import storable_content
+
+    call = {"type": "tool_use", "id": "toolu_1", "name": "x", "input": {}}
+    text = {"type": "text", "text": "Hi"}
+    assert storable_content([text, call], "tool_use") == [text, call]
+    # cut off mid tool call: the unanswerable call is dropped
+    assert storable_content([text, call], "max_tokens") == [text]
+    # empty answers (refusal, end_turn with nothing) become a short placeholder
+    assert storable_content([], "end_turn") == [{"type": "text", "text": "(no answer)"}]
+    assert storable_content([{"type": "text", "text": " "}], "refusal") == [
+        {"type": "text", "text": "(no answer)"}
+    ]
+
+
+def test_a_rejected_max_tokens_is_our_configuration_not_the_transcript() -> None:
+    response = httpx2.Response(400, request=REQUEST)
+    body = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "max_tokens: 128000 > 64000, which is the maximum allowed",
+        },
+    }
+    result = classify(anthropic.BadRequestError("m", response=response, body=body))
+    assert result.failure is Failure.CONFIGURATION
+    assert result.setting == "ANTHROPIC_MAX_TOKENS"
