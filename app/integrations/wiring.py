@@ -56,6 +56,7 @@ async def wire(settings: Settings, http: httpx.AsyncClient, identity: Identity) 
         from app.webhooks.github import make_github_handler
 
         gh = GitHubClient(settings.github, http)
+
         async def github_identity() -> None:
             identity.github_login = await gh.whoami()
 
@@ -82,6 +83,7 @@ async def wire(settings: Settings, http: httpx.AsyncClient, identity: Identity) 
         from app.webhooks.jira import make_jira_handler
 
         jira = JiraClient(settings.jira, http)
+
         async def jira_identity() -> None:
             identity.jira_account = await jira.myself()
 

@@ -104,12 +104,22 @@ class SlackReply:
     async def tool_started(self, call_id: str, name: str) -> None:
         with _as_integration_error():
             await self._flush_pending()
-            await self._writer.step(call_id, _tool_title(name), "in_progress")
+        await self._step(call_id, _tool_title(name), "in_progress")
         await self.set_status(f"is using {name}…")
 
     async def tool_finished(self, call_id: str, name: str, ok: bool) -> None:
-        with _as_integration_error():
-            await self._writer.step(call_id, _tool_title(name), "complete" if ok else "error")
+        await self._step(call_id, _tool_title(name), "complete" if ok else "error")
+
+    async def _step(self, call_id: str, title: str, status: str) -> None:
+        """Tool steps are progress only: a failure to show one never stops the turn."""
+        try:
+            await self._writer.step(call_id, title, status)
+        except SLACK_FAILURES as exc:
+            if isinstance(self._writer, _StreamWriter):
+                with _as_integration_error():
+                    await self._fall_back(exc)
+            else:
+                log.info("tool step not shown: %s", describe(exc))
 
     # end of turn ------------------------------------------------------------------------
     async def finish(self, note: str | None = None) -> None:
@@ -148,14 +158,15 @@ class SlackReply:
             await self._fall_back(exc)
 
     async def _fall_back(self, exc: BaseException) -> None:
-        """Streaming refused or broken: continue in a plain message with the text the stream
-        has not shown yet, so nothing is lost."""
+        """Streaming refused or broken: continue with plain messages. The current message
+        is rewritten whole (edited if the stream had started, else posted), so nothing that
+        sat in the stream's buffer is lost."""
         assert isinstance(self._writer, _StreamWriter)
         log.info("streaming unavailable, posting instead: %s", describe(exc))
-        unsent = self._writer.unsent()
-        self._writer = _UpdateWriter(self, self._limit, 1.0)
-        if unsent:
-            await self._writer.write(unsent)
+        ts, text = self._writer.current()
+        self._writer = _UpdateWriter(self, self._limit, 1.0, [ts] if ts else ())
+        if text:
+            await self._writer.write(text)
 
     # helpers for writers -------------------------------------------------------------------
     async def _stream(self) -> AsyncChatStream:
@@ -179,11 +190,12 @@ class _StreamWriter:
         self._given = ""  # text handed to the current stream, maybe not yet flushed
         self._announced = False
 
-    def unsent(self) -> str:
-        """Text given to a stream that never started (its first flush failed)."""
-        if self._stream is None or self._stream.ts is None:
-            return self._given
-        return ""
+    def current(self) -> tuple[str | None, str]:
+        """The current message: its ts if the stream started, and all text given to it
+        (part of which may still sit unsent in the stream's buffer)."""
+        if self._stream is None:
+            return None, ""
+        return self._stream.ts, self._given
 
     async def write(self, text: str) -> None:
         for piece in _pieces(text, self._limit):
@@ -209,10 +221,15 @@ class _StreamWriter:
 
     async def close(self) -> None:
         if self._stream is not None:
-            stream, self._stream = self._stream, None
-            await stream.stop()
-            if not self._announced and stream.ts:
-                await self._reply._posted(stream.ts)
+            stream = self._stream
+            try:
+                await stream.stop()
+            finally:
+                # Known as soon as the stream started, even if stopping it failed: a retry
+                # must edit this message, not post another.
+                if not self._announced and stream.ts:
+                    await self._reply._posted(stream.ts)
+            self._stream = None
             self._announced = False
 
     async def _announce(self) -> None:

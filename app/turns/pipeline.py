@@ -71,6 +71,8 @@ class CommentPoster(Protocol):
 class _Lease:
     session: Session
     fence: int
+    committing: bool = False  # the commit releases the lease; renewals stop before it
+    lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,11 +153,19 @@ class TurnPipeline:
             await self._store.release_delivery(delivery.id, self._cfg.holder, 0.5)
             return
         lease = _Lease(session, fence)
-        heartbeat = asyncio.create_task(self._heartbeat(delivery, lease))
+        with logs.bind(session_id=session.id):
+            turn = asyncio.create_task(self._turn(inbound, delivery, lease, turn_id))
+        heartbeat = asyncio.create_task(self._heartbeat(delivery, lease, turn))
         try:
-            with logs.bind(session_id=session.id):
-                await self._turn(inbound, delivery, lease, turn_id)
-        except (StoreError, asyncio.CancelledError):
+            await turn
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if lease.lost and not (current and current.cancelling()):
+                # Another holder has this delivery now; stop before showing anything more.
+                log.warning("lease lost mid-turn; turn abandoned to its new holder", extra=extra)
+                return
+            raise
+        except StoreError:
             raise
         except Exception:
             # A bug, not a failure class we know: log it with the turn id, tell the user
@@ -237,6 +247,7 @@ class TurnPipeline:
             await self._record(turn_id, lease.session.id, "reply_failed", started)
             return
         messages = [_new(user, inbound), *(_new(m, inbound) for m in result.messages)]
+        lease.committing = True
         try:
             await self._store.commit_turn(
                 TurnCommit(
@@ -253,6 +264,16 @@ class TurnPipeline:
                 )
             )
         except LeaseLost:
+            session = await self._store.get_session(lease.session.id)
+            if session is None or session.status != "active":
+                # Reset or dropped while this turn ran: its answer was shown, the
+                # conversation starts over as asked; nothing to retry.
+                log.info("session ended during the turn; answer not stored", extra=extra)
+                await self._store.finish_delivery(
+                    delivery.id, self._cfg.holder, "done", "session ended during the turn"
+                )
+                self._observer.turn_finished("superseded", 0.0, result.usage)
+                return
             log.warning("lease lost before commit; turn not stored", extra=extra)
             self._observer.turn_finished("lease_lost", 0.0, result.usage)
             return
@@ -334,12 +355,20 @@ class TurnPipeline:
                 turn_id=turn_id,
             )
             return None, decision.note
+        links = await self._store.keys_for(old.id)
         await self._store.end_session(
             old.id, "dropped", cause=f"model rejected the transcript ({cause})", turn_id=turn_id
         )
-        claim = await self._store.register_key(inbound.key, fresh.id, turn_id=turn_id)
-        if not claim.registered:  # pragma: no cover - the key was just released
-            log.warning("key taken during reset by %s", claim.owner_session_id, extra=extra)
+        # The fresh session takes over every door of the old one (the Slack thread and the
+        # linked Jira/GitHub items), so comments there keep reaching this conversation.
+        for link in links or []:
+            claim = await self._store.register_key(
+                link.key, fresh.id, url=link.url, turn_id=turn_id
+            )
+            if not claim.registered:
+                log.warning("key %s taken by %s", link.key, claim.owner_session_id, extra=extra)
+        if not any(link.key == inbound.key for link in links):
+            await self._store.register_key(inbound.key, fresh.id, turn_id=turn_id)
         log.warning("session dropped and replaced by %s", fresh.id, extra=extra)
         return result, None
 
@@ -356,20 +385,32 @@ class TurnPipeline:
             raise StoreError("key owner vanished")
         return winner
 
-    async def _heartbeat(self, delivery: Delivery, lease: _Lease) -> None:
+    async def _heartbeat(self, delivery: Delivery, lease: _Lease, turn: asyncio.Task[None]) -> None:
+        """Keep the delivery and session leases; cancel the turn once either is lost (taken
+        over, or not renewable until it ran out), so two holders never answer at once."""
+        loop = asyncio.get_running_loop()
         interval = max(self._cfg.lease_seconds / 3, 0.2)
-        while True:
+        held_until = loop.time() + self._cfg.lease_seconds
+        while not turn.done():
             await asyncio.sleep(interval)
+            if lease.committing:
+                return
             try:
-                await self._store.extend_delivery(
+                kept = await self._store.extend_delivery(
                     delivery.id, self._cfg.holder, self._cfg.lease_seconds
-                )
-                if not await self._store.renew_lease(
+                ) and await self._store.renew_lease(
                     lease.session.id, self._cfg.holder, lease.fence, self._cfg.lease_seconds
-                ):
-                    log.warning("session lease could not be renewed")
+                )
             except StoreError as exc:
                 log.warning("lease heartbeat failed: %s", exc)
+                kept = loop.time() < held_until
+            else:
+                if kept:
+                    held_until = loop.time() + self._cfg.lease_seconds
+            if not kept and not lease.committing:
+                lease.lost = True
+                turn.cancel()
+                return
 
     def _reply_for(self, inbound: Inbound, record: DeliveryRecord) -> Reply:
         async def remember(posted: dict[str, Any]) -> None:
