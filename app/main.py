@@ -114,6 +114,7 @@ class Threadline:
         self._background: list[asyncio.Task[None]] = []
         self._socket_handler: Any = None
         self._hooks: dict[str, Callable[[web.Request], Any]] = {}
+        self._stopping = asyncio.Event()
         self.web = self._web_app()
 
     # assembly ------------------------------------------------------------------------------
@@ -238,11 +239,16 @@ class Threadline:
                 await self._socket_handler.close_async()
         if self.worker is not None:
             await self.worker.stop(self._grace)
-        for task in self._background:
-            task.cancel()
-        for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._stopping.set()
+        if self._background:
+            # Housekeeping sees the flag after its current statement; only what does not
+            # return in time (sleeping retries) is cancelled.
+            _, pending = await asyncio.wait(set(self._background), timeout=5)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._http is not None and self._owns_http:
             await self._http.aclose()
         # Close the Anthropic client's connection pool after the worker's last turn; left
@@ -300,7 +306,7 @@ class Threadline:
 
     async def _housekeeping(self) -> None:
         s = self.settings
-        while True:
+        while not self._stopping.is_set():
             try:
                 stats = await self.store.stats()
                 self.metrics.active_sessions.set(stats.active_sessions)
@@ -309,7 +315,10 @@ class Threadline:
                     log.info("pruned %s", result)
             except StoreError as exc:
                 log.warning("housekeeping skipped: %s", exc)
-            await asyncio.sleep(s.prune_interval_seconds)
+            except Exception:
+                log.exception("housekeeping failed; trying again next round")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), s.prune_interval_seconds)
 
     def _service_of(self, url: httpx.URL) -> str:
         """Which integration a request goes to, by the configured base URLs (the fakes share
@@ -362,14 +371,19 @@ class Threadline:
             current, head = await self.store.schema_version(), await self.store.head_version()
         except StoreError:
             return web.json_response({"status": "unavailable", "store": "unreachable"}, status=503)
-        ok = current == head
+        worker = self.worker
+        if worker is None or not worker.alive:
+            worker_state = "stopped"
+        else:
+            worker_state = "ok" if worker.store_healthy else "retrying"
+        ok = current == head and worker_state != "stopped"
         return web.json_response(
             {
                 "status": "ok" if ok else "degraded",
                 "store": "ok",
                 "schema": current,
                 "schema_head": head,
-                "worker": "ok" if self.worker and self.worker.store_healthy else "retrying",
+                "worker": worker_state,
             },
             status=200 if ok else 503,
         )

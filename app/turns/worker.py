@@ -54,6 +54,11 @@ class Worker:
     def in_flight(self) -> int:
         return len(self._running)
 
+    @property
+    def alive(self) -> bool:
+        """The claiming loop is running (false before start and after it stopped)."""
+        return self._loop_task is not None and not self._loop_task.done()
+
     async def stop(self, grace: float) -> None:
         """Stop claiming; let running turns finish for ``grace`` seconds, then cancel them.
 
@@ -63,9 +68,13 @@ class Worker:
         self._stopping = True
         self._wake.set()
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            # Let the loop notice the flag between claims rather than cancelling it in the
+            # middle of a database call; cancel only if it does not come back.
+            done, _ = await asyncio.wait({self._loop_task}, timeout=10)
+            if not done:
+                self._loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._loop_task
         if self._running:
             _, pending = await asyncio.wait(set(self._running), timeout=grace)
             for task in pending:
@@ -80,12 +89,20 @@ class Worker:
         backoff = 0.5
         while not self._stopping:
             await self._slots.acquire()
+            if self._stopping:
+                self._slots.release()
+                break
             try:
                 delivery = await self._store.claim_delivery(self._holder, self._lease)
-            except StoreError as exc:
+            except Exception as exc:
+                # The store failed (or returned something unreadable): back off and keep
+                # going; the loop must never end while the process serves.
                 self._slots.release()
                 if self.store_healthy:
-                    log.error("store unavailable, retrying: %s", exc)
+                    if isinstance(exc, StoreError):
+                        log.error("store unavailable, retrying: %s", exc)
+                    else:
+                        log.exception("claiming a delivery failed, retrying")
                 self.store_healthy = False
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
