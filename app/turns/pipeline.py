@@ -439,9 +439,10 @@ class TurnPipeline:
                 f"{inbound.source}:comment:{_ref_id(item, comment_id, inbound.source)}"
             )
             await record.comment_posted(comment_id)
-            await self._notice_slack(inbound)
+            if record.comments_posted == 1:  # one notice per answer, however many parts
+                await self._notice_slack(inbound)
 
-        return CommentReply(post, posted, already_posted=record.comment_id is not None)
+        return CommentReply(post, posted, already_posted=record.comments_posted)
 
     async def _notice_slack(self, inbound: Inbound) -> None:
         """Tell the linked Slack thread that the conversation moved on elsewhere."""

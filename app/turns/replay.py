@@ -28,9 +28,8 @@ class DeliveryRecord:
         return list(self.data.get("slack_ts", []))
 
     @property
-    def comment_id(self) -> str | None:
-        value = self.data.get("comment_id")
-        return str(value) if value else None
+    def comments_posted(self) -> int:
+        return len(self.data.get("comment_ids", []))
 
     async def slack_posted(self, ts: str) -> None:
         posted = self.data.setdefault("slack_ts", [])
@@ -39,7 +38,7 @@ class DeliveryRecord:
             await self._save()
 
     async def comment_posted(self, comment_id: str) -> None:
-        self.data["comment_id"] = comment_id
+        self.data.setdefault("comment_ids", []).append(comment_id)
         await self._save()
 
     def tool_result(self, key: str) -> ToolResult | None:

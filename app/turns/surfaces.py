@@ -6,6 +6,10 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from app.agent.loop import Progress
+from app.slack.format import split_text
+
+# GitHub takes 65,536 characters per comment and Jira 32,767; one limit well inside both.
+COMMENT_LIMIT = 30_000
 
 
 class Reply(Progress, Protocol):
@@ -20,7 +24,7 @@ class Reply(Progress, Protocol):
 
 
 class CommentReply:
-    """Collects the answer and posts it as one comment when the turn is done.
+    """Collects the answer and posts it as a comment (or several) when the turn is done.
 
     ``post`` creates the comment and returns its id; ``on_posted`` records it (so our own
     comment's webhook starts no turn, and a retried turn does not post twice).
@@ -31,11 +35,13 @@ class CommentReply:
         post: Callable[[str], Awaitable[str]],
         on_posted: Callable[[str], Awaitable[None]],
         *,
-        already_posted: bool = False,
+        already_posted: int = 0,
+        limit: int = COMMENT_LIMIT,
     ) -> None:
         self._post = post
         self._on_posted = on_posted
         self._already_posted = already_posted
+        self._limit = limit
         self._text = ""
         self.comment_id: str | None = None
 
@@ -59,7 +65,8 @@ class CommentReply:
     async def finish(self, note: str | None = None) -> None:
         if note:
             self._text += ("\n\n" if self._text.strip() else "") + note
-        if self._already_posted or not self._text.strip():
-            return
-        self.comment_id = await self._post(self._text.strip())
-        await self._on_posted(self.comment_id)
+        # A long answer becomes several comments (split between paragraphs); parts an
+        # earlier attempt of this turn already posted are not posted again.
+        for part in split_text(self._text.strip(), self._limit)[self._already_posted :]:
+            self.comment_id = await self._post(part)
+            await self._on_posted(self.comment_id)
