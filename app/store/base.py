@@ -220,6 +220,10 @@ class Store(Protocol):
 
     async def get_delivery(self, pk: int) -> Delivery | None: ...
 
+    async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
+        """The latest handled (done or failed) delivery of ``lane`` before ``before_pk``."""
+        ...
+
     async def remember_posted(self, ref: str) -> None:
         """Remember an item we posted ourselves.
 

@@ -569,6 +569,22 @@ class SqlStore:
         return _delivery(row) if row is not None else None
 
     @_guard
+    async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
+        stmt = (
+            select(inbox)
+            .where(
+                inbox.c.lane == lane,
+                inbox.c.pk < before_pk,
+                inbox.c.status.in_(("done", "failed")),
+            )
+            .order_by(inbox.c.pk.desc())
+            .limit(1)
+        )
+        async with self._read() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _delivery(row) if row is not None else None
+
+    @_guard
     async def remember_posted(self, ref: str) -> None:
         now = self._now()
         async with self._write() as conn:

@@ -43,6 +43,8 @@ from app.turns.surfaces import CommentReply, Reply
 log = logging.getLogger("app.turn")
 
 MAX_ATTEMPTS = 3
+THREAD_CONTEXT_MESSAGES = 100
+THREAD_CONTEXT_CHARS = 20_000
 
 
 class Observer(Protocol):
@@ -193,6 +195,9 @@ class TurnPipeline:
         tools = ReplayingTools(self._tools, record)
         history = await self._store.load_messages(lease.session.id)
         user = user_message(inbound, inbound.text)
+        context = await self._thread_context(inbound, delivery)
+        if context:
+            user["content"].append({"type": "text", "text": context})
         first_token = _FirstToken(
             reply, lambda: self._observer.first_token(asyncio.get_running_loop().time() - t0)
         )
@@ -384,6 +389,57 @@ class TurnPipeline:
         if winner is None:  # pragma: no cover - the winner was live an instant ago
             raise StoreError("key owner vanished")
         return winner
+
+    async def _thread_context(self, inbound: Inbound, delivery: Delivery) -> str | None:
+        """What people said in a channel thread since the bot last looked, without mentioning
+        it: the bot is only told about mentions, yet "remembers everything said there"."""
+        if inbound.source != "slack" or inbound.is_dm or not inbound.channel:
+            return None
+        if not inbound.thread_ts or inbound.thread_ts == inbound.ts:
+            return None  # a new thread: nothing was said before
+        previous = await self._store.previous_delivery(inbound.key, delivery.id)
+        oldest = str(previous.payload.get("ts")) if previous else None
+        try:
+            response = await self._slack.conversations_replies(
+                channel=inbound.channel,
+                ts=inbound.thread_ts,
+                latest=inbound.ts,
+                oldest=oldest,
+                inclusive=False,
+                limit=THREAD_CONTEXT_MESSAGES,
+            )
+        except SLACK_FAILURES as exc:
+            log.info("thread context unavailable: %s", describe_slack(exc))
+            return None
+        bot = self._bot()
+        lines: list[str] = []
+        for message in response.get("messages") or []:
+            ts, user, text = message.get("ts"), message.get("user"), message.get("text") or ""
+            if not isinstance(ts, str) or not isinstance(user, str) or ts == inbound.ts:
+                continue
+            if oldest and _ts_order(ts) <= _ts_order(oldest):
+                continue
+            if (
+                message.get("bot_id")
+                or user == bot.user_id
+                or message.get("subtype")
+                not in (
+                    None,
+                    "file_share",
+                    "thread_broadcast",
+                )
+            ):
+                continue
+            if bot.user_id and f"<@{bot.user_id}" in text:
+                continue  # a mention is a turn of its own
+            name = await self._names.name(user) or user
+            lines.append(f"- {name} ({user}): {text.strip()}")
+        if not lines:
+            return None
+        body = "\n".join(lines)
+        if len(body) > THREAD_CONTEXT_CHARS:  # keep the most recent part
+            body = "…" + body[-THREAD_CONTEXT_CHARS:]
+        return "[Said in this thread since you last looked, not addressed to you]\n" + body
 
     async def _heartbeat(self, delivery: Delivery, lease: _Lease, turn: asyncio.Task[None]) -> None:
         """Keep the delivery and session leases; cancel the turn once either is lost (taken
@@ -612,6 +668,14 @@ def _new(message: dict[str, Any], inbound: Inbound) -> NewMessage:
         author_name=inbound.author_name if is_person else None,
         source=inbound.source,
     )
+
+
+def _ts_order(ts: str) -> tuple[int, int]:
+    seconds, _, fraction = ts.partition(".")
+    try:
+        return int(seconds), int(fraction or 0)
+    except ValueError:
+        return 0, 0
 
 
 def _slack_place(key: str) -> tuple[str, str]:

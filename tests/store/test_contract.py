@@ -254,6 +254,12 @@ async def test_claim_order_and_lane_exclusivity(store: SqlStore) -> None:
     failed = await store.get_delivery(second.id)
     assert failed is not None and failed.status == "failed"
 
+    # the latest handled delivery of a lane before a given one
+    previous = await store.previous_delivery("A", third.id)
+    assert previous is not None and previous.delivery_id == "a1"
+    assert await store.previous_delivery("A", first.id) is None
+    assert (await store.previous_delivery("B", fourth.id)).delivery_id == "b1"  # type: ignore[union-attr]
+
 
 async def test_later_delivery_waits_while_earlier_is_delayed(store: SqlStore, clock: Clock) -> None:
     await store.record_delivery("x1", "slack", "X", {})
