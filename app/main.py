@@ -49,6 +49,8 @@ from app.turns.worker import Worker
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_DEADLINE_SECONDS = 8.0
+
 
 class CountingWebClient(AsyncWebClient):
     """``AsyncWebClient`` that counts every Slack API call by outcome."""
@@ -295,7 +297,14 @@ class Threadline:
             handler = self._hooks.get(name)
             if handler is None:
                 return web.json_response({"error": "starting"}, status=503)
-            response: web.StreamResponse = await handler(request)
+            try:
+                # GitHub gives up on a delivery after 10 s (and does not retry it): answer
+                # in time, with a 503 if the store is too slow, rather than not at all.
+                async with asyncio.timeout(WEBHOOK_DEADLINE_SECONDS):
+                    response: web.StreamResponse = await handler(request)
+            except TimeoutError:
+                log.error("%s webhook not recorded in time", name)
+                return web.json_response({"error": "store too slow"}, status=503)
             return response
 
         return handle
