@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+import aiohttp
 import anthropic
 import httpx
 from aiohttp import web
@@ -60,11 +61,12 @@ class CountingWebClient(AsyncWebClient):
     async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
         try:
             response = await super().api_call(api_method, **kwargs)
-        except SlackApiError:
+        except SlackApiError as exc:
             if self.metrics:
-                self.metrics.upstream("slack", "error")
+                limited = exc.response.status_code == 429
+                self.metrics.upstream("slack", "rate_limited" if limited else "error")
             raise
-        except SlackClientError:
+        except (SlackClientError, aiohttp.ClientError, TimeoutError):
             if self.metrics:
                 self.metrics.upstream("slack", "unreachable")
             raise
