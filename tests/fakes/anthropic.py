@@ -190,6 +190,7 @@ class FakeAnthropic(FakeServer):
         self.cache_lookback = 20  # blocks before a breakpoint checked for earlier cache entries
         self.delta_chars = 8  # text_delta size (grows for long texts: at most ~64 deltas)
         self.stream_delay = 0.0  # seconds between streamed events
+        self._last_segments: tuple[dict[str, Any], list[_Segment]] | None = None
         self.default_step: Callable[[dict[str, Any]], Step | None] | None = None  # None: echo
         self.exchanges: list[Exchange] = []
         self.requests: list[dict[str, Any]] = []  # every POST /v1/messages body, in order
@@ -249,7 +250,17 @@ class FakeAnthropic(FakeServer):
         ]
 
     def estimate_tokens(self, body: dict[str, Any]) -> int:
-        return sum(s.tokens for s in _segments(body))
+        return sum(s.tokens for s in self._segments_of(body))
+
+    def _segments_of(self, body: dict[str, Any]) -> list[_Segment]:
+        """``_segments`` of a request body, computed once per request (validation and usage
+        both need them; hashing a long conversation twice would slow the fake, not the app)."""
+        cached = self._last_segments
+        if cached is not None and cached[0] is body:
+            return cached[1]
+        segments = _segments(body)
+        self._last_segments = (body, segments)
+        return segments
 
     def describe(self) -> str:
         lines = [f"{len(self.exchanges)} request(s) recorded, {self.pending_steps} step(s) left:"]
@@ -488,7 +499,7 @@ class FakeAnthropic(FakeServer):
         return Reply("echo: ")
 
     def _usage(self, body: dict[str, Any], output_tokens: int) -> dict[str, Any]:
-        segs = _segments(body)
+        segs = self._segments_of(body)
         cum = list(itertools.accumulate(s.tokens for s in segs))
         total = cum[-1] if cum else 0
         breakpoints = [i for i, s in enumerate(segs) if s.breakpoint]
