@@ -72,9 +72,12 @@ class Metrics:
         self.in_flight = Gauge("threadline_turns_in_flight", "Turns running now", registry=r)
 
     # Observer protocol of the pipeline
-    def turn_finished(self, outcome: str, seconds: float, usage: Usage) -> None:
+    def turn_finished(self, outcome: str, seconds: float | None, usage: Usage) -> None:
+        """Count a turn; ``seconds`` is None for turns that did not run the model (commands,
+        superseded commits), so they do not skew the latency histogram."""
         self.turns.labels(outcome=outcome).inc()
-        self.turn_seconds.observe(seconds)
+        if seconds is not None:
+            self.turn_seconds.observe(seconds)
         for kind, value in (
             ("input", usage.input_tokens),
             ("output", usage.output_tokens),

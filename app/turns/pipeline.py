@@ -50,13 +50,13 @@ THREAD_CONTEXT_CHARS = 20_000
 class Observer(Protocol):
     """Receives turn measurements (metrics); a no-op by default."""
 
-    def turn_finished(self, outcome: str, seconds: float, usage: Usage) -> None: ...
+    def turn_finished(self, outcome: str, seconds: float | None, usage: Usage) -> None: ...
 
     def first_token(self, seconds: float) -> None: ...
 
 
 class _NoObserver:
-    def turn_finished(self, outcome: str, seconds: float, usage: Usage) -> None:
+    def turn_finished(self, outcome: str, seconds: float | None, usage: Usage) -> None:
         return None
 
     def first_token(self, seconds: float) -> None:
@@ -277,10 +277,10 @@ class TurnPipeline:
                 await self._store.finish_delivery(
                     delivery.id, self._cfg.holder, "done", "session ended during the turn"
                 )
-                self._observer.turn_finished("superseded", 0.0, result.usage)
+                self._observer.turn_finished("superseded", None, result.usage)
                 return
             log.warning("lease lost before commit; turn not stored", extra=extra)
-            self._observer.turn_finished("lease_lost", 0.0, result.usage)
+            self._observer.turn_finished("lease_lost", None, result.usage)
             return
         elapsed = asyncio.get_running_loop().time() - t0
         self._observer.turn_finished(outcome, elapsed, result.usage)
@@ -592,7 +592,7 @@ class TurnPipeline:
                 self._clock(),
             )
         )
-        self._observer.turn_finished(f"command_{command}", 0.0, Usage())
+        self._observer.turn_finished(f"command_{command}", None, Usage())
         await self._store.finish_delivery(delivery.id, self._cfg.holder, "done")
 
     async def _notify(self, inbound: Inbound, text: str) -> None:
