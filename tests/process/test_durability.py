@@ -64,20 +64,29 @@ async def test_a_burst_into_one_thread_over_two_replicas_is_answered_in_order(
     postgres_url: str, fakes: tuple[FakeSlack, FakeAnthropic]
 ) -> None:
     slack, claude = fakes
+    # every model answer takes a while, so the burst lands while turns are running
+    claude.default_step = lambda body: Hang(0.3)
     env = base_env(slack.url, claude.root_url, postgres_url)
     replicas = [BotProcess(env), BotProcess(env)]
     await asyncio.gather(*(r.start() for r in replicas))
     try:
         root = new_ts()
         words = [f"message-{i:02d}" for i in range(10)]
+        # posted one after another (so the intended order is defined), alternating replicas,
+        # without waiting for any answer
         for i, word in enumerate(words):
             event = mention(word, ts=root) if i == 0 else mention(word, thread_ts=root)
             assert await post(replicas[i % 2].url, encoded(event)) == 200
+        # the whole burst was in before the turns were done: they overlapped
+        assert len(claude.requests) < len(words)
+        assert len(replies(slack, "C1", root)) < len(words)
+
         await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 10, timeout=60)
         answers = replies(slack, "C1", root)
         assert [next(w for w in words if w in a) for a in answers] == words
-        # every turn saw all the turns before it
-        assert sorted(len(r["messages"]) for r in claude.requests) == list(range(1, 20, 2))
+        # one turn per message, in the sent order, each seeing all the turns before it
+        assert [len(r["messages"]) for r in claude.requests] == list(range(1, 20, 2))
+        assert [claude.last_user_texts(i)[-1].split("\n")[-1] for i in range(10)] == words
     finally:
         await asyncio.gather(*(r.stop() for r in replicas))
 
