@@ -12,11 +12,11 @@ from urllib.parse import quote
 import httpx
 
 from app.config import GitHubSettings
-from app.integrations.http import DEFAULT_TIMEOUT, USER_AGENT, Upstream, call, require
+from app.integrations.http import DEFAULT_TIMEOUT, USER_AGENT, RestClient, Upstream, require
 from app.integrations.item import Item
 
 
-class GitHubClient:
+class GitHubClient(RestClient):
     """Issues and comments through the GitHub REST API (``settings.api_url``)."""
 
     def __init__(
@@ -26,11 +26,9 @@ class GitHubClient:
         *,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
+        upstream = Upstream("GitHub", "GITHUB_TOKEN", (settings.token.reveal(),))
+        super().__init__(http, settings.api_url, upstream, timeout)
         self._settings = settings
-        self._http = http
-        self._timeout = timeout
-        self._base = settings.api_url.rstrip("/")
-        self._upstream = Upstream("GitHub", "GITHUB_TOKEN", (settings.token.reveal(),))
 
     def __repr__(self) -> str:
         return f"GitHubClient(api_url={self._base!r})"
@@ -65,23 +63,13 @@ class GitHubClient:
         data = await self._call("GET", "/user", what="the authenticated user")
         return str(require(data, "login", str, self._upstream))
 
-    async def _call(self, method: str, path: str, *, what: str, json: Any = None) -> Any:
-        headers = {
+    def _headers(self) -> dict[str, str]:
+        return {
             "Authorization": f"Bearer {self._settings.token.reveal()}",
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
             "User-Agent": USER_AGENT,
         }
-        return await call(
-            self._http,
-            self._upstream,
-            method,
-            self._base + path,
-            what=what,
-            headers=headers,
-            timeouts=self._timeout,
-            json=json,
-        )
 
     def _issue(self, repo: str, data: Any) -> Item:
         number = require(data, "number", int, self._upstream)

@@ -230,3 +230,44 @@ def require(data: Any, name: str, kind: type, upstream: Upstream) -> Any:
     if not isinstance(value, kind) or isinstance(value, bool):
         raise IntegrationError(upstream.service, f"answered without a usable {name!r} field")
     return value
+
+
+class RestClient:
+    """What the GitHub and Jira clients share: a base URL, a timeout and ``call`` with headers.
+
+    Subclasses supply ``_headers`` and the endpoints; the ``httpx.AsyncClient`` is passed in
+    because the app's lifespan owns it.
+    """
+
+    def __init__(
+        self, http: httpx.AsyncClient, base_url: str, upstream: Upstream, timeout: httpx.Timeout
+    ) -> None:
+        self._http = http
+        self._timeout = timeout
+        self._base = base_url.rstrip("/")
+        self._upstream = upstream
+
+    def _headers(self) -> dict[str, str]:
+        """Authorization and content headers for one request."""
+        raise NotImplementedError
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        return await call(
+            self._http,
+            self._upstream,
+            method,
+            self._base + path,
+            what=what,
+            headers=self._headers(),
+            timeouts=self._timeout,
+            json=json,
+            params=params,
+        )

@@ -15,11 +15,11 @@ import httpx
 
 from app.config import JiraSettings
 from app.integrations.adf import markdown_to_adf
-from app.integrations.http import DEFAULT_TIMEOUT, USER_AGENT, Upstream, call, require
+from app.integrations.http import DEFAULT_TIMEOUT, USER_AGENT, RestClient, Upstream, require
 from app.integrations.item import Item
 
 
-class JiraClient:
+class JiraClient(RestClient):
     """Issues and comments through the Jira Cloud REST API v3 (``settings.base_url``)."""
 
     def __init__(
@@ -29,13 +29,11 @@ class JiraClient:
         *,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
+        # Scrub the encoded form too: that is what the Authorization header carries.
+        encoded = _basic_credentials(settings)
+        upstream = Upstream("Jira", "JIRA_API_TOKEN", (settings.api_token.reveal(), encoded))
+        super().__init__(http, settings.base_url, upstream, timeout)
         self._settings = settings
-        self._http = http
-        self._timeout = timeout
-        self._base = settings.base_url.rstrip("/")
-        credentials = f"{settings.email}:{settings.api_token.reveal()}"
-        encoded = base64.b64encode(credentials.encode()).decode("ascii")
-        self._upstream = Upstream("Jira", "JIRA_API_TOKEN", (settings.api_token.reveal(), encoded))
 
     def __repr__(self) -> str:
         return f"JiraClient(base_url={self._base!r})"
@@ -107,32 +105,17 @@ class JiraClient:
         data = await self._call("GET", "/rest/api/3/myself", what="the authenticated user")
         return str(require(data, "accountId", str, self._upstream))
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        json: Any = None,
-        params: dict[str, str] | None = None,
-    ) -> Any:
-        credentials = f"{self._settings.email}:{self._settings.api_token.reveal()}"
-        headers = {
-            "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode("ascii"),
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Authorization": "Basic " + _basic_credentials(self._settings),
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
-        return await call(
-            self._http,
-            self._upstream,
-            method,
-            self._base + path,
-            what=what,
-            headers=headers,
-            timeouts=self._timeout,
-            json=json,
-            params=params,
-        )
+
+
+def _basic_credentials(settings: JiraSettings) -> str:
+    credentials = f"{settings.email}:{settings.api_token.reveal()}"
+    return base64.b64encode(credentials.encode()).decode("ascii")
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -8,46 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from app.agent.tools.base import ToolContext
 from app.agent.tools.jira import CreateJiraTicket, LinkJiraTicket, jira_tools
-from app.errors import StoreError
 from app.integrations.adf import adf_to_text
 from app.integrations.jira import JiraClient
-from app.store.base import KeyClaim
+from tests.agent.conversation import THREAD, Conversation
 from tests.fakes.jira import FakeJira, adf_problem
-
-THREAD = "https://acme.slack.com/archives/C01/p1763700000000100?thread_ts=1763700000.000100"
-
-
-class Conversation:
-    """The ToolContext side of a turn: records link_key calls, answers as told."""
-
-    def __init__(self, *, owner: str | None = None, link: str | None = THREAD) -> None:
-        self.links: list[tuple[str, str | None]] = []
-        self.owner = owner
-        self.link = link
-        self.store_down = False
-
-    async def link_key(self, key: str, url: str | None) -> KeyClaim:
-        if self.store_down:
-            raise StoreError("database is locked")
-        self.links.append((key, url))
-        if self.owner is not None:
-            return KeyClaim(key, self.owner, False)
-        return KeyClaim(key, "sess-1", True)
-
-    async def thread_link(self) -> str | None:
-        return self.link
-
-    def context(self) -> ToolContext:
-        return ToolContext(
-            session_id="sess-1",
-            turn_id="turn-1",
-            agent="threadline",
-            source_key="threadline:slack:C01::1763700000.000100",
-            link_key=self.link_key,
-            thread_link=self.thread_link,
-        )
 
 
 @pytest.fixture

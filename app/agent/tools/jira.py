@@ -11,26 +11,20 @@ import logging
 import re
 from typing import Any, Final
 
-from app.agent.tools.base import Tool, ToolContext, ToolResult
+from app.agent.tools.base import Tool
+from app.agent.tools.items import CreateItemTool, Filing, ItemTool, LinkItemTool, Lookup
 from app.config import JiraSettings
-from app.errors import IntegrationError, NotFound, StoreError
 from app.integrations.filing import (
     MAX_BODY,
     MAX_TITLE,
     InvalidInput,
-    linked_sentence,
     not_allowed,
     pattern_arg,
     text_arg,
-    thread_link_or_none,
-    upstream_failure,
-    with_footer,
 )
 from app.integrations.item import Item
 from app.integrations.jira import JiraClient
 from app.turns.inbound import jira_key
-
-log = logging.getLogger(__name__)
 
 _PROJECT_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,19}$")
 _KEY_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,19}-[1-9][0-9]{0,9}$")
@@ -39,8 +33,11 @@ ISSUE_TYPES: Final = ("Task", "Bug", "Story", "Epic", "Improvement", "New Featur
 MAX_ISSUE_TYPE: Final = 50
 
 
-class _JiraTool:
+class _JiraTool(ItemTool):
     name: str
+    label = "Jira ticket"
+    noun = "the ticket"
+    log = logging.getLogger(__name__)
 
     def __init__(self, client: JiraClient, settings: JiraSettings) -> None:
         self._client = client
@@ -53,19 +50,9 @@ class _JiraTool:
     def _allowed(self) -> str:
         return ", ".join(sorted(self._projects))
 
-    async def _link(self, item: Item, ctx: ToolContext) -> tuple[str, bool]:
-        """Register the ticket's key for this conversation: (sentence, linked here?)."""
+    def _key_for(self, agent: str, item: Item) -> str:
         assert item.key is not None
-        try:
-            claim = await ctx.link_key(jira_key(ctx.agent, item.key), item.url)
-        except StoreError:
-            log.warning("linking %s failed turn=%s", item.ref, ctx.turn_id, exc_info=True)
-            return (
-                "It could not be linked to this conversation because the database is "
-                "unavailable, so comments on it will not come back here.",
-                False,
-            )
-        return linked_sentence(claim, "the ticket", "the ticket"), claim.registered
+        return jira_key(agent, item.key)
 
 
 def issue_type_arg(args: dict[str, Any]) -> str:
@@ -79,123 +66,83 @@ def issue_type_arg(args: dict[str, Any]) -> str:
     return value
 
 
-class CreateJiraTicket(_JiraTool):
+class CreateJiraTicket(_JiraTool, CreateItemTool):
     """``create_jira_ticket(project_key, summary, description, issue_type?)``."""
 
     name = "create_jira_ticket"
 
     def definition(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": (
-                "Create a Jira ticket and link it to this conversation: comments on the ticket "
-                "come back to this conversation and are answered on the ticket. The "
-                "description gets a footer linking back to this Slack thread. Allowed "
-                f"projects: {self._allowed()}."
-            ),
-            "input_schema": {
-                "type": "object",
-                "properties": {
-                    "project_key": {
-                        "type": "string",
-                        "description": f"Jira project key, one of: {self._allowed()}",
-                    },
-                    "summary": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
-                    "description": {
-                        "type": "string",
-                        "maxLength": MAX_BODY,
-                        "description": "Markdown (converted to Jira rich text)",
-                    },
-                    "issue_type": {
-                        "type": "string",
-                        "maxLength": MAX_ISSUE_TYPE,
-                        "description": (
-                            f"Issue type, default Task; usually one of {', '.join(ISSUE_TYPES)}"
-                        ),
-                    },
+        return self._definition(
+            "Create a Jira ticket and link it to this conversation: comments on the ticket "
+            "come back to this conversation and are answered on the ticket. The "
+            "description gets a footer linking back to this Slack thread. Allowed "
+            f"projects: {self._allowed()}.",
+            {
+                "project_key": {
+                    "type": "string",
+                    "description": f"Jira project key, one of: {self._allowed()}",
                 },
-                "required": ["project_key", "summary", "description"],
-                "additionalProperties": False,
+                "summary": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
+                "description": {
+                    "type": "string",
+                    "maxLength": MAX_BODY,
+                    "description": "Markdown (converted to Jira rich text)",
+                },
+                "issue_type": {
+                    "type": "string",
+                    "maxLength": MAX_ISSUE_TYPE,
+                    "description": (
+                        f"Issue type, default Task; usually one of {', '.join(ISSUE_TYPES)}"
+                    ),
+                },
             },
-        }
+            ["project_key", "summary", "description"],
+        )
 
-    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        try:
-            project = pattern_arg(args, "project_key", _PROJECT_RE, "'AD'").upper()
-            self._check_project(project)
-            summary = text_arg(args, "summary", min_len=1, max_len=MAX_TITLE, one_line=True)
-            description = text_arg(args, "description", max_len=MAX_BODY)
-            issue_type = issue_type_arg(args)
-        except InvalidInput as exc:
-            return ToolResult(str(exc), is_error=True)
-        link = await thread_link_or_none(ctx.thread_link)
-        try:
-            item = await self._client.create_issue(
-                project, summary, with_footer(description, link, ctx.session_id), issue_type
-            )
-        except IntegrationError as exc:
-            log.warning("create_jira_ticket failed turn=%s: %s", ctx.turn_id, exc)
-            return ToolResult(
-                upstream_failure(exc, f"create the ticket in {project}"), is_error=True
-            )
-        sentence, _ = await self._link(item, ctx)
-        return ToolResult(
-            f"Created Jira ticket {item.key} ({item.url}). {sentence} Do not create it again."
+    def _filing(self, args: dict[str, Any]) -> Filing:
+        project = pattern_arg(args, "project_key", _PROJECT_RE, "'AD'").upper()
+        self._check_project(project)
+        summary = text_arg(args, "summary", min_len=1, max_len=MAX_TITLE, one_line=True)
+        description = text_arg(args, "description", max_len=MAX_BODY)
+        issue_type = issue_type_arg(args)
+        return Filing(
+            f"create the ticket in {project}",
+            description,
+            lambda full: self._client.create_issue(project, summary, full, issue_type),
         )
 
 
-class LinkJiraTicket(_JiraTool):
+class LinkJiraTicket(_JiraTool, LinkItemTool):
     """``link_jira_ticket(key)``: verify the ticket exists, then link it."""
 
     name = "link_jira_ticket"
 
     def definition(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": (
-                "Link an existing Jira ticket to this conversation, so that comments on it come "
-                f"back here and are answered there. Allowed projects: {self._allowed()}."
-            ),
-            "input_schema": {
-                "type": "object",
-                "properties": {
-                    "key": {"type": "string", "description": "Ticket key such as AD-123"},
-                },
-                "required": ["key"],
-                "additionalProperties": False,
-            },
-        }
+        return self._definition(
+            "Link an existing Jira ticket to this conversation, so that comments on it come "
+            f"back here and are answered there. Allowed projects: {self._allowed()}.",
+            {"key": {"type": "string", "description": "Ticket key such as AD-123"}},
+            ["key"],
+        )
 
-    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        try:
-            key = pattern_arg(args, "key", _KEY_RE, "'AD-123'").upper()
-            self._check_project(key.rsplit("-", 1)[0])
-        except InvalidInput as exc:
-            return ToolResult(str(exc), is_error=True)
-        try:
-            item = await self._client.get_issue(key)
-        except NotFound:
-            return ToolResult(
-                f"Jira ticket {key} does not exist (or the Jira account cannot see it); check "
-                "the key with the user.",
-                is_error=True,
-            )
-        except IntegrationError as exc:
-            log.warning("link_jira_ticket failed turn=%s: %s", ctx.turn_id, exc)
-            return ToolResult(upstream_failure(exc, f"look up {key}"), is_error=True)
+    def _lookup(self, args: dict[str, Any]) -> Lookup:
+        key = pattern_arg(args, "key", _KEY_RE, "'AD-123'").upper()
+        self._check_project(key.rsplit("-", 1)[0])
+        return Lookup(
+            key,
+            lambda: self._client.get_issue(key),
+            f"Jira ticket {key} does not exist (or the Jira account cannot see it); check "
+            "the key with the user.",
+        )
+
+    def _check_found(self, ref: str, item: Item) -> None:
         assert item.key is not None
-        if item.key != key:
+        if item.key != ref:
             # The ticket was moved to another project; the new key must be allowed too.
             try:
                 self._check_project(item.key.rsplit("-", 1)[0])
             except InvalidInput as exc:
-                return ToolResult(f"{key} is now {item.key}. {exc}", is_error=True)
-        status = item.status or item.state
-        sentence, linked = await self._link(item, ctx)
-        about = f"Jira ticket {item.key} “{item.title}” ({status}, {item.url})."
-        if not linked:
-            return ToolResult(f"{about} {sentence} It was not linked here.", is_error=True)
-        return ToolResult(f"Linked {about} {sentence}")
+                raise InvalidInput(f"{ref} is now {item.key}. {exc}") from None
 
 
 def jira_tools(client: JiraClient, settings: JiraSettings) -> list[Tool]:
