@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -86,6 +87,13 @@ def build_bolt_app(
 
     app.event("app_mention")(recorded)
     app.event("message")(recorded)
+
+    # Interactivity is enabled so Slack can deliver button clicks and shortcuts to this URL;
+    # none needs an answer yet, but each is acknowledged so Slack shows the user no error.
+    everything = re.compile(".*")
+    app.action(everything)(recorded)
+    app.shortcut(everything)(recorded)
+    app.view(everything)(recorded)
 
     @app.command("/reset")
     async def reset_command(ack: AsyncAck, command: dict[str, Any]) -> None:

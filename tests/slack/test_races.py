@@ -53,3 +53,26 @@ async def test_an_answer_slack_would_not_take_is_retried_into_the_same_message(
         (await bot.store.resolve(f"threadline:slack:C1::{root}")).id  # type: ignore[union-attr]
     )
     assert [t.outcome for t in turns][-1] == "ok"
+
+
+async def test_interactivity_payloads_are_acknowledged(bot: Running) -> None:
+    import json
+    from urllib.parse import urlencode
+
+    from tests.harness import sign
+
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T1"},
+        "user": {"id": "U1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "1.2.3",
+        "actions": [{"action_id": "anything", "block_id": "b", "type": "button", "value": "v"}],
+        "channel": {"id": "C1"},
+        "container": {"type": "message", "message_ts": "1.1", "channel_id": "C1"},
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+    response = await bot.post_raw("/slack/events", body, headers)
+    assert response.status == 200
