@@ -29,9 +29,10 @@ async def fakes() -> AsyncIterator[tuple[FakeSlack, FakeAnthropic]]:
 
 async def post(url: str, body: bytes) -> int:
     headers = {"Content-Type": "application/json", **sign(body)}
-    async with aiohttp.ClientSession() as http, http.post(
-        url + "/slack/events", data=body, headers=headers
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url + "/slack/events", data=body, headers=headers) as response,
+    ):
         return response.status
 
 

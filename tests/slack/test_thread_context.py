@@ -46,7 +46,9 @@ async def test_thread_messages_between_mentions_reach_claude_once(
     assert "Logs say OOM" not in second  # already seen in the first turn
     # and the first turn's context stays in the conversation's memory
     remembered = "\n".join(
-        b["text"] for m in claude.requests[1]["messages"][:-1] for b in m["content"]
+        b["text"]
+        for m in claude.requests[1]["messages"][:-1]
+        for b in m["content"]
         if b.get("type") == "text"
     )
     assert "Logs say OOM" in remembered
