@@ -168,16 +168,14 @@ async def long_history(workdir: Path, quick: bool) -> Outcome:
         loads = []
         for _ in range(11):
             t = time.perf_counter()
-            transcript = await bot.store.load_transcript(session_id)
+            transcript = await bot.store.load_messages(session_id)
             loads.append(time.perf_counter() - t)
         load_time = statistics.median(loads)
         question: dict[str, object] = {
             "role": "user",
             "content": [{"type": "text", "text": "[ada (U1) in Slack]\nhi"}],
         }
-        history: list[dict[str, object]] = [
-            {"role": e.role, "content": e.content} for e in transcript[-2 * earlier :]
-        ]
+        history: list[dict[str, object]] = [dict(m) for m in transcript[-2 * earlier :]]
         model_time = await _fake_model_time(claude.url, [*history, question])
         short_time = await _fake_model_time(claude.url, [question])
     extra = percentile(long, 50) - percentile(fresh, 50)
@@ -206,10 +204,11 @@ async def long_history(workdir: Path, quick: bool) -> Outcome:
             f"that thread, interleaved with {samples} turns each starting a new thread. p99: "
             f"long {ms(percentile(long, 99))}, fresh {ms(percentile(fresh, 99))}. The fake "
             "model is not instant on a large request: it parses it and hashes every block "
-            "(twice) for its cache accounting; answering the same 2,000-message request "
+            "for its cache accounting; answering the same 2,000-message request "
             f"directly takes it {ms(model_time)} against {ms(short_time)} for a one-message "
             f"one, so {ms(fake_extra)} of the extra cost is the fake's. In the app, "
-            f"store.load_transcript of the long session alone takes {ms(load_time)} (median); "
+            f"store.load_messages (the replay) of the long session alone takes "
+            f"{ms(load_time)} (median); "
             "the rest is the SDK copying and encoding the request, sending ~250 KB, and the "
             "commit."
         ],

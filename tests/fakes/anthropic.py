@@ -598,13 +598,14 @@ class FakeAnthropic(FakeServer):
             await self._send(resp, "message_start", {"type": "message_start", "message": start})
             await self._send(resp, "ping", {"type": "ping"})
             for index, block in enumerate(message["content"]):
+                first: dict[str, Any]
                 if block["type"] == "text":
                     first = {"type": "text", "text": ""}
                     deltas = [
                         {"type": "text_delta", "text": p} for p in self._pieces(block["text"])
                     ]
                 else:
-                    first = dict(block, input={})
+                    first = {**block, "input": {}}
                     deltas = [
                         {"type": "input_json_delta", "partial_json": p}
                         for p in ["", *self._pieces(json.dumps(block["input"]))]
