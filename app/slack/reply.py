@@ -164,9 +164,12 @@ class SlackReply:
         assert isinstance(self._writer, _StreamWriter)
         log.info("streaming unavailable, posting instead: %s", describe(exc))
         ts, text = self._writer.current()
+        leftover = "".join(self._writer.leftover)
         self._writer = _UpdateWriter(self, self._limit, 1.0, [ts] if ts else ())
         if text:
             await self._writer.write(text)
+        if leftover:
+            await self._writer.write(leftover)
 
     # helpers for writers -------------------------------------------------------------------
     async def _stream(self) -> AsyncChatStream:
@@ -189,6 +192,7 @@ class _StreamWriter:
         self._size = 0
         self._given = ""  # text handed to the current stream, maybe not yet flushed
         self._announced = False
+        self.leftover: list[str] = []
 
     def current(self) -> tuple[str | None, str]:
         """The current message: its ts if the stream started, and all text given to it
@@ -198,7 +202,10 @@ class _StreamWriter:
         return self._stream.ts, self._given
 
     async def write(self, text: str) -> None:
-        for piece in _pieces(text, self._limit):
+        pieces = _pieces(text, self._limit)
+        for i, piece in enumerate(pieces):
+            # What a failure here would leave unshown, beyond the current message.
+            self.leftover = pieces[i:]
             if self._stream is not None and self._size + len(piece) > self._limit:
                 await self.close()
             if self._stream is None:
@@ -207,8 +214,10 @@ class _StreamWriter:
                 self._given = ""
             self._given += piece
             self._size += len(piece)
+            self.leftover = pieces[i + 1 :]
             await self._stream.append(markdown_text=piece)
             await self._announce()
+        self.leftover = []
 
     async def step(self, call_id: str, title: str, status: str) -> None:
         if self._stream is None:

@@ -341,8 +341,11 @@ class TurnPipeline:
         )
         if fresh_fence is None:  # pragma: no cover - nobody else knows the new id yet
             raise StoreError("could not lease a brand-new session")
-        await self._store.release_lease(old.id, self._cfg.holder, lease.fence)
-        lease.session, lease.fence = fresh, fresh_fence
+        # The old session stays leased (nothing else may run on it) until it is dropped
+        # below, or released if the fresh attempt fails too.
+        old_fence, (lease.session, lease.fence) = lease.fence, (fresh, fresh_fence)
+        if isinstance(tools, ReplayingTools):
+            tools.restart()  # the fresh run's n-th create call is still the n-th
         try:
             result = await self._run(inbound, lease, turn_id, [], user, progress, tools)
         except Exception as exc:
@@ -353,6 +356,7 @@ class TurnPipeline:
             await self._store.end_session(
                 fresh.id, "dropped", cause="fresh retry failed", turn_id=turn_id
             )
+            await self._store.release_lease(old.id, self._cfg.holder, old_fence)
             decision = notes.after_model_error(
                 classified,
                 had_history=False,
@@ -451,12 +455,21 @@ class TurnPipeline:
             await asyncio.sleep(interval)
             if lease.committing:
                 return
+            session_id, fence = lease.session.id, lease.fence
             try:
                 kept = await self._store.extend_delivery(
                     delivery.id, self._cfg.holder, self._cfg.lease_seconds
-                ) and await self._store.renew_lease(
-                    lease.session.id, self._cfg.holder, lease.fence, self._cfg.lease_seconds
                 )
+                if kept and not await self._store.renew_lease(
+                    session_id, self._cfg.holder, fence, self._cfg.lease_seconds
+                ):
+                    # Not ours any more: swapped for a fresh session meanwhile (fine), or the
+                    # session was reset or dropped (the turn finishes; its commit is
+                    # superseded), or another holder took it (a real loss).
+                    kept = (lease.session.id, lease.fence) != (session_id, fence)
+                    if not kept:
+                        current = await self._store.get_session(session_id)
+                        kept = current is None or current.status != "active"
             except StoreError as exc:
                 log.warning("lease heartbeat failed: %s", exc)
                 kept = loop.time() < held_until

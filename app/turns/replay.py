@@ -81,6 +81,10 @@ class ReplayingTools(ToolRegistry):
     def definitions(self) -> list[dict[str, Any]]:
         return self._inner.definitions()
 
+    def restart(self) -> None:
+        """Count calls from zero again (the turn starts over on a fresh session)."""
+        self._calls.clear()
+
     async def call(self, name: str, args: Any, ctx: ToolContext) -> ToolResult:
         if not name.startswith("create_"):
             return await self._inner.call(name, args, ctx)

@@ -322,3 +322,24 @@ async def test_a_retried_turn_does_not_file_the_issue_twice(world: World) -> Non
     [result] = w.claude.tool_results(-1)
     assert "#1" in str(result["content"])  # the retry got the first attempt's result
     assert len([m for m in w.slack.messages("C1", root) if m.ts != root]) == 1
+
+
+async def test_a_fresh_retry_after_filing_reuses_the_filed_issue(world: World) -> None:
+    w = world
+    root = new_ts()
+    await w.bot.send_event(mention("hello", ts=root))
+    await w.slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
+    create = ToolCall(
+        "create_github_issue", {"repo": "acme/widgets", "title": "Broken", "body": "Broken."}
+    )
+    w.claude.script(
+        Reply(tool_calls=[create]),  # the issue is filed...
+        Fail(400, "invalid_request_error", "prompt is too long: 9 tokens > 8 maximum"),
+        Reply(tool_calls=[create]),  # ...and the fresh retry asks for it again
+        Reply(text="Filed."),
+    )
+    await w.bot.send_event(mention("file it", thread_ts=root))
+    await w.slack.wait_for(lambda s: len(replies(s, "C1", root)) == 2, timeout=15)
+    await w.bot.idle()
+    assert len(w.github.issues) == 1
+    assert "Filed." in replies(w.slack, "C1", root)[1]

@@ -13,7 +13,9 @@ async def test_a_reset_while_a_turn_runs_is_honoured_and_the_turn_is_not_rerun(
     root = new_ts()
     await bot.send_event(mention("remember teal", ts=root, channel="C7"))
     await slack.wait_for(lambda s: len(replies(s, "C7", root)) == 1)
-    claude.script(Hang(1.0))
+    # slower than a heartbeat (every LEASE_SECONDS/3): the reset must not look like a
+    # lost lease that cancels the turn and runs it again
+    claude.script(Hang(4.0))
     await bot.send_event(mention("a slow question", thread_ts=root, channel="C7"))
     await claude.wait_for_requests(2)
     link = f"https://acme.slack.com/archives/C7/p{root.replace('.', '')}"
