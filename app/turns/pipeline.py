@@ -43,7 +43,8 @@ from app.turns.surfaces import CommentReply, Reply
 log = logging.getLogger("app.turn")
 
 MAX_ATTEMPTS = 3
-THREAD_CONTEXT_MESSAGES = 100
+THREAD_CONTEXT_MESSAGES = 100  # per page, and the most that is passed on
+THREAD_CONTEXT_PAGES = 5
 THREAD_CONTEXT_CHARS = 20_000
 
 
@@ -403,21 +404,33 @@ class TurnPipeline:
             return None  # a new thread: nothing was said before
         previous = await self._store.previous_delivery(inbound.key, delivery.id)
         oldest = str(previous.payload.get("ts")) if previous else None
+        messages: list[dict[str, Any]] = []
+        cursor: str | None = None
         try:
-            response = await self._slack.conversations_replies(
-                channel=inbound.channel,
-                ts=inbound.thread_ts,
-                latest=inbound.ts,
-                oldest=oldest,
-                inclusive=False,
-                limit=THREAD_CONTEXT_MESSAGES,
-            )
+            # Pages run oldest first; a busy thread takes a few, and the newest are kept.
+            for _ in range(THREAD_CONTEXT_PAGES):
+                response = await self._slack.conversations_replies(
+                    channel=inbound.channel,
+                    ts=inbound.thread_ts,
+                    latest=inbound.ts,
+                    oldest=oldest,
+                    inclusive=False,
+                    limit=THREAD_CONTEXT_MESSAGES,
+                    cursor=cursor,
+                )
+                messages.extend(response.get("messages") or [])
+                cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    break
         except SLACK_FAILURES as exc:
             log.info("thread context unavailable: %s", describe_slack(exc))
-            return None
+            if not messages:
+                return None
+        unique = {str(m.get("ts")): m for m in messages}  # the parent may repeat per page
+        ordered = sorted(unique.values(), key=lambda m: _ts_order(str(m.get("ts"))))
         bot = self._bot()
         lines: list[str] = []
-        for message in response.get("messages") or []:
+        for message in ordered[-THREAD_CONTEXT_MESSAGES:]:
             ts, user, text = message.get("ts"), message.get("user"), message.get("text") or ""
             if not isinstance(ts, str) or not isinstance(user, str) or ts == inbound.ts:
                 continue

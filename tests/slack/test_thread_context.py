@@ -59,3 +59,18 @@ async def test_a_new_thread_needs_no_context_lookup(bot: Running, slack: FakeSla
     await bot.send_event(mention("hello", ts=root))
     await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
     assert slack.calls_to("conversations.replies") == []
+
+
+async def test_a_busy_thread_passes_on_its_newest_messages(
+    bot: Running, slack: FakeSlack, claude: FakeAnthropic
+) -> None:
+    root = "1763900000.000100"
+    slack.add_message("C1", "kick-off", user="U2", ts=root)
+    for i in range(1, 251):
+        slack.add_message("C1", f"note {i}", user="U2", thread_ts=root, ts=f"1763900001.{i:06d}")
+    await bot.send_event(mention("summarise", thread_ts=root, ts="1763900002.000000"))
+    await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
+    text = user_turn_text(claude.requests[0])
+    assert "note 250" in text and "note 151" in text  # the newest hundred
+    assert "note 150\n" not in text and "kick-off" not in text
+    assert len(slack.calls_to("conversations.replies")) == 3
