@@ -50,6 +50,7 @@ class SlackReply:
         user_id: str | None,
         on_posted: OnPosted,
         existing_ts: Sequence[str] = (),
+        on_removed: Callable[[str], Awaitable[None]] | None = None,
         limit: int = MESSAGE_LIMIT,
         update_interval: float = 1.0,
     ) -> None:
@@ -59,6 +60,7 @@ class SlackReply:
         self._team_id = team_id
         self._user_id = user_id
         self._on_posted = on_posted
+        self._on_removed = on_removed
         self._limit = limit
         self._pending = ""
         self._written = ""
@@ -288,6 +290,9 @@ class _UpdateWriter:
                 await self._reply._client.chat_delete(channel=self._reply._channel, ts=ts)
             except SLACK_FAILURES as exc:
                 log.warning("left-over message %s not removed: %s", ts, describe(exc))
+            else:
+                if self._reply._on_removed is not None:
+                    await self._reply._on_removed(ts)
 
     async def _show(self, *, force: bool) -> None:
         client = self._reply._client

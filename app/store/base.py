@@ -214,8 +214,14 @@ class Store(Protocol):
         self, pk: int, holder: str, status: DeliveryStatus, error: str | None = None
     ) -> None: ...
 
-    async def set_reply_ref(self, pk: int, ref: dict[str, Any]) -> None:
-        """Record what was posted for this delivery, so a retry edits instead of reposting."""
+    async def set_reply_ref(
+        self, pk: int, ref: dict[str, Any], *, holder: str | None = None
+    ) -> bool:
+        """Record what was posted for this delivery, so a retry edits instead of reposting.
+
+        With ``holder``, only while that holder still has the delivery claimed (a turn that
+        lost it must not overwrite what its successor recorded); returns whether it was set.
+        """
         ...
 
     async def get_delivery(self, pk: int) -> Delivery | None: ...

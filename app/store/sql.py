@@ -558,9 +558,15 @@ class SqlStore:
             )
 
     @_guard
-    async def set_reply_ref(self, pk: int, ref: dict[str, Any]) -> None:
+    async def set_reply_ref(
+        self, pk: int, ref: dict[str, Any], *, holder: str | None = None
+    ) -> bool:
+        stmt = update(inbox).where(inbox.c.pk == pk)
+        if holder is not None:
+            stmt = stmt.where(inbox.c.holder == holder, inbox.c.status == "processing")
         async with self._write() as conn:
-            await conn.execute(update(inbox).where(inbox.c.pk == pk).values(reply_ref=ref))
+            result = await conn.execute(stmt.values(reply_ref=ref))
+        return bool(result.rowcount)
 
     @_guard
     async def get_delivery(self, pk: int) -> Delivery | None:

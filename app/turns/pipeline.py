@@ -191,7 +191,7 @@ class TurnPipeline:
         extra = {"turn_id": turn_id, "key": inbound.key, "session_id": lease.session.id}
         started = self._clock()
         t0 = asyncio.get_running_loop().time()
-        record = DeliveryRecord(self._store, delivery.id, delivery.reply_ref)
+        record = DeliveryRecord(self._store, delivery.id, delivery.reply_ref, self._cfg.holder)
         reply = self._reply_for(inbound, record)
         tools = ReplayingTools(self._tools, record)
         history = await self._store.load_messages(lease.session.id)
@@ -509,6 +509,7 @@ class TurnPipeline:
                 user_id=inbound.author_id,
                 on_posted=remember,
                 existing_ts=record.slack_messages,
+                on_removed=record.slack_removed,
             )
         poster = self._posters[inbound.source]
         item = inbound.item_ref or ""

@@ -18,9 +18,10 @@ from app.store.base import Store
 class DeliveryRecord:
     """The ``reply_ref`` of one inbox row, merged and saved as it grows."""
 
-    def __init__(self, store: Store, pk: int, initial: dict[str, Any] | None) -> None:
+    def __init__(self, store: Store, pk: int, initial: dict[str, Any] | None, holder: str) -> None:
         self._store = store
         self._pk = pk
+        self._holder = holder
         self.data: dict[str, Any] = dict(initial or {})
 
     @property
@@ -54,8 +55,14 @@ class DeliveryRecord:
         }
         await self._save()
 
+    async def slack_removed(self, ts: str) -> None:
+        posted = self.data.get("slack_ts", [])
+        if ts in posted:
+            posted.remove(ts)
+            await self._save()
+
     async def _save(self) -> None:
-        await self._store.set_reply_ref(self._pk, self.data)
+        await self._store.set_reply_ref(self._pk, self.data, holder=self._holder)
 
 
 class ReplayingTools(ToolRegistry):

@@ -350,6 +350,12 @@ async def test_reply_ref_and_posted_refs(store: SqlStore) -> None:
     loaded = await store.get_delivery(d.id)
     assert loaded is not None and loaded.reply_ref == {"channel": "C1", "ts": "1.2"}
     assert await store.get_delivery(99999) is None
+    # only the current holder may record, and only while the delivery is claimed
+    assert await store.set_reply_ref(d.id, {"ts": "2"}, holder="w")
+    assert not await store.set_reply_ref(d.id, {"ts": "stale"}, holder="someone-else")
+    await store.finish_delivery(d.id, "w", "done")
+    assert not await store.set_reply_ref(d.id, {"ts": "late"}, holder="w")
+    assert (await store.get_delivery(d.id)).reply_ref == {"ts": "2"}  # type: ignore[union-attr]
 
     assert not await store.was_posted("github:comment:1")
     await store.remember_posted("github:comment:1")
