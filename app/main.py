@@ -245,12 +245,14 @@ class Threadline:
             await self.worker.stop(self._grace)
         self._stopping.set()
         if self._background:
-            # Housekeeping sees the flag after its current statement; only what does not
-            # return in time (sleeping retries) is cancelled.
-            _, pending = await asyncio.wait(set(self._background), timeout=5)
-            for task in pending:
+            # Housekeeping (the first task) sees the flag after its current statement and
+            # ends; the rest only sleep between retries and are cancelled at once.
+            housekeeping, *others = self._background
+            for task in others:
                 task.cancel()
-            for task in pending:
+            _, pending = await asyncio.wait({housekeeping}, timeout=5)
+            for task in [*pending, *others]:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         if self._http is not None and self._owns_http:

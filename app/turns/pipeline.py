@@ -138,7 +138,13 @@ class TurnPipeline:
             inbound = replace(inbound, author_name=name)
             command = command_of(inbound.text)
             if command is not None:
-                await self._command(command, inbound, delivery, turn_id)
+                keeper = asyncio.create_task(self._keep_claimed(delivery))
+                try:
+                    await self._command(command, inbound, delivery, turn_id)
+                finally:
+                    keeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keeper
                 return
         session = await self._store.resolve(inbound.key)
         if session is None:
@@ -457,6 +463,16 @@ class TurnPipeline:
         if len(body) > THREAD_CONTEXT_CHARS:  # keep the most recent part
             body = "…" + body[-THREAD_CONTEXT_CHARS:]
         return "[Said in this thread since you last looked, not addressed to you]\n" + body
+
+    async def _keep_claimed(self, delivery: Delivery) -> None:
+        """Extend a delivery's lease while work without a session lease runs (commands),
+        so a slow Slack call never lets another worker run it again."""
+        while True:
+            await asyncio.sleep(max(self._cfg.lease_seconds / 3, 0.2))
+            with contextlib.suppress(StoreError):
+                await self._store.extend_delivery(
+                    delivery.id, self._cfg.holder, self._cfg.lease_seconds
+                )
 
     async def _heartbeat(self, delivery: Delivery, lease: _Lease, turn: asyncio.Task[None]) -> None:
         """Keep the delivery and session leases; cancel the turn once either is lost (taken

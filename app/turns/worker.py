@@ -42,6 +42,7 @@ class Worker:
         self._running: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self.store_healthy = True
+        self._claiming = False  # inside a claim statement: let it finish before stopping
 
     def wake(self) -> None:
         """Look at the inbox now (a delivery was just recorded)."""
@@ -70,7 +71,7 @@ class Worker:
         if self._loop_task is not None:
             # Let the loop notice the flag between claims rather than cancelling it in the
             # middle of a database call; cancel only if it does not come back.
-            done, _ = await asyncio.wait({self._loop_task}, timeout=10)
+            done, _ = await asyncio.wait({self._loop_task}, timeout=10 if self._claiming else 0.1)
             if not done:
                 self._loop_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -92,6 +93,7 @@ class Worker:
             if self._stopping:
                 self._slots.release()
                 break
+            self._claiming = True
             try:
                 delivery = await self._store.claim_delivery(self._holder, self._lease)
             except Exception as exc:
@@ -107,6 +109,8 @@ class Worker:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
+            finally:
+                self._claiming = False
             if not self.store_healthy:
                 log.info("store reachable again")
             self.store_healthy, backoff = True, 0.5
