@@ -13,6 +13,9 @@ from app.slack.failures import SLACK_FAILURES, describe
 log = logging.getLogger(__name__)
 
 
+FAILURE_TTL = 60.0
+
+
 class UserNames:
     """``users.info`` lookups, LRU-bounded so memory stays flat however many people write."""
 
@@ -41,10 +44,10 @@ class UserNames:
                 or None
             )
         except SLACK_FAILURES as exc:
-            # A name is a nicety: the transcript still carries the user id. Not cached, so
-            # the next message tries again.
+            # A name is a nicety: the transcript still carries the user id. Remembered only
+            # for a minute, so a passing rate limit does not hide names for an hour.
             log.warning("users.info failed for %s: %s", user_id, describe(exc))
-            return None
+            now -= max(self._ttl - FAILURE_TTL, 0)
         self._cache[user_id] = (now, name)
         self._cache.move_to_end(user_id)
         while len(self._cache) > self._size:
