@@ -19,7 +19,15 @@ FAILURE_TTL = 60.0
 class UserNames:
     """``users.info`` lookups, LRU-bounded so memory stays flat however many people write."""
 
-    def __init__(self, client: AsyncWebClient, *, size: int = 2000, ttl: float = 3600) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        size: int = 2000,
+        ttl: float = 3600,
+        failure_ttl: float = FAILURE_TTL,
+    ) -> None:
+        self._failure_ttl = failure_ttl
         self._client = client
         self._size = size
         self._ttl = ttl
@@ -47,7 +55,7 @@ class UserNames:
             # A name is a nicety: the transcript still carries the user id. Remembered only
             # for a minute, so a passing rate limit does not hide names for an hour.
             log.warning("users.info failed for %s: %s", user_id, describe(exc))
-            now -= max(self._ttl - FAILURE_TTL, 0)
+            now -= max(self._ttl - self._failure_ttl, 0)
         self._cache[user_id] = (now, name)
         self._cache.move_to_end(user_id)
         while len(self._cache) > self._size:
