@@ -38,7 +38,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from app.agent.model import AnthropicModel, Model
 from app.agent.tools.base import Tool, ToolRegistry
 from app.config import Settings
-from app.errors import ConfigError, StoreError
+from app.errors import BadRequest, ConfigError, StoreError
 from app.metrics import CountingTransport, Metrics
 from app.slack.app import build_bolt_app
 from app.slack.events import BotIdentity
@@ -47,6 +47,7 @@ from app.slack.retry import RetryAfterHandler
 from app.store.base import Store
 from app.turns.pipeline import CommentPoster, PipelineConfig, TurnPipeline
 from app.turns.worker import Worker
+from app.webhooks.common import read_body
 
 log = logging.getLogger(__name__)
 
@@ -349,9 +350,10 @@ class Threadline:
     async def _slack_events(self, request: web.Request) -> web.StreamResponse:
         if self.bolt is None:
             return web.json_response({"error": "starting"}, status=503)
-        body = await _read_capped(request, self.settings.max_body_bytes)
-        if body is None:
-            return web.json_response({"error": "payload too large"}, status=413)
+        try:
+            body = await read_body(request, self.settings.max_body_bytes)
+        except BadRequest as exc:
+            return web.json_response({"error": str(exc)}, status=exc.status)
         secret = self.settings.slack_signing_secret
         if secret is None:
             return web.json_response({"error": "HTTP events are off in Socket Mode"}, status=404)
@@ -441,20 +443,6 @@ def _check_slack_payload(text: str) -> None:
             raise ValueError("payload is not a JSON object")
     elif "command" not in form and "ssl_check" not in form:
         raise ValueError("neither an event, a command nor an interaction")
-
-
-async def _read_capped(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None when it is larger than ``limit`` (without reading it all)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(65_536):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def build_app(settings: Settings, **overrides: Any) -> Threadline:

@@ -50,10 +50,14 @@ def strip_mentions(text: str, bot_user_id: str | None) -> str:
     return _MENTION.sub(lambda m: "" if m.group(1) == bot_user_id else m.group(0), text).strip()
 
 
-def markdown_message(text: str) -> dict[str, Any]:
-    """chat.postMessage / chat.update arguments that render ``text`` as Markdown.
+def markdown_message(text: str, *, thread_ts: str | None = None) -> dict[str, Any]:
+    """chat.postMessage / chat.update arguments that render ``text`` as Markdown, in the
+    thread ``thread_ts`` when given.
 
     A ``markdown`` block renders standard Markdown (Claude's output) natively; ``text`` is the
     notification fallback.
     """
-    return {"text": text[:3000], "blocks": [{"type": "markdown", "text": text}]}
+    message: dict[str, Any] = {"text": text[:3000], "blocks": [{"type": "markdown", "text": text}]}
+    if thread_ts:
+        message["thread_ts"] = thread_ts
+    return message

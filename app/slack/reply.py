@@ -298,10 +298,10 @@ class _UpdateWriter:
         client = self._reply._client
         if self._ts is None:
             body = self._text if self._text.strip() else PLACEHOLDER
-            kwargs: dict[str, Any] = {"channel": self._reply._channel, **markdown_message(body)}
-            if self._reply._thread_ts:
-                kwargs["thread_ts"] = self._reply._thread_ts
-            response = await client.chat_postMessage(**kwargs)
+            response = await client.chat_postMessage(
+                channel=self._reply._channel,
+                **markdown_message(body, thread_ts=self._reply._thread_ts),
+            )
             self._ts = str(response["ts"])
             self._shown = body
             self._last = time.monotonic()

@@ -54,6 +54,14 @@ def jira_key(agent: str, issue_key: str) -> str:
     return f"{agent}:jira:{issue_key.upper()}"
 
 
+def comment_ref(source: str, item_ref: str | None, comment_id: str | None) -> str:
+    """The ``Store.remember_posted`` ref of a comment: the reply router records ours under it
+    and the webhooks look theirs up by it. Jira comment ids are per issue."""
+    if source == "jira":
+        return f"jira:comment:{item_ref}/{comment_id}"
+    return f"{source}:comment:{comment_id}"
+
+
 def platform_of(key: str) -> str:
     """The platform part of a printable key (``slack``, ``jira``, ``github``)."""
     parts = key.split(":", 2)

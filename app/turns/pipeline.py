@@ -36,7 +36,7 @@ from app.store.base import (
     Usage,
 )
 from app.turns import outcome as notes
-from app.turns.inbound import Inbound, platform_of
+from app.turns.inbound import Inbound, comment_ref, platform_of
 from app.turns.replay import DeliveryRecord, ReplayingTools
 from app.turns.surfaces import CommentReply, Reply
 
@@ -198,7 +198,7 @@ class TurnPipeline:
         started = self._clock()
         t0 = asyncio.get_running_loop().time()
         record = DeliveryRecord(self._store, delivery.id, delivery.reply_ref, self._cfg.holder)
-        reply = self._reply_for(inbound, record)
+        reply = self._reply_for(inbound, record, lease)
         tools = ReplayingTools(self._tools, record)
         history = await self._store.load_messages(lease.session.id)
         user = user_message(inbound, inbound.text)
@@ -510,7 +510,7 @@ class TurnPipeline:
                 turn.cancel()
                 return
 
-    def _reply_for(self, inbound: Inbound, record: DeliveryRecord) -> Reply:
+    def _reply_for(self, inbound: Inbound, record: DeliveryRecord, lease: _Lease) -> Reply:
         async def remember(posted: dict[str, Any]) -> None:
             await record.slack_posted(str(posted["ts"]))
 
@@ -534,34 +534,35 @@ class TurnPipeline:
             return await poster(item, body)
 
         async def posted(comment_id: str) -> None:
-            await self._store.remember_posted(
-                f"{inbound.source}:comment:{_ref_id(item, comment_id, inbound.source)}"
-            )
+            await self._store.remember_posted(comment_ref(inbound.source, item, comment_id))
             await record.comment_posted(comment_id)
             if record.comments_posted == 1:  # one notice per answer, however many parts
-                await self._notice_slack(inbound)
+                await self._notice_slack(inbound, lease.session.id)
 
         return CommentReply(post, posted, already_posted=record.comments_posted)
 
-    async def _notice_slack(self, inbound: Inbound) -> None:
+    async def _slack_thread_of(self, session_id: str) -> tuple[str, str | None] | None:
+        """The Slack conversation linked to a session: its channel and thread (None for a
+        DM's top level), or None when the session has no Slack key."""
+        for link in await self._store.keys_for(session_id):
+            if platform_of(link.key) == "slack":
+                channel, thread = _slack_place(link.key)
+                return channel, None if thread == "main" else thread
+        return None
+
+    async def _notice_slack(self, inbound: Inbound, session_id: str) -> None:
         """Tell the linked Slack thread that the conversation moved on elsewhere."""
-        session = await self._store.resolve(inbound.key)
-        if session is None:
+        place = await self._slack_thread_of(session_id)
+        if place is None:
             return
-        slack_keys = [
-            k.key for k in await self._store.keys_for(session.id) if platform_of(k.key) == "slack"
-        ]
-        if not slack_keys:
-            return
-        channel, thread = _slack_place(slack_keys[0])
+        channel, thread = place
         where = f"<{inbound.item_url}|{inbound.item_ref}>" if inbound.item_url else inbound.item_ref
         who = inbound.author_name or inbound.author_id
         text = f"{who} commented on {where}; I answered there."
-        kwargs: dict[str, Any] = {"channel": channel, **markdown_message(text)}
-        if thread != "main":
-            kwargs["thread_ts"] = thread
         try:
-            await self._slack.chat_postMessage(**kwargs)
+            await self._slack.chat_postMessage(
+                channel=channel, **markdown_message(text, thread_ts=thread)
+            )
         except SLACK_FAILURES as exc:
             log.warning("Slack notice not posted: %s", _describe(exc))
 
@@ -570,15 +571,11 @@ class TurnPipeline:
             return await self._store.register_key(key, lease.session.id, url=url, turn_id=turn_id)
 
         async def thread_link() -> str | None:
-            place: tuple[str, str] | None = None
+            place: tuple[str, str | None] | None
             if inbound.source == "slack" and inbound.channel:
-                place = (inbound.channel, inbound.thread_ts or inbound.ts or "")
+                place = (inbound.channel, inbound.thread_ts or inbound.ts)
             else:
-                for k in await self._store.keys_for(lease.session.id):
-                    if platform_of(k.key) == "slack":
-                        channel, thread = _slack_place(k.key)
-                        place = (channel, thread if thread != "main" else "")
-                        break
+                place = await self._slack_thread_of(lease.session.id)
             if not place or not place[1]:
                 return None
             try:
@@ -641,10 +638,9 @@ class TurnPipeline:
     async def _notify(self, inbound: Inbound, text: str) -> None:
         """A one-off message on the surface the inbound came from."""
         if inbound.source == "slack" and inbound.channel:
-            kwargs: dict[str, Any] = {"channel": inbound.channel, **markdown_message(text)}
-            if inbound.thread_ts:
-                kwargs["thread_ts"] = inbound.thread_ts
-            await self._slack.chat_postMessage(**kwargs)
+            await self._slack.chat_postMessage(
+                channel=inbound.channel, **markdown_message(text, thread_ts=inbound.thread_ts)
+            )
         elif inbound.source in self._posters and inbound.item_ref:
             await self._posters[inbound.source](inbound.item_ref, text)
 
@@ -731,10 +727,6 @@ def _slack_place(key: str) -> tuple[str, str]:
 def _item_label(key: str) -> str:
     platform, _, ref = key.split(":", 1)[1].partition(":")
     return f"{'GitHub' if platform == 'github' else 'Jira'} {ref}"
-
-
-def _ref_id(item: str, comment_id: str, source: str) -> str:
-    return comment_id if source == "github" else f"{item}/{comment_id}"
 
 
 def _describe(exc: BaseException) -> str:

@@ -30,7 +30,7 @@ from aiohttp import web
 from app.config import Secret
 from app.errors import BadRequest, StoreError
 from app.store.base import Store
-from app.turns.inbound import Inbound, Source
+from app.turns.inbound import Inbound, Source, comment_ref
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,7 @@ def verify_hmac_sha256(secret: bytes, body: bytes, header: str | None) -> bool:
 
 def posted_ref(inbound: Inbound) -> str:
     """The ``Store.remember_posted`` ref of a comment (as the reply router records ours)."""
-    if inbound.source == "jira":
-        return f"jira:comment:{inbound.item_ref}/{inbound.comment_id}"
-    return f"{inbound.source}:comment:{inbound.comment_id}"
+    return comment_ref(inbound.source, inbound.item_ref, inbound.comment_id)
 
 
 def delivery_ref(source: str, delivery: str) -> str:
