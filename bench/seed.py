@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.store.base import NewMessage, Store, TurnCommit, Usage
+from app.core import Usage
+from app.store.base import (
+    NewMessage,
+    Store,
+    TurnCommit,
+)
 from app.store.schema import session_events, session_keys, sessions
 
 USER = ("U1", "ada")

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from app.agent.model import Model
 from app.agent.tools.base import ToolContext, ToolRegistry
-from app.store.base import Usage
+from app.core import Usage
 
 MAX_TOOL_ROUNDS = 8
 _EPHEMERAL = {"type": "ephemeral"}

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import anthropic
 
-from app.store.base import Usage
+from app.core import Usage
 
 TextCallback = Callable[[str], Awaitable[None]]
 

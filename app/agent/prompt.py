@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from app.turns.inbound import Inbound
+from app.core import Inbound
 
 
 def system_prompt(*, agent: str, tool_names: list[str], today: datetime) -> list[dict[str, Any]]:

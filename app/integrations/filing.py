@@ -11,8 +11,8 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
+from app.core import KeyClaim
 from app.errors import IntegrationError, NotFound
-from app.store.base import KeyClaim
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from app.core import Usage
 from app.ops import output
 from app.store.base import (
     Session,
@@ -22,7 +23,6 @@ from app.store.base import (
     Store,
     TranscriptEntry,
     TurnRecord,
-    Usage,
 )
 
 PLATFORMS: Final = ("slack", "jira", "github")

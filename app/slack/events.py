@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
+from app.core import ConversationKey, Inbound
+from app.core.keys import DM_MAIN
 from app.slack.format import strip_mentions
-from app.turns.inbound import Inbound, slack_key
 
 # Subtypes that are a person writing something new; everything else (edits, deletions,
 # joins, bot messages, topic changes...) is ignored.
@@ -56,7 +57,7 @@ def inbound_from_event(body: dict[str, Any], *, agent: str, bot: BotIdentity) ->
     thread_ts = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else None
     if is_dm:
         in_thread = thread_ts is not None and thread_ts != ts
-        conversation = thread_ts if in_thread and thread_ts else "main"
+        conversation = thread_ts if in_thread and thread_ts else DM_MAIN
         reply_thread = thread_ts if in_thread else None
     else:
         # A top-level mention starts a thread under that very message.
@@ -65,7 +66,7 @@ def inbound_from_event(body: dict[str, Any], *, agent: str, bot: BotIdentity) ->
     team = event.get("team") or body.get("team_id")
     return Inbound(
         source="slack",
-        key=slack_key(agent, channel, conversation),
+        key=str(ConversationKey.slack(agent, channel, conversation)),
         text=strip_mentions(text, bot.user_id),
         author_id=user,
         channel=channel,
@@ -120,9 +121,9 @@ def plan_reset(command: dict[str, Any], *, agent: str) -> ResetPlan:
                 "",
                 f"Run `/reset` with that link in <#{link_channel}>, where the thread is.",
             )
-        return ResetPlan(slack_key(agent, link_channel, thread), "that thread")
+        return ResetPlan(str(ConversationKey.slack(agent, link_channel, thread)), "that thread")
     if channel.startswith("D") or command.get("channel_name") == "directmessage":
-        return ResetPlan(slack_key(agent, channel, "main"), "this DM")
+        return ResetPlan(str(ConversationKey.slack(agent, channel, DM_MAIN)), "this DM")
     return ResetPlan(None, "")
 
 

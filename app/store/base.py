@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from app.core import KeyClaim, Usage
+
 SessionStatus = Literal["active", "reset", "dropped", "expired"]
 DeliveryStatus = Literal["pending", "processing", "done", "failed"]
 
@@ -44,15 +46,6 @@ class KeyLink:
     session_id: str
     url: str | None
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class KeyClaim:
-    """Result of a first-writer-wins registration."""
-
-    key: str
-    owner_session_id: str
-    registered: bool  # True: the key now points to the requested session (new or already ours)
 
 
 @dataclass(frozen=True)
@@ -87,22 +80,6 @@ class NewMessage:
     author_id: str | None = None
     author_name: str | None = None
     source: str | None = None
-
-
-@dataclass(frozen=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cache_read_tokens + other.cache_read_tokens,
-            self.cache_write_tokens + other.cache_write_tokens,
-        )
 
 
 @dataclass(frozen=True)

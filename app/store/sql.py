@@ -60,11 +60,11 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from app.core import KeyClaim, Usage
 from app.errors import LeaseLost, StoreError
 from app.store.base import (
     Delivery,
     DeliveryStatus,
-    KeyClaim,
     KeyLink,
     PruneResult,
     Session,
@@ -76,7 +76,6 @@ from app.store.base import (
     TranscriptEntry,
     TurnCommit,
     TurnRecord,
-    Usage,
 )
 from app.store.schema import (
     inbox,

@@ -18,6 +18,7 @@ from app.agent.loop import AgentResult, run_agent
 from app.agent.model import Failure, Model, classify
 from app.agent.prompt import system_prompt, user_message
 from app.agent.tools.base import ToolContext, ToolRegistry
+from app.core import Inbound, KeyClaim, Usage
 from app.errors import IntegrationError, LeaseLost, StoreError
 from app.slack.events import BotIdentity, command_of
 from app.slack.failures import SLACK_FAILURES
@@ -27,16 +28,14 @@ from app.slack.names import UserNames
 from app.slack.reply import SlackReply
 from app.store.base import (
     Delivery,
-    KeyClaim,
     NewMessage,
     Session,
     Store,
     TurnCommit,
     TurnRecord,
-    Usage,
 )
 from app.turns import outcome as notes
-from app.turns.inbound import Inbound, comment_ref, platform_of
+from app.turns.inbound import comment_ref, platform_of
 from app.turns.replay import DeliveryRecord, ReplayingTools
 from app.turns.surfaces import CommentReply, Reply
 

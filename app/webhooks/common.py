@@ -28,9 +28,10 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from app.config import Secret
+from app.core import Inbound
 from app.errors import BadRequest, StoreError
 from app.store.base import Store
-from app.turns.inbound import Inbound, Source, comment_ref
+from app.turns.inbound import comment_ref
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def decode_payload(body: bytes, content_type: str) -> dict[str, Any]:
 class WebhookSpec:
     """How one platform signs, names and identifies its deliveries."""
 
-    source: Source
+    source: str
     signature_header: str
     delivery_header: str
     verify: Callable[[bytes, bytes, str | None], bool]
@@ -165,7 +166,7 @@ def make_handler(
 
 
 async def _apply(
-    source: Source, delivery: str, action: Action, store: Store, wake: Callable[[], None]
+    source: str, delivery: str, action: Action, store: Store, wake: Callable[[], None]
 ) -> web.Response:
     extra = {"delivery": f"{source}:{delivery}"}
     if isinstance(action, IgnoreAction):

@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from app.config import Secret
+from app.core import ConversationKey, Inbound
 from app.errors import BadRequest
 from app.store.base import Store
-from app.turns.inbound import Inbound, github_key
 from app.webhooks.common import (
     Action,
     CommentAction,
@@ -50,7 +50,7 @@ def parse_github_event(
         action = payload.get("action")
         if action in _UNLINKING:
             repo, number, _ = _item(payload)
-            return UnlinkAction(github_key(agent, repo, number), _UNLINKING[action])
+            return UnlinkAction(_key(agent, repo, number), _UNLINKING[action])
         # A reopened issue stays unlinked: relinking silently would surprise; Claude can link.
         return IgnoreAction(f"issues {action}")
     return IgnoreAction(f"event {event or 'unnamed'}")
@@ -83,7 +83,7 @@ def _comment(payload: Mapping[str, Any], agent: str, our_login: str | None) -> A
     return CommentAction(
         Inbound(
             source="github",
-            key=github_key(agent, repo, number),
+            key=_key(agent, repo, number),
             text=body,
             author_id=login,
             author_name=login,
@@ -130,3 +130,7 @@ def make_github_handler(
         max_body=max_body,
         wake=wake,
     )
+
+
+def _key(agent: str, repo: str, number: int) -> str:
+    return str(ConversationKey.github(agent, repo, number))

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from app.config import Secret
+from app.core import ConversationKey, Inbound
 from app.integrations.adf import adf_to_text
 from app.store.base import Store
-from app.turns.inbound import Inbound, jira_key
 from app.webhooks.common import (
     Action,
     CommentAction,
@@ -47,10 +47,10 @@ def parse_jira_event(
     if event == "comment_created":
         return _comment(payload, agent, our_account)
     if event == "jira:issue_deleted":
-        return UnlinkAction(jira_key(agent, _issue_key(payload)), "jira issue deleted")
+        return UnlinkAction(_key(agent, _issue_key(payload)), "jira issue deleted")
     if event == "jira:issue_updated":
         if _resolved(payload):
-            return UnlinkAction(jira_key(agent, _issue_key(payload)), "jira issue resolved")
+            return UnlinkAction(_key(agent, _issue_key(payload)), "jira issue resolved")
         return IgnoreAction("issue updated, not resolved")
     return IgnoreAction(f"event {event or 'unnamed'}")
 
@@ -92,7 +92,7 @@ def _comment(payload: Mapping[str, Any], agent: str, our_account: str | None) ->
     return CommentAction(
         Inbound(
             source="jira",
-            key=jira_key(agent, key),
+            key=_key(agent, key),
             text=text,
             author_id=account,
             author_name=name if isinstance(name, str) and name else None,
@@ -145,3 +145,7 @@ def make_jira_handler(
         max_body=max_body,
         wake=wake,
     )
+
+
+def _key(agent: str, issue_key: str) -> str:
+    return str(ConversationKey.jira(agent, issue_key))

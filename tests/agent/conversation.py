@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from app.agent.tools.base import ToolContext
+from app.core import KeyClaim
 from app.errors import StoreError
-from app.store.base import KeyClaim
 
 THREAD = "https://acme.slack.com/archives/C01/p1763700000000100?thread_ts=1763700000.000100"
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from app.core import KeyClaim
 from app.errors import IntegrationError, NotFound
 from app.integrations.filing import (
     InvalidInput,
@@ -20,7 +21,6 @@ from app.integrations.filing import (
     upstream_failure,
     with_footer,
 )
-from app.store.base import KeyClaim
 
 
 def test_footer_links_the_thread_and_names_the_session() -> None:

@@ -19,8 +19,12 @@ from typing import Any
 import pytest
 
 from app.cli import main
+from app.core import Usage
 from app.store import SqlStore
-from app.store.base import NewMessage, TurnCommit, Usage
+from app.store.base import (
+    NewMessage,
+    TurnCommit,
+)
 from tests.conftest import Clock
 
 AGENT = "threadline"

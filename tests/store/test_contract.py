@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.core import Usage
 from app.errors import LeaseLost, StoreError
 from app.store import SqlStore, open_store
 from app.store.base import (
@@ -25,7 +26,6 @@ from app.store.base import (
     SessionFilter,
     TurnCommit,
     TurnRecord,
-    Usage,
 )
 from app.store.schema import metadata
 from tests.conftest import TEST_TTL_DAYS, Clock

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
-from app.turns.inbound import Inbound
+from app.core import Inbound
 from tests.fakes.github import github_webhook, issue_comment_event, issues_event
 from tests.fakes.jira import (
     comment_created_event,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from app.core import Inbound
 from app.errors import BadRequest
-from app.turns.inbound import Inbound
 from app.webhooks.common import CommentAction, IgnoreAction, UnlinkAction, posted_ref
 from app.webhooks.github import parse_github_event
 from app.webhooks.jira import parse_jira_event

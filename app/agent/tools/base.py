@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.store.base import KeyClaim
+from app.core import KeyClaim
 
 log = logging.getLogger(__name__)
 

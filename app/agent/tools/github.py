@@ -14,6 +14,7 @@ from typing import Any, Final
 from app.agent.tools.base import Tool
 from app.agent.tools.items import CreateItemTool, Filing, ItemTool, LinkItemTool, Lookup
 from app.config import GitHubSettings
+from app.core import ConversationKey
 from app.integrations.filing import (
     MAX_BODY,
     MAX_TITLE,
@@ -25,7 +26,6 @@ from app.integrations.filing import (
 )
 from app.integrations.github import GitHubClient
 from app.integrations.item import Item
-from app.turns.inbound import github_key
 
 _REPO_RE: Final = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -55,7 +55,7 @@ class _GitHubTool(ItemTool):
 
     def _key_for(self, agent: str, item: Item) -> str:
         assert item.number is not None
-        return github_key(agent, item.ref.rsplit("#", 1)[0], item.number)
+        return str(ConversationKey.github(agent, item.ref.rsplit("#", 1)[0], item.number))
 
 
 class CreateGitHubIssue(_GitHubTool, CreateItemTool):

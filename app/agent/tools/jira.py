@@ -14,6 +14,7 @@ from typing import Any, Final
 from app.agent.tools.base import Tool
 from app.agent.tools.items import CreateItemTool, Filing, ItemTool, LinkItemTool, Lookup
 from app.config import JiraSettings
+from app.core import ConversationKey
 from app.integrations.filing import (
     MAX_BODY,
     MAX_TITLE,
@@ -24,7 +25,6 @@ from app.integrations.filing import (
 )
 from app.integrations.item import Item
 from app.integrations.jira import JiraClient
-from app.turns.inbound import jira_key
 
 _PROJECT_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,19}$")
 _KEY_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,19}-[1-9][0-9]{0,9}$")
@@ -52,7 +52,7 @@ class _JiraTool(ItemTool):
 
     def _key_for(self, agent: str, item: Item) -> str:
         assert item.key is not None
-        return jira_key(agent, item.key)
+        return str(ConversationKey.jira(agent, item.key))
 
 
 def issue_type_arg(args: dict[str, Any]) -> str:

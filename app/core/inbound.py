@@ -1,0 +1,40 @@
+"""The one shape every inbound message takes once verified, whatever surface it came from."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A user message to answer, normalised at the edge and stored in the inbox as a payload.
+
+    ``source`` is the platform of the surface it came from (``slack``, ``github``, ``jira``);
+    ``key`` is the printable conversation key it arrived on, and also its inbox lane, so the
+    messages of one conversation are handled in order.
+    """
+
+    source: str
+    key: str
+    text: str
+    author_id: str
+    author_name: str | None = None
+    # Slack
+    channel: str | None = None
+    thread_ts: str | None = None
+    ts: str | None = None
+    team_id: str | None = None
+    is_dm: bool = False
+    # GitHub / Jira: "acme/widgets#42" or "AD-12", where the answer is posted
+    item_ref: str | None = None
+    item_url: str | None = None
+    comment_id: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Inbound:
+        fields = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in payload.items() if k in fields})
