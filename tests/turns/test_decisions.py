@@ -1,54 +1,102 @@
-"""Pure decisions of a turn: classifying model errors and what follows them."""
+"""Pure decisions of a turn: classifying model errors and what follows them.
+
+The errors classified are the ones the real SDK raises when the fake Messages API answers
+with a failure, so the cases carry real status codes, bodies and exception classes, and the
+test builds no HTTP objects of its own.
+"""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import AsyncIterator
+
 import anthropic
-import httpx2
 import pytest
 
 from app.agent.loop import with_cache_breakpoint
 from app.agent.model import Failure, classify
 from app.turns.outcome import after_model_error
+from tests.fakes.anthropic import DEFAULT_MODEL, Fail, FakeAnthropic, Hang, Step
 
-REQUEST = httpx2.Request("POST", "http://127.0.0.1/v1/messages")
+
+@pytest.fixture
+async def claude() -> AsyncIterator[FakeAnthropic]:
+    async with FakeAnthropic() as fake:
+        yield fake
 
 
-def status_error(status: int, kind: str) -> anthropic.APIStatusError:
-    response = httpx2.Response(status, request=REQUEST)
-    body = {"type": "error", "error": {"type": kind, "message": "m"}}
-    cls = {
-        400: anthropic.BadRequestError,
-        401: anthropic.AuthenticationError,
-        403: anthropic.PermissionDeniedError,
-        404: anthropic.NotFoundError,
-        429: anthropic.RateLimitError,
-    }.get(status, anthropic.InternalServerError)
-    return cls("m", response=response, body=body)
+async def raised(
+    claude: FakeAnthropic,
+    step: Step | None = None,
+    *,
+    base_url: str | None = None,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the SDK's request timeout, not a wait here
+    max_tokens: int = 16,
+) -> anthropic.APIError:
+    """What the SDK raises for one messages call that the fake answers with ``step``."""
+    if step is not None:
+        claude.script(step)
+    async with anthropic.AsyncAnthropic(
+        base_url=base_url or claude.url, api_key="test", max_retries=0, timeout=timeout
+    ) as client:
+        with pytest.raises(anthropic.APIError) as info:
+            await client.messages.create(
+                model=DEFAULT_MODEL,
+                max_tokens=max_tokens,
+                messages=[{"role": "user", "content": "hi"}],
+            )
+    return info.value
+
+
+async def status_error(claude: FakeAnthropic, status: int, kind: str) -> anthropic.APIError:
+    return await raised(claude, Fail(status, kind, "m"))
+
+
+def closed_port_url() -> str:
+    """A loopback URL on which nothing listens (the port was just free)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.parametrize(
-    ("exc", "failure", "setting"),
+    ("status", "kind", "failure", "setting"),
     [
-        (status_error(400, "invalid_request_error"), Failure.CONTEXT_REJECTED, None),
-        (status_error(401, "authentication_error"), Failure.CONFIGURATION, "ANTHROPIC_API_KEY"),
-        (status_error(403, "permission_error"), Failure.CONFIGURATION, "ANTHROPIC_API_KEY"),
-        (status_error(404, "not_found_error"), Failure.CONFIGURATION, "ANTHROPIC_MODEL"),
-        (status_error(429, "rate_limit_error"), Failure.TRANSIENT, None),
-        (status_error(529, "overloaded_error"), Failure.TRANSIENT, None),
-        (status_error(500, "api_error"), Failure.TRANSIENT, None),
-        (anthropic.APITimeoutError(request=REQUEST), Failure.TRANSIENT, None),
-        (anthropic.APIConnectionError(request=REQUEST), Failure.TRANSIENT, None),
-        (TimeoutError(), Failure.TRANSIENT, None),
+        (400, "invalid_request_error", Failure.CONTEXT_REJECTED, None),
+        (401, "authentication_error", Failure.CONFIGURATION, "ANTHROPIC_API_KEY"),
+        (403, "permission_error", Failure.CONFIGURATION, "ANTHROPIC_API_KEY"),
+        (404, "not_found_error", Failure.CONFIGURATION, "ANTHROPIC_MODEL"),
+        (429, "rate_limit_error", Failure.TRANSIENT, None),
+        (529, "overloaded_error", Failure.TRANSIENT, None),
+        (500, "api_error", Failure.TRANSIENT, None),
     ],
 )
-def test_classify(exc: BaseException, failure: Failure, setting: str | None) -> None:
+async def test_classify_api_errors(
+    claude: FakeAnthropic, status: int, kind: str, failure: Failure, setting: str | None
+) -> None:
+    exc = await status_error(claude, status, kind)
+    assert isinstance(exc, anthropic.APIStatusError) and exc.status_code == status
     result = classify(exc)
     assert result.failure is failure
     assert result.setting == setting
 
 
-def test_rejection_drops_the_session_only_when_history_can_be_blamed() -> None:
-    rejected = classify(status_error(400, "invalid_request_error"))
+async def test_timeouts_and_lost_connections_are_transient(claude: FakeAnthropic) -> None:
+    timed_out = await raised(claude, Hang(30), timeout=0.2)
+    assert isinstance(timed_out, anthropic.APITimeoutError)
+    refused = await raised(claude, base_url=closed_port_url())
+    assert type(refused) is anthropic.APIConnectionError
+    for exc in (timed_out, refused, TimeoutError()):
+        result = classify(exc)
+        assert result.failure is Failure.TRANSIENT
+        assert result.setting is None
+
+
+async def test_rejection_drops_the_session_only_when_history_can_be_blamed(
+    claude: FakeAnthropic,
+) -> None:
+    rejected = classify(await status_error(claude, 400, "invalid_request_error"))
     assert after_model_error(
         rejected, had_history=True, answer_started=False, turn_id="t"
     ).retry_fresh
@@ -58,8 +106,9 @@ def test_rejection_drops_the_session_only_when_history_can_be_blamed() -> None:
     assert not shown.retry_fresh
 
 
-def test_notes_carry_the_turn_id_and_no_exception_text() -> None:
-    for exc in (status_error(529, "overloaded_error"), status_error(401, "authentication_error")):
+async def test_notes_carry_the_turn_id_and_no_exception_text(claude: FakeAnthropic) -> None:
+    for status, kind in ((529, "overloaded_error"), (401, "authentication_error")):
+        exc = await status_error(claude, status, kind)
         decision = after_model_error(
             classify(exc), had_history=True, answer_started=False, turn_id="t-abc"
         )
@@ -93,15 +142,15 @@ def test_storable_content_keeps_the_transcript_replayable() -> None:
     ]
 
 
-def test_a_rejected_max_tokens_is_our_configuration_not_the_transcript() -> None:
-    response = httpx2.Response(400, request=REQUEST)
-    body = {
-        "type": "error",
-        "error": {
-            "type": "invalid_request_error",
-            "message": "max_tokens: 128000 > 64000, which is the maximum allowed",
-        },
-    }
-    result = classify(anthropic.BadRequestError("m", response=response, body=body))
+async def test_a_rejected_max_tokens_is_our_configuration_not_the_transcript(
+    claude: FakeAnthropic,
+) -> None:
+    # The fake rejects it in the real API's words: "max_tokens: 128000 > 64000, which is the
+    # maximum allowed number of output tokens for <model>".
+    claude.max_output_tokens = 64_000
+    exc = await raised(claude, max_tokens=128_000)
+    assert isinstance(exc, anthropic.BadRequestError)
+    assert "max_tokens: 128000 > 64000" in str(exc.body)
+    result = classify(exc)
     assert result.failure is Failure.CONFIGURATION
     assert result.setting == "ANTHROPIC_MAX_TOKENS"
