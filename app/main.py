@@ -45,7 +45,9 @@ from app.slack.events import BotIdentity
 from app.slack.names import UserNames
 from app.slack.retry import RetryAfterHandler
 from app.store.base import Store
-from app.turns.pipeline import CommentPoster, PipelineConfig, TurnPipeline
+from app.surfaces import SurfaceRegistry, configured_integrations
+from app.surfaces.slack import SlackSurface
+from app.turns.pipeline import PipelineConfig, TurnPipeline
 from app.turns.worker import Worker
 from app.webhooks.common import read_body
 
@@ -79,8 +81,6 @@ class CountingWebClient(AsyncWebClient):
 @dataclass
 class _Identity:
     slack: BotIdentity
-    github_login: str | None = None
-    jira_account: str | None = None
 
 
 class Threadline:
@@ -189,7 +189,7 @@ class Threadline:
                 timeout=min(s.turn_timeout_seconds, 600.0),
             )
             self._model = AnthropicModel(self._anthropic, s.anthropic_model, s.anthropic_max_tokens)
-        tools, posters = await self._integrations()
+        surfaces, tools = await self._surfaces()
         pipeline = TurnPipeline(
             config=PipelineConfig(
                 agent=s.agent_name,
@@ -199,11 +199,8 @@ class Threadline:
             ),
             store=self.store,
             model=self._model,
-            tools=ToolRegistry(tools),
-            slack=self.slack,
-            names=UserNames(self.slack),
-            bot=lambda: self.identity.slack,
-            comment_posters=posters,
+            tools=tools,
+            surfaces=surfaces,
             observer=self.metrics,
             clock=self.clock,
         )
@@ -284,18 +281,29 @@ class Threadline:
             user_id=auth.get("user_id"), bot_id=auth.get("bot_id"), team_id=auth.get("team_id")
         )
 
-    async def _integrations(self) -> tuple[list[Tool], dict[str, CommentPoster]]:
-        """Tools and comment posters for the configured integrations, and their webhooks."""
-        from app.integrations import wiring
-
+    async def _surfaces(self) -> tuple[SurfaceRegistry, ToolRegistry]:
+        """The surfaces (Slack, and each configured integration's), their tools and webhooks."""
         assert self._http is not None
-        wired = await wiring.wire(self.settings, self._http, self.identity)
-        for job in wired.background:
-            self._background.append(asyncio.create_task(job()))
-        self._hooks = wired.webhook_handlers(
-            store=self.store, max_body=self.settings.max_body_bytes, wake=self._wake
+        surfaces = SurfaceRegistry(
+            home=SlackSurface(self.slack, UserNames(self.slack), lambda: self.identity.slack)
         )
-        return wired.tools, wired.posters
+        tools: list[Tool] = []
+        for integration in configured_integrations(
+            self.settings, self._http, self.store.remember_posted
+        ):
+            surfaces.register(integration.surface)
+            tools.extend(integration.tools)
+            keep_trying = await integration.connect()
+            if keep_trying is not None:
+                self._background.append(asyncio.create_task(keep_trying()))
+            if integration.webhook is not None:
+                self._hooks[integration.webhook.spec.source] = integration.webhook.handler(
+                    store=self.store,
+                    agent=self.settings.agent_name,
+                    max_body=self.settings.max_body_bytes,
+                    wake=self._wake,
+                )
+        return surfaces, ToolRegistry(tools)
 
     def _webhook(self, name: str) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.StreamResponse:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.agent.model import Model
-from app.agent.tools.base import ToolContext, ToolRegistry
+from app.agent.tools.base import Toolbox, ToolContext
 from app.core import Usage
 
 MAX_TOOL_ROUNDS = 8
@@ -44,7 +44,7 @@ async def run_agent(
     system: Sequence[dict[str, Any]],
     history: Sequence[dict[str, Any]],
     user_message: dict[str, Any],
-    tools: ToolRegistry,
+    tools: Toolbox,
     tool_context: ToolContext,
     progress: Progress,
     max_rounds: int = MAX_TOOL_ROUNDS,

@@ -6,8 +6,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from app.core import Inbound
-
 
 def system_prompt(*, agent: str, tool_names: list[str], today: datetime) -> list[dict[str, Any]]:
     """The system prompt: one stable, cached block (per agent, tools and day)."""
@@ -38,13 +36,9 @@ def system_prompt(*, agent: str, tool_names: list[str], today: datetime) -> list
     return [{"type": "text", "text": stable, "cache_control": {"type": "ephemeral"}}]
 
 
-def user_message(inbound: Inbound, text: str) -> dict[str, Any]:
-    """The transcript form of an inbound message: a header naming the author, then the text."""
-    name = inbound.author_name or inbound.author_id
-    place = {"slack": "Slack", "github": "GitHub", "jira": "Jira"}[inbound.source]
-    if inbound.item_ref:
-        place = f"{place} {inbound.item_ref}"
-    header = f"[{name} ({inbound.author_id}) in {place}]"
+def user_message(header: str, text: str) -> dict[str, Any]:
+    """The transcript form of an inbound message: the surface's header naming the author and
+    where they wrote (``[Ada Lovelace (U012AB) in Slack]``), then the text."""
     body = _HEADER_LIKE.sub(lambda m: m.group(1) + "\\[", text)
     return {"role": "user", "content": [{"type": "text", "text": f"{header}\n{body}"}]}
 

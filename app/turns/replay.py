@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from app.agent.tools.base import ToolContext, ToolRegistry, ToolResult
+from app.agent.tools.base import Toolbox, ToolContext, ToolResult
 from app.store.base import Store
 
 
 class DeliveryRecord:
-    """The ``reply_ref`` of one inbox row, merged and saved as it grows."""
+    """The ``reply_ref`` of one inbox row, merged and saved as it grows (a ``PostedLog``)."""
 
     def __init__(self, store: Store, pk: int, initial: dict[str, Any] | None, holder: str) -> None:
         self._store = store
@@ -65,21 +65,18 @@ class DeliveryRecord:
         await self._store.set_reply_ref(self._pk, self.data, holder=self._holder)
 
 
-class ReplayingTools(ToolRegistry):
-    """A registry whose side-effecting tools (``create_*``) run at most once per delivery.
+class ReplayingTools:
+    """A ``Toolbox`` around another whose side-effecting tools (``create_*``) run at most once
+    per delivery.
 
     The n-th call of such a tool in a retried turn returns what the n-th call of the earlier
     attempt returned, whatever its wording this time: the item exists already.
     """
 
-    def __init__(self, inner: ToolRegistry, record: DeliveryRecord) -> None:
-        super().__init__()
+    def __init__(self, inner: Toolbox, record: DeliveryRecord) -> None:
         self._inner = inner
         self._record = record
         self._calls: Counter[str] = Counter()
-
-    def __len__(self) -> int:
-        return len(self._inner)
 
     @property
     def names(self) -> list[str]:

@@ -31,7 +31,6 @@ from app.config import Secret
 from app.core import Inbound
 from app.errors import BadRequest, StoreError
 from app.store.base import Store
-from app.turns.inbound import comment_ref
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +73,6 @@ def verify_hmac_sha256(secret: bytes, body: bytes, header: str | None) -> bool:
         return False
     expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace"))
-
-
-def posted_ref(inbound: Inbound) -> str:
-    """The ``Store.remember_posted`` ref of a comment (as the reply router records ours)."""
-    return comment_ref(inbound.source, inbound.item_ref, inbound.comment_id)
 
 
 def delivery_ref(source: str, delivery: str) -> str:
@@ -124,6 +118,13 @@ class WebhookSpec:
     verify: Callable[[bytes, bytes, str | None], bool]
     event_of: Callable[[Mapping[str, str], Mapping[str, Any]], str]
     parse: Parser
+    # (item ref, comment id) -> the ``remember_posted`` ref of a comment: the surface records
+    # ours under it when it answers, and the handler looks every new comment up by it.
+    comment_ref: Callable[[str, str], str]
+
+    def posted_ref(self, inbound: Inbound) -> str:
+        """The ref of the comment ``inbound`` was made from."""
+        return self.comment_ref(inbound.item_ref or "", inbound.comment_id or "")
 
 
 def make_handler(
@@ -157,7 +158,7 @@ def make_handler(
             log.warning("%s webhook refused: %s", spec.source, exc)
             return _answer(exc.status, error=str(exc))
         try:
-            return await _apply(spec.source, delivery, action, store, wake)
+            return await _apply(spec, delivery, action, store, wake)
         except StoreError as exc:
             log.error("%s webhook %s not stored: %s", spec.source, delivery, exc)
             return _answer(503, error="store unavailable, retry later")
@@ -166,8 +167,9 @@ def make_handler(
 
 
 async def _apply(
-    source: str, delivery: str, action: Action, store: Store, wake: Callable[[], None]
+    spec: WebhookSpec, delivery: str, action: Action, store: Store, wake: Callable[[], None]
 ) -> web.Response:
+    source = spec.source
     extra = {"delivery": f"{source}:{delivery}"}
     if isinstance(action, IgnoreAction):
         log.debug("webhook ignored: %s", action.reason, extra=extra)
@@ -183,7 +185,7 @@ async def _apply(
         log.info("unlinked %s (%s) session=%s", action.key, action.cause, owner, extra=extra)
         return _answer(200, unlinked=owner is not None)
     inbound = action.inbound
-    if await store.was_posted(posted_ref(inbound)):
+    if await store.was_posted(spec.posted_ref(inbound)):
         return _answer(200, ignored="our own comment")
     if await store.resolve(inbound.key) is None:
         return _answer(200, ignored="item not linked to a conversation")

@@ -94,6 +94,11 @@ def _comment(payload: Mapping[str, Any], agent: str, our_login: str | None) -> A
     )
 
 
+def github_comment_ref(item_ref: str, comment_id: str) -> str:
+    """Comment ids are unique across GitHub."""
+    return f"github:comment:{comment_id}"
+
+
 def _event_of(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str:
     event = headers.get(EVENT_HEADER, "").strip()
     if not event:
@@ -108,6 +113,7 @@ GITHUB = WebhookSpec(
     verify=verify_github_signature,
     event_of=_event_of,
     parse=parse_github_event,
+    comment_ref=github_comment_ref,
 )
 
 

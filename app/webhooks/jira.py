@@ -55,6 +55,11 @@ def parse_jira_event(
     return IgnoreAction(f"event {event or 'unnamed'}")
 
 
+def jira_comment_ref(item_ref: str, comment_id: str) -> str:
+    """Jira comment ids are unique per issue only."""
+    return f"jira:comment:{item_ref}/{comment_id}"
+
+
 def _issue_key(payload: Mapping[str, Any]) -> str:
     return string(obj(payload, "issue"), "key").upper()
 
@@ -123,6 +128,7 @@ JIRA = WebhookSpec(
     verify=verify_jira_signature,
     event_of=_event_of,
     parse=parse_jira_event,
+    comment_ref=jira_comment_ref,
 )
 
 

@@ -8,7 +8,9 @@ import pytest
 
 from app.core import Inbound
 from app.errors import BadRequest
-from app.webhooks.common import CommentAction, IgnoreAction, UnlinkAction, posted_ref
+from app.webhooks.common import CommentAction, IgnoreAction, UnlinkAction
+from app.webhooks.github import GITHUB
+from app.webhooks.jira import JIRA
 from app.webhooks.github import parse_github_event
 from app.webhooks.jira import parse_jira_event
 from tests.fakes.github import issue_comment_event, issues_event
@@ -44,7 +46,7 @@ def test_a_new_issue_comment_becomes_an_inbound_message() -> None:
             comment_id="77",
         )
     )
-    assert posted_ref(action.inbound) == "github:comment:77"
+    assert GITHUB.posted_ref(action.inbound) == "github:comment:77"
 
 
 def test_a_pull_request_comment_is_handled_like_an_issue_comment() -> None:
@@ -143,7 +145,7 @@ def test_a_new_jira_comment_becomes_an_inbound_message() -> None:
             comment_id="10200",
         )
     )
-    assert posted_ref(action.inbound) == "jira:comment:AD-12/10200"
+    assert JIRA.posted_ref(action.inbound) == "jira:comment:AD-12/10200"
 
 
 def test_a_plain_string_comment_body_is_accepted() -> None:

@@ -44,8 +44,21 @@ class Tool(Protocol):
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult: ...
 
 
+class Toolbox(Protocol):
+    """What the agent loop needs of the tools offered in a turn."""
+
+    @property
+    def names(self) -> list[str]: ...
+
+    def definitions(self) -> list[dict[str, Any]]: ...
+
+    async def call(self, name: str, args: Any, ctx: ToolContext) -> ToolResult:
+        """Run a tool; never raises: refusals and failures come back as error results."""
+        ...
+
+
 class ToolRegistry:
-    """The tools offered in a turn; a call never raises, failures become error results."""
+    """The tools offered in a turn (a ``Toolbox``); failures become error results."""
 
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools = {t.name: t for t in tools}

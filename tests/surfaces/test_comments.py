@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.turns.surfaces import CommentReply
+from app.surfaces.comments import CommentReply
 
 
 async def test_a_long_comment_answer_is_split_and_a_retry_posts_only_the_rest() -> None:

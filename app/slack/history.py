@@ -1,0 +1,118 @@
+"""What people said in a Slack thread since the bot last looked: a fetch and a pure filter.
+
+The bot is told only about mentions, yet it should know what was said around them. Before a
+turn in a channel thread, the messages since the previous handled message of that thread are
+fetched (``conversations.replies``, oldest first, a few pages; the newest are kept), then
+filtered by ``unseen_messages``: people only (no bots, no edits or joins), not the current
+message, and not other mentions of the bot (each of those is a turn of its own).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.slack.events import BotIdentity
+from app.slack.failures import SLACK_FAILURES, describe
+
+log = logging.getLogger(__name__)
+
+PER_PAGE: Final = 100  # messages per page, and the most that are passed on
+PAGES: Final = 5
+MAX_CHARS: Final = 20_000
+
+# Subtypes that are a person writing (anything else is an edit, a join, a bot...).
+_PEOPLE_SUBTYPES: Final = (None, "file_share", "thread_broadcast")
+
+
+@dataclass(frozen=True)
+class Said:
+    """One message someone wrote in the thread."""
+
+    user: str
+    text: str
+
+
+async def fetch_replies(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str,
+    latest: str | None,
+    oldest: str | None,
+    pages: int = PAGES,
+    per_page: int = PER_PAGE,
+) -> list[dict[str, Any]]:
+    """The thread's messages between ``oldest`` and ``latest`` (both excluded), as Slack sent
+    them; what was read before a failure is kept, a failure before anything is ``[]``."""
+    messages: list[dict[str, Any]] = []
+    cursor: str | None = None
+    try:
+        for _ in range(pages):
+            response = await client.conversations_replies(
+                channel=channel,
+                ts=thread_ts,
+                latest=latest,
+                oldest=oldest,
+                inclusive=False,
+                limit=per_page,
+                cursor=cursor,
+            )
+            messages.extend(response.get("messages") or [])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+    except SLACK_FAILURES as exc:
+        log.info("thread context unavailable: %s", describe(exc))
+    return messages
+
+
+def unseen_messages(
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    current_ts: str | None,
+    oldest: str | None,
+    bot: BotIdentity,
+    limit: int = PER_PAGE,
+) -> list[Said]:
+    """What people wrote, oldest first, not addressed to the bot (pure)."""
+    unique = {str(m.get("ts")): m for m in messages}  # the parent may repeat per page
+    ordered = sorted(unique.values(), key=lambda m: ts_order(str(m.get("ts"))))
+    said: list[Said] = []
+    for message in ordered[-limit:]:
+        ts, user, text = message.get("ts"), message.get("user"), message.get("text") or ""
+        if not isinstance(ts, str) or not isinstance(user, str) or ts == current_ts:
+            continue
+        if oldest and ts_order(ts) <= ts_order(oldest):
+            continue
+        if message.get("bot_id") or user == bot.user_id:
+            continue
+        if message.get("subtype") not in _PEOPLE_SUBTYPES:
+            continue
+        if bot.user_id and f"<@{bot.user_id}" in str(text):
+            continue  # a mention is a turn of its own
+        said.append(Said(user, str(text).strip()))
+    return said
+
+
+def context_block(lines: Sequence[str], max_chars: int = MAX_CHARS) -> str | None:
+    """The quoted block Claude reads, keeping the most recent part when it is long (pure)."""
+    if not lines:
+        return None
+    body = "\n".join(lines)
+    if len(body) > max_chars:
+        body = "…" + body[-max_chars:]
+    return "[Said in this thread since you last looked, not addressed to you]\n" + body
+
+
+def ts_order(ts: str) -> tuple[int, int]:
+    """A Slack ``ts`` as a sortable pair (its string form does not sort numerically)."""
+    seconds, _, fraction = ts.partition(".")
+    try:
+        return int(seconds), int(fraction or 0)
+    except ValueError:
+        return 0, 0

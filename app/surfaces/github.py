@@ -1,0 +1,49 @@
+"""GitHub: issues (and pull requests) whose comments continue the conversation that filed them.
+
+Registered when ``GITHUB_TOKEN`` is set: the create/link tools, the comment surface, and the
+``/webhooks/github`` route when ``GITHUB_WEBHOOK_SECRET`` is set too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from app.agent.tools.github import github_tools
+from app.config import GitHubSettings
+from app.integrations.github import GitHubClient
+from app.surfaces.comments import CommentSurface
+from app.surfaces.integration import Account, Integration, Webhook
+from app.webhooks.github import GITHUB, github_comment_ref
+
+
+class GitHubSurface(CommentSurface):
+    platform = "github"
+    title = "GitHub"
+
+
+def github_integration(
+    settings: GitHubSettings,
+    http: httpx.AsyncClient,
+    remember: Callable[[str], Awaitable[None]],
+) -> Integration:
+    client = GitHubClient(settings, http)
+
+    async def post(item_ref: str, body: str) -> str:
+        repo, _, number = item_ref.partition("#")
+        return await client.create_comment(repo, int(number), body)
+
+    account = Account()
+    return Integration(
+        name="GitHub",
+        surface=GitHubSurface(post=post, remember=remember, comment_ref=github_comment_ref),
+        tools=github_tools(client, settings),
+        whoami=client.whoami,
+        account=account,
+        webhook=(
+            Webhook(GITHUB, settings.webhook_secret, account)
+            if settings.webhook_secret is not None
+            else None
+        ),
+    )

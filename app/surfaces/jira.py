@@ -1,0 +1,46 @@
+"""Jira: tickets whose comments continue the conversation that filed them.
+
+Registered when ``JIRA_BASE_URL`` is set: the create/link tools, the comment surface, and the
+``/webhooks/jira`` route when ``JIRA_WEBHOOK_SECRET`` is set too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from app.agent.tools.jira import jira_tools
+from app.config import JiraSettings
+from app.integrations.jira import JiraClient
+from app.surfaces.comments import CommentSurface
+from app.surfaces.integration import Account, Integration, Webhook
+from app.webhooks.jira import JIRA, jira_comment_ref
+
+
+class JiraSurface(CommentSurface):
+    platform = "jira"
+    title = "Jira"
+
+
+def jira_integration(
+    settings: JiraSettings,
+    http: httpx.AsyncClient,
+    remember: Callable[[str], Awaitable[None]],
+) -> Integration:
+    client = JiraClient(settings, http)
+    account = Account()
+    return Integration(
+        name="Jira",
+        surface=JiraSurface(
+            post=client.add_comment, remember=remember, comment_ref=jira_comment_ref
+        ),
+        tools=jira_tools(client, settings),
+        whoami=client.myself,
+        account=account,
+        webhook=(
+            Webhook(JIRA, settings.webhook_secret, account)
+            if settings.webhook_secret is not None
+            else None
+        ),
+    )

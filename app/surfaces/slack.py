@@ -1,0 +1,123 @@
+"""The Slack surface: threads and DMs of the bot's workspace.
+
+A Slack message is the only thing that starts a conversation. Answers stream into the thread
+(``SlackReply``); commands (``reset``, ``links``) are typed after a mention or in a DM; before
+a turn in a channel thread, what people said there since the bot last looked is fetched and
+quoted for Claude.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.core import Audience, ConversationKey, Inbound
+from app.errors import IntegrationError
+from app.slack import history
+from app.slack.events import BotIdentity, command_of
+from app.slack.failures import SLACK_FAILURES, describe
+from app.slack.format import markdown_message
+from app.slack.names import UserNames
+from app.slack.reply import SlackReply
+from app.surfaces.base import Command, OnPosted, PostedLog, PreviousMessage, Reply
+
+
+class SlackSurface:
+    platform = "slack"
+    title = "Slack"
+    starts_conversations = True
+    is_item = False
+
+    def __init__(
+        self, client: AsyncWebClient, names: UserNames, bot: Callable[[], BotIdentity]
+    ) -> None:
+        self._client = client
+        self._names = names
+        self._bot = bot
+
+    def item_label(self, key: ConversationKey) -> str:
+        channel, thread = key.slack_place
+        return f"Slack thread {channel}/{thread}" if thread else f"Slack DM {channel}"
+
+    def author_header(self, inbound: Inbound) -> str:
+        return f"[{inbound.author_name or inbound.author_id} ({inbound.author_id}) in Slack]"
+
+    def audience(self, inbound: Inbound) -> Audience:
+        return Audience.INTERNAL
+
+    def may_speak(self, inbound: Inbound) -> bool:
+        return True
+
+    def command_of(self, inbound: Inbound) -> Command | None:
+        return command_of(inbound.text)
+
+    async def prepare(self, inbound: Inbound) -> Inbound:
+        return replace(inbound, author_name=await self._names.name(inbound.author_id))
+
+    async def context(self, inbound: Inbound, previous: PreviousMessage) -> str | None:
+        if inbound.is_dm or not inbound.channel:
+            return None
+        if not inbound.thread_ts or inbound.thread_ts == inbound.ts:
+            return None  # a new thread: nothing was said before
+        before = await previous()
+        oldest = before.ts if before else None
+        messages = await history.fetch_replies(
+            self._client,
+            channel=inbound.channel,
+            thread_ts=inbound.thread_ts,
+            latest=inbound.ts,
+            oldest=oldest,
+        )
+        said = history.unseen_messages(
+            messages, current_ts=inbound.ts, oldest=oldest, bot=self._bot()
+        )
+        lines = [f"- {await self._names.name(s.user) or s.user} ({s.user}): {s.text}" for s in said]
+        return history.context_block(lines)
+
+    def reply(self, inbound: Inbound, log: PostedLog, on_posted: OnPosted) -> Reply:
+        assert inbound.channel is not None
+
+        async def remember(posted: dict[str, object]) -> None:
+            await log.slack_posted(str(posted["ts"]))
+
+        return SlackReply(
+            self._client,
+            channel=inbound.channel,
+            thread_ts=inbound.thread_ts,
+            team_id=inbound.team_id or self._bot().team_id,
+            user_id=inbound.author_id,
+            on_posted=remember,
+            existing_ts=log.slack_messages,
+            on_removed=log.slack_removed,
+        )
+
+    async def notify(self, inbound: Inbound, text: str) -> None:
+        if inbound.channel:
+            await self._post(inbound.channel, inbound.thread_ts, text)
+
+    async def notify_key(self, key: ConversationKey, text: str) -> None:
+        channel, thread = key.slack_place
+        await self._post(channel, thread, text)
+
+    async def link(self, key: ConversationKey, inbound: Inbound | None = None) -> str | None:
+        if inbound is not None and inbound.channel:
+            channel, thread = inbound.channel, inbound.thread_ts or inbound.ts
+        else:
+            channel, thread = key.slack_place
+        if not thread:
+            return None
+        try:
+            response = await self._client.chat_getPermalink(channel=channel, message_ts=thread)
+        except SLACK_FAILURES:
+            return None
+        return str(response.get("permalink") or "") or None
+
+    async def _post(self, channel: str, thread: str | None, text: str) -> None:
+        try:
+            await self._client.chat_postMessage(
+                channel=channel, **markdown_message(text, thread_ts=thread)
+            )
+        except SLACK_FAILURES as exc:
+            raise IntegrationError("slack", describe(exc)) from exc

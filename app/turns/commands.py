@@ -1,0 +1,85 @@
+"""Chat commands: ``reset`` (start the conversation over) and ``links`` (what is linked).
+
+``@bot reset`` in a thread and the ``/reset`` slash command share ``reset_conversation``, so
+both do the same and say the same. A reset ends the session: its keys are released (a later
+comment on a linked item no longer reaches it) and the next message starts fresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.core import ConversationKey, Inbound
+from app.store.base import Store
+from app.surfaces.base import Command, SurfaceRegistry
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    session_id: str | None  # the conversation the command was about, if there was one
+    text: str  # what the person reads
+
+
+def where_of(inbound: Inbound) -> str:
+    """How the conversation of a Slack message is named in a command's answer."""
+    if inbound.is_dm and not inbound.thread_ts:
+        return "this DM"
+    return "this thread"
+
+
+async def reset_conversation(
+    store: Store, key: str, *, where: str, cause: str, turn_id: str | None = None
+) -> CommandResult:
+    """End the live session at ``key``, if any; ``where`` names it for the person."""
+    session = await store.resolve(key)
+    if session is None:
+        return CommandResult(
+            None, f"There was no conversation to reset in {where}; the next message starts one."
+        )
+    await store.end_session(session.id, "reset", cause=cause, turn_id=turn_id)
+    return CommandResult(
+        session.id, f"Done: I've forgotten {where}. The next message there starts fresh."
+    )
+
+
+async def list_links(store: Store, surfaces: SurfaceRegistry, key: str) -> CommandResult:
+    """The tracker items linked to the conversation at ``key``, with their URLs."""
+    session = await store.resolve(key)
+    links = [] if session is None else await store.keys_for(session.id)
+    lines = []
+    for link in links:
+        parsed = ConversationKey.parse(link.key)
+        surface = surfaces.get(parsed.platform)
+        if surface is None:  # an item of an integration that is not configured any more
+            label = f"{parsed.platform} {parsed.label}"
+        elif surface.is_item:
+            label = surface.item_label(parsed)
+        else:
+            continue
+        lines.append(f"• {label}" + (f": {link.url}" if link.url else ""))
+    session_id = session.id if session else None
+    if not lines:
+        return CommandResult(
+            session_id, "No Jira tickets or GitHub issues are linked to this conversation yet."
+        )
+    return CommandResult(session_id, "Linked to this conversation:\n" + "\n".join(lines))
+
+
+async def run_command(
+    command: Command,
+    inbound: Inbound,
+    *,
+    store: Store,
+    surfaces: SurfaceRegistry,
+    turn_id: str,
+) -> CommandResult:
+    """A command typed in a conversation (after a mention, or in a DM)."""
+    if command == "reset":
+        return await reset_conversation(
+            store,
+            inbound.key,
+            where=where_of(inbound),
+            cause=f"reset by {inbound.author_id}",
+            turn_id=turn_id,
+        )
+    return await list_links(store, surfaces, inbound.key)

@@ -1,0 +1,117 @@
+"""Holding a turn's leases: the delivery's (inbox) and the session's (one turn at a time).
+
+While a turn runs, a heartbeat renews both every third of the lease. If either cannot be kept
+(another holder took it over, or it could not be renewed before it ran out) the turn is
+cancelled, so two replicas never answer the same message or run the same conversation at
+once. A session reset or dropped mid-turn is not a loss: the turn finishes and its commit is
+superseded. Work that holds no session lease (a chat command) keeps only its delivery claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from app.errors import StoreError
+from app.store.base import Delivery, Session, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SessionLease:
+    """The session a turn runs on and the fence it holds; swapped on a fresh-session retry."""
+
+    session: Session
+    fence: int
+    committing: bool = False  # the commit releases the lease; renewals stop before it
+    lost: bool = False
+
+
+class Leases:
+    """Acquires, keeps and releases the leases of one holder (this replica)."""
+
+    def __init__(self, store: Store, *, holder: str, lease_seconds: float) -> None:
+        self._store = store
+        self.holder = holder
+        self.seconds = lease_seconds
+
+    @property
+    def _interval(self) -> float:
+        return max(self.seconds / 3, 0.2)
+
+    async def acquire(self, session: Session) -> SessionLease | None:
+        """The session's lease, or None while another turn of it runs (anywhere)."""
+        fence = await self._store.acquire_lease(session.id, self.holder, self.seconds)
+        return None if fence is None else SessionLease(session, fence)
+
+    async def release(self, lease: SessionLease) -> None:
+        with contextlib.suppress(StoreError):
+            await self._store.release_lease(lease.session.id, self.holder, lease.fence)
+
+    @contextlib.asynccontextmanager
+    async def heartbeat(
+        self, delivery: Delivery, lease: SessionLease, turn: asyncio.Task[None]
+    ) -> AsyncIterator[None]:
+        """Keep both leases while the block runs; cancel ``turn`` once either is lost."""
+        beat = asyncio.create_task(self._beat(delivery, lease, turn))
+        try:
+            yield
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    @contextlib.asynccontextmanager
+    async def keep_claimed(self, delivery: Delivery) -> AsyncIterator[None]:
+        """Extend the delivery's lease while the block runs (work without a session lease),
+        so a slow Slack call never lets another worker run it again."""
+        keeper = asyncio.create_task(self._keep(delivery))
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep(self, delivery: Delivery) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            with contextlib.suppress(StoreError):
+                await self._store.extend_delivery(delivery.id, self.holder, self.seconds)
+
+    async def _beat(
+        self, delivery: Delivery, lease: SessionLease, turn: asyncio.Task[None]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        held_until = loop.time() + self.seconds
+        while not turn.done():
+            await asyncio.sleep(self._interval)
+            if lease.committing:
+                return
+            session_id, fence = lease.session.id, lease.fence
+            try:
+                kept = await self._store.extend_delivery(delivery.id, self.holder, self.seconds)
+                if kept and not await self._store.renew_lease(
+                    session_id, self.holder, fence, self.seconds
+                ):
+                    # Not ours any more: swapped for a fresh session meanwhile (fine), or the
+                    # session was reset or dropped (the turn finishes; its commit is
+                    # superseded), or another holder took it (a real loss).
+                    kept = (lease.session.id, lease.fence) != (session_id, fence)
+                    if not kept:
+                        current = await self._store.get_session(session_id)
+                        kept = current is None or current.status != "active"
+            except StoreError as exc:
+                log.warning("lease heartbeat failed: %s", exc)
+                kept = loop.time() < held_until
+            else:
+                if kept:
+                    held_until = loop.time() + self.seconds
+            if not kept and not lease.committing:
+                lease.lost = True
+                turn.cancel()
+                return

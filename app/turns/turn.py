@@ -1,0 +1,81 @@
+"""The record of one turn in flight, and the small pieces a turn is built from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.core import Inbound
+from app.store.base import Delivery, NewMessage
+from app.surfaces.base import Reply
+from app.turns.lease import SessionLease
+from app.turns.replay import DeliveryRecord
+
+
+@dataclass
+class Turn:
+    """One delivery being answered: what came in, the leases held, where the answer goes."""
+
+    turn_id: str
+    inbound: Inbound
+    delivery: Delivery
+    lease: SessionLease
+    record: DeliveryRecord  # what earlier attempts of this delivery already did outside
+    reply: Reply
+    started: datetime
+    t0: float  # loop time at start, for latency
+    user: dict[str, Any] = field(default_factory=dict)  # the user message, as Claude reads it
+
+    @property
+    def session_id(self) -> str:
+        return self.lease.session.id
+
+    @property
+    def log_extra(self) -> dict[str, Any]:
+        return {"turn_id": self.turn_id, "key": self.inbound.key, "session_id": self.session_id}
+
+
+class FirstToken:
+    """Wraps a Reply to time the first visible token."""
+
+    def __init__(self, inner: Reply, on_first: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_first: Callable[[], None] | None = on_first
+
+    @property
+    def text_so_far(self) -> str:
+        return self._inner.text_so_far
+
+    async def begin(self) -> None:
+        await self._inner.begin()
+
+    async def finish(self, note: str | None = None) -> None:
+        await self._inner.finish(note)
+
+    async def text(self, delta: str) -> None:
+        if self._on_first is not None:
+            self._on_first()
+            self._on_first = None
+        await self._inner.text(delta)
+
+    async def tool_started(self, call_id: str, name: str) -> None:
+        await self._inner.tool_started(call_id, name)
+
+    async def tool_finished(self, call_id: str, name: str, ok: bool) -> None:
+        await self._inner.tool_finished(call_id, name, ok)
+
+
+def new_message(message: dict[str, Any], inbound: Inbound) -> NewMessage:
+    """A message of the turn as stored: user messages a person wrote carry their author."""
+    is_person = message["role"] == "user" and any(
+        b.get("type") == "text" for b in message["content"]
+    )
+    return NewMessage(
+        role=message["role"],
+        content=message["content"],
+        author_id=inbound.author_id if is_person else None,
+        author_name=inbound.author_name if is_person else None,
+        source=inbound.source,
+    )
