@@ -77,7 +77,12 @@ class AnthropicModel:
 
 
 class Failure(enum.Enum):
-    """What a failed model call means for the conversation (DESIGN.md, failures of a turn)."""
+    """What a failed model call means for the conversation.
+
+    ``CONTEXT_REJECTED``: the session is dropped and the turn retried once on a fresh one;
+    ``TRANSIENT``: the user is asked to try again and the session kept unchanged;
+    ``CONFIGURATION``: the user gets a short note, the log names the setting, session kept.
+    """
 
     CONTEXT_REJECTED = "context_rejected"  # the replayed transcript is unusable
     TRANSIENT = "transient"  # overloaded, rate limited, 5xx, timeout, connection

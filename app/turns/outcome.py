@@ -23,7 +23,7 @@ class Decision:
 def after_model_error(
     failure: Classified, *, had_history: bool, answer_started: bool, turn_id: str
 ) -> Decision:
-    """Choose what follows a failed model call (DESIGN.md, "Failures of a turn").
+    """Choose what follows a failed model call.
 
     The stored session is dropped only when it can be the cause: the model rejected the
     request, there was history to blame, and the user has not seen a partial answer yet. A

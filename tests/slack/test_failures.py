@@ -1,4 +1,5 @@
-"""Each failure class of a turn, as DESIGN.md's table says, seen from Slack and the store."""
+"""Each failure class of a turn, seen from Slack and the store: a rejected transcript is
+dropped and retried fresh, transient and configuration failures keep the session."""
 
 from __future__ import annotations
 
