@@ -19,7 +19,8 @@ from aiohttp import web
 
 from app.config import Settings
 from app.main import Threadline, build_app
-from app.store.base import Store
+from app.store import SqlStore
+from app.store.base import Store, StoreStats
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_USER = "UBOT"
@@ -210,3 +211,37 @@ async def eventually(predicate: Any, timeout: float = 10.0, what: str = "conditi
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what} not met within {timeout}s")
         await asyncio.sleep(0.02)
+
+
+async def inbox_drained(store: Store, timeout: float = 30.0) -> StoreStats:  # noqa: ASYNC109
+    """Wait until no delivery in ``store``'s inbox is pending or being processed.
+
+    Every delivery recorded before the call has then been handled to its end, so a test can
+    assert that nothing else happened (no second answer) without guessing how long to sleep.
+    A delivery put off for a retry is still pending, and one whose holder died is still
+    processing until its lease runs out and it is answered again: both are waited for.
+    Returns the drained inbox's stats.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        stats = await store.stats()
+        pending = stats.pending_deliveries
+        processing = stats.extra.get("processing_deliveries", 0)
+        if pending == 0 and processing == 0:
+            return stats
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(
+                f"inbox not drained within {timeout}s: "
+                f"{pending} pending, {processing} processing deliveries"
+            )
+        await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def store_on(database_url: str) -> AsyncIterator[Store]:
+    """A store of the test's own on the database a bot process uses, to read what it wrote."""
+    store = SqlStore(database_url)
+    try:
+        yield store
+    finally:
+        await store.close()

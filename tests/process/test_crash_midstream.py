@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
-from tests.harness import base_env, event_body, mention, new_ts, sign
+from tests.harness import base_env, event_body, inbox_drained, mention, new_ts, sign, store_on
 from tests.process.bot import BotProcess
 
 pytestmark = pytest.mark.slow
@@ -24,8 +23,9 @@ async def test_a_turn_killed_mid_stream_is_finished_in_the_same_message(
     tmp_path: Path,
 ) -> None:
     async with FakeSlack() as slack, FakeAnthropic() as claude:
+        database_url = f"sqlite:///{tmp_path / 'tl.db'}"
         env = {
-            **base_env(slack.url, claude.root_url, f"sqlite:///{tmp_path / 'tl.db'}"),
+            **base_env(slack.url, claude.root_url, database_url),
             "LEASE_SECONDS": "2",
         }
         claude.stream_delay = 0.05  # the answer takes a few seconds to stream
@@ -54,7 +54,10 @@ async def test_a_turn_killed_mid_stream_is_finished_in_the_same_message(
                 return any("Line 39:" in m.text for m in mine)
 
             await slack.wait_for(finished, timeout=30)
-            await asyncio.sleep(3.0)  # longer than a lease: nothing more is coming
+            # drained: the delivery the killed process held is done, not waiting for a lease
+            # to run out to be answered again
+            async with store_on(database_url) as store:
+                await inbox_drained(store)
             mine = [m for m in slack.messages("C1", root) if m.user == slack.user_id]
             assert len(mine) == 1  # the same message, finished, not a second answer
             assert mine[0].text.strip() == ANSWER.strip()

@@ -15,7 +15,17 @@ import pytest
 from tests.conftest import _asyncpg_dsn
 from tests.fakes.anthropic import FakeAnthropic, Hang
 from tests.fakes.slack import FakeSlack
-from tests.harness import base_env, event_body, mention, new_ts, replies, run_app, sign
+from tests.harness import (
+    base_env,
+    event_body,
+    inbox_drained,
+    mention,
+    new_ts,
+    replies,
+    run_app,
+    sign,
+    store_on,
+)
 from tests.process.bot import BotProcess
 
 pytestmark = pytest.mark.slow
@@ -53,7 +63,10 @@ async def test_one_delivery_sent_to_two_replicas_is_answered_once(
         body = encoded(mention("answer me once", ts=root))
         assert await asyncio.gather(post(a.url, body), post(b.url, body)) == [200, 200]
         await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1, timeout=15)
-        await asyncio.sleep(2.0)  # both replicas poll the inbox in this time
+        # both copies were recorded (or dropped) before the 200s: once the inbox is drained,
+        # neither replica has anything left to claim
+        async with store_on(postgres_url) as store:
+            await inbox_drained(store)
         assert len(replies(slack, "C1", root)) == 1
         assert len(claude.requests) == 1
     finally:
@@ -108,7 +121,10 @@ async def test_a_turn_killed_mid_way_is_answered_exactly_once_after_restart(
     restarted = await BotProcess(env).start()
     try:
         await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1, timeout=30)
-        await asyncio.sleep(3.0)  # longer than a lease: nothing else is coming
+        # drained: the delivery the killed process held is done, not waiting for a lease to
+        # run out to be answered a second time
+        async with store_on(url) as store:
+            await inbox_drained(store)
         assert len(replies(slack, "C1", root)) == 1
         assert "survive this" in replies(slack, "C1", root)[0]
         assert len([m for m in slack.messages("C1", root) if m.ts != root]) == 1

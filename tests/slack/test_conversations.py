@@ -6,7 +6,7 @@ import asyncio
 
 from tests.fakes.anthropic import FakeAnthropic, Hang, Reply
 from tests.fakes.slack import FakeSlack
-from tests.harness import Running, dm, mention, new_ts, replies, run_app, said
+from tests.harness import Running, dm, inbox_drained, mention, new_ts, replies, run_app, said
 
 
 async def test_top_level_mention_is_answered_in_a_thread_under_it(
@@ -116,7 +116,9 @@ async def test_mention_arriving_as_app_mention_and_message_is_answered_once(
     assert await bot.send_event(as_mention, event_id="EvSAME") == 200
     assert await bot.send_event(as_mention, event_id="EvSAME") == 200
     await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 2)
-    await asyncio.sleep(0.5)
+    # every copy was recorded (or dropped) before it was acknowledged: once the inbox is
+    # drained, a duplicate that slipped through would have been answered by now
+    await inbox_drained(bot.store)
     assert len(replies(slack, "C1", root)) == 2
     assert len(claude.requests) == 2
 

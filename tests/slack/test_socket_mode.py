@@ -21,6 +21,7 @@ from tests.harness import (
     base_env,
     dm,
     event_body,
+    inbox_drained,
     mention,
     new_ts,
     replies,
@@ -118,8 +119,10 @@ async def test_a_mention_over_the_socket_is_acked_answered_once_and_redelivery_i
             "events_api", body, retry_attempt=1, retry_reason="timeout"
         )
         assert await slack.wait_for_ack(again) == {"envelope_id": again}
+        # the redelivery was recorded or dropped before its ack: with the inbox drained, a
+        # (wrong) second answer would be there by now
         await bot.idle()
-        await asyncio.sleep(0.2)  # room for a (wrong) second answer to show up
+        await inbox_drained(bot.store)
         assert replies(slack, "C1", root) == [said("hello over the socket")]
         assert len(claude.requests) == 1
         assert len(slack.acks_for(first)) == len(slack.acks_for(again)) == 1
@@ -180,7 +183,7 @@ async def test_shutdown_closes_the_socket_cleanly(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gc.collect()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # a loop turn for what the collection scheduled to close
         gc.collect()
     caplog.set_level(logging.INFO)
     with warnings.catch_warnings(record=True) as caught:
@@ -196,13 +199,15 @@ async def test_shutdown_closes_the_socket_cleanly(
         assert slack.socket_connections == 1
         assert slack.socket_close_codes == [1000]
         # nothing of the Socket Mode client is left running, and nothing was left unclosed
+        # (a loop turn first: tasks cancelled at shutdown finish on the next iterations; what
+        # is still running after that was left behind, which is what this checks)
         await asyncio.sleep(0.05)
         leftovers = [
             t for t in asyncio.all_tasks() if not t.done() and "socket_mode" in repr(t.get_coro())
         ]
         assert leftovers == []
         gc.collect()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # so warnings from closes the collection scheduled are caught
     assert [
         warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught
     ] == []
