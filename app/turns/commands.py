@@ -7,11 +7,19 @@ comment on a linked item no longer reaches it) and the next message starts fresh
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-from app.core import ConversationKey, Inbound
-from app.store.base import Store
+from app.core import ConversationKey, Inbound, Usage
+from app.errors import IntegrationError
+from app.store.base import Delivery, Store, TurnRecord
 from app.surfaces.base import Command, SurfaceRegistry
+from app.turns.routing import ReplyRouter
+from app.turns.turn import Observer
+
+log = logging.getLogger("app.turn")
 
 
 @dataclass(frozen=True)
@@ -83,3 +91,42 @@ async def run_command(
             turn_id=turn_id,
         )
     return await list_links(store, surfaces, inbound.key)
+
+
+class Commands:
+    """Runs a command typed in a conversation: answers where it was typed, records it."""
+
+    def __init__(
+        self,
+        store: Store,
+        surfaces: SurfaceRegistry,
+        router: ReplyRouter,
+        observer: Observer,
+        *,
+        holder: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._surfaces = surfaces
+        self._router = router
+        self._observer = observer
+        self._holder = holder
+        self._clock = clock
+
+    async def handle(
+        self, command: Command, inbound: Inbound, delivery: Delivery, turn_id: str
+    ) -> None:
+        result = await run_command(
+            command, inbound, store=self._store, surfaces=self._surfaces, turn_id=turn_id
+        )
+        try:
+            await self._router.notify(inbound, result.text)
+        except IntegrationError as exc:
+            log.error("command reply failed: %s", exc, extra={"turn_id": turn_id})
+        now = self._clock()
+        outcome = f"command_{command}"
+        await self._store.record_turn(
+            TurnRecord(turn_id, result.session_id, outcome, None, Usage(), now, now)
+        )
+        self._observer.turn_finished(outcome, None, Usage())
+        await self._store.finish_delivery(delivery.id, self._holder, "done")

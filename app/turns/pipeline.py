@@ -16,44 +16,28 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from app import logs
 from app.agent.loop import AgentResult, run_agent
-from app.agent.model import Classified, Failure, Model, classify
+from app.agent.model import Model, classify
 from app.agent.prompt import system_prompt, user_message
 from app.agent.tools.base import Toolbox, ToolContext
 from app.core import Inbound, KeyClaim, Usage
 from app.errors import IntegrationError, LeaseLost, StoreError
 from app.store.base import Delivery, Session, Store, TurnCommit, TurnRecord
-from app.surfaces.base import Command, SurfaceRegistry
+from app.surfaces.base import SurfaceRegistry
 from app.turns import outcome as notes
-from app.turns.commands import run_command
+from app.turns.commands import Commands
 from app.turns.lease import Leases
-from app.turns.recovery import Recovery
+from app.turns.recovery import Recovery, log_failure
 from app.turns.replay import DeliveryRecord, ReplayingTools
 from app.turns.routing import ReplyRouter
-from app.turns.turn import FirstToken, Turn, new_message
+from app.turns.turn import FirstToken, NoObserver, Observer, Turn, new_message
 
 log = logging.getLogger("app.turn")
 
 MAX_ATTEMPTS = 3
-
-
-class Observer(Protocol):
-    """Receives turn measurements (metrics); a no-op by default."""
-
-    def turn_finished(self, outcome: str, seconds: float | None, usage: Usage) -> None: ...
-
-    def first_token(self, seconds: float) -> None: ...
-
-
-class _NoObserver:
-    def turn_finished(self, outcome: str, seconds: float | None, usage: Usage) -> None:
-        return None
-
-    def first_token(self, seconds: float) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -83,9 +67,12 @@ class TurnPipeline:
         self._surfaces = surfaces
         self._router = ReplyRouter(surfaces, store)
         self._leases = Leases(store, holder=config.holder, lease_seconds=config.lease_seconds)
-        self._recovery = Recovery(store, self._leases, agent=config.agent, log_failure=_log_failure)
-        self._observer = observer or _NoObserver()
+        self._recovery = Recovery(store, self._leases, agent=config.agent)
+        self._observer = observer or NoObserver()
         self._clock = clock
+        self._commands = Commands(
+            store, surfaces, self._router, self._observer, holder=config.holder, clock=clock
+        )
 
     async def handle(self, delivery: Delivery) -> None:
         """Handle one claimed delivery. Raises only ``StoreError`` (the worker backs off);
@@ -111,7 +98,7 @@ class TurnPipeline:
         command = surface.command_of(inbound)
         if command is not None:
             async with self._leases.keep_claimed(delivery):
-                await self._command(command, inbound, delivery, turn_id)
+                await self._commands.handle(command, inbound, delivery, turn_id)
             return
         session = await self._store.resolve(inbound.key)
         if session is None:
@@ -186,7 +173,7 @@ class TurnPipeline:
                     answer_started=bool(turn.reply.text_so_far.strip()),
                     turn_id=turn.turn_id,
                 )
-                _log_failure(classified, exc, turn.log_extra)
+                log_failure(classified, exc, turn.log_extra)
                 if not decision.retry_fresh:
                     await turn.reply.finish(decision.note)
                     await self._fail(turn, decision.outcome)
@@ -306,24 +293,6 @@ class TurnPipeline:
             thread_link=thread_link,
         )
 
-    async def _command(
-        self, command: Command, inbound: Inbound, delivery: Delivery, turn_id: str
-    ) -> None:
-        result = await run_command(
-            command, inbound, store=self._store, surfaces=self._surfaces, turn_id=turn_id
-        )
-        try:
-            await self._router.notify(inbound, result.text)
-        except IntegrationError as exc:
-            log.error("command reply failed: %s", exc, extra={"turn_id": turn_id})
-        now = self._clock()
-        outcome = f"command_{command}"
-        await self._store.record_turn(
-            TurnRecord(turn_id, result.session_id, outcome, None, Usage(), now, now)
-        )
-        self._observer.turn_finished(outcome, None, Usage())
-        await self._store.finish_delivery(delivery.id, self._cfg.holder, "done")
-
     async def _fail(self, turn: Turn, outcome: str) -> None:
         await self._record(turn, outcome)
         await self._store.finish_delivery(turn.delivery.id, self._cfg.holder, "failed", outcome)
@@ -344,17 +313,3 @@ class TurnPipeline:
         )
         seconds = (finished - turn.started).total_seconds()
         self._observer.turn_finished(outcome, seconds, Usage())
-
-
-def _log_failure(classified: Classified, exc: BaseException, extra: dict[str, Any]) -> None:
-    if classified.failure is Failure.CONFIGURATION:
-        log.error(
-            "model call failed: %s; check the %s setting",
-            classified.detail,
-            classified.setting,
-            extra=extra,
-        )
-    else:
-        log.warning(
-            "model call failed (%s): %s", classified.failure.value, type(exc).__name__, extra=extra
-        )

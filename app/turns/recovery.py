@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from app.agent.loop import AgentResult
-from app.agent.model import Classified, classify
+from app.agent.model import Classified, Failure, classify
 from app.errors import IntegrationError, StoreError
 from app.store.base import Store
 from app.turns import outcome as notes
 from app.turns.lease import Leases
 from app.turns.turn import Turn
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("app.turn")
 
 
 class Recovery:
@@ -31,12 +32,10 @@ class Recovery:
         leases: Leases,
         *,
         agent: str,
-        log_failure: Callable[[Classified, BaseException, dict[str, object]], None],
     ) -> None:
         self._store = store
         self._leases = leases
         self._agent = agent
-        self._log_failure = log_failure
 
     async def retry_fresh(
         self, turn: Turn, run: Callable[[], Awaitable[AgentResult]], cause: str
@@ -56,7 +55,7 @@ class Recovery:
             if isinstance(exc, StoreError | IntegrationError):
                 raise
             classified = classify(exc)
-            self._log_failure(classified, exc, extra)
+            log_failure(classified, exc, extra)
             await self._store.end_session(
                 fresh.id, "dropped", cause="fresh retry failed", turn_id=turn_id
             )
@@ -84,3 +83,18 @@ class Recovery:
             await self._store.register_key(turn.inbound.key, fresh.id, turn_id=turn_id)
         log.warning("session dropped and replaced by %s", fresh.id, extra=extra)
         return result, None
+
+
+def log_failure(classified: Classified, exc: BaseException, extra: dict[str, Any]) -> None:
+    """Log a failed model call: an error naming the setting for configuration problems."""
+    if classified.failure is Failure.CONFIGURATION:
+        log.error(
+            "model call failed: %s; check the %s setting",
+            classified.detail,
+            classified.setting,
+            extra=extra,
+        )
+    else:
+        log.warning(
+            "model call failed (%s): %s", classified.failure.value, type(exc).__name__, extra=extra
+        )

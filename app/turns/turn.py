@@ -5,13 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from app.core import Inbound
+from app.core import Inbound, Usage
 from app.store.base import Delivery, NewMessage
 from app.surfaces.base import Reply
 from app.turns.lease import SessionLease
 from app.turns.replay import DeliveryRecord
+
+
+class Observer(Protocol):
+    """Receives turn measurements (metrics); a no-op by default."""
+
+    def turn_finished(self, outcome: str, seconds: float | None, usage: Usage) -> None: ...
+
+    def first_token(self, seconds: float) -> None: ...
+
+
+class NoObserver:
+    def turn_finished(self, outcome: str, seconds: float | None, usage: Usage) -> None:
+        return None
+
+    def first_token(self, seconds: float) -> None:
+        return None
 
 
 @dataclass
