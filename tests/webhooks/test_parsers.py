@@ -9,10 +9,8 @@ import pytest
 from app.core import Inbound
 from app.errors import BadRequest
 from app.webhooks.common import CommentAction, IgnoreAction, UnlinkAction
-from app.webhooks.github import GITHUB
-from app.webhooks.jira import JIRA
-from app.webhooks.github import parse_github_event
-from app.webhooks.jira import parse_jira_event
+from app.webhooks.github import GITHUB, parse_github_event
+from app.webhooks.jira import JIRA, parse_jira_event
 from tests.fakes.github import issue_comment_event, issues_event
 from tests.fakes.jira import (
     comment_created_event,

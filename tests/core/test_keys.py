@@ -1,0 +1,55 @@
+"""Conversation keys: built, printed and parsed in one place."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core import Audience, ConversationKey
+from app.core.keys import DM_MAIN
+
+
+@pytest.mark.parametrize(
+    ("key", "printed"),
+    [
+        (
+            ConversationKey.slack("tl", "C01ABC", "1763700000.000100"),
+            "tl:slack:C01ABC::1763700000.000100",
+        ),
+        (ConversationKey.slack("tl", "D01XYZ", DM_MAIN), "tl:slack:D01XYZ::main"),
+        (ConversationKey.github("tl", "Acme/Widgets", 42), "tl:github:acme/widgets#42"),
+        (ConversationKey.jira("tl", "ad-1234"), "tl:jira:AD-1234"),
+    ],
+)
+def test_keys_print_in_the_documented_format_and_parse_back(
+    key: ConversationKey, printed: str
+) -> None:
+    assert str(key) == printed
+    assert ConversationKey.parse(printed) == key
+    assert ConversationKey.platform_of(printed) == key.platform
+
+
+def test_the_external_id_may_itself_contain_colons() -> None:
+    key = ConversationKey.parse("tl:slack:C1::1763.0001")
+    assert (key.agent, key.platform, key.external_id) == ("tl", "slack", "C1::1763.0001")
+    assert key.label == "C1::1763.0001"
+
+
+@pytest.mark.parametrize("bad", ["", "tl", "tl:slack", "tl:slack:", ":slack:C1", "tl::C1"])
+def test_malformed_keys_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        ConversationKey.parse(bad)
+    assert ConversationKey.platform_of(bad) == ""
+
+
+def test_a_slack_key_names_its_channel_and_thread() -> None:
+    assert ConversationKey.slack("tl", "C1", "17.5").slack_place == ("C1", "17.5")
+    assert ConversationKey.slack("tl", "D1", DM_MAIN).slack_place == ("D1", None)
+    with pytest.raises(ValueError):
+        _ = ConversationKey.jira("tl", "AD-1").slack_place
+
+
+def test_internal_content_is_not_for_a_public_audience() -> None:
+    assert Audience.INTERNAL.allows(Audience.INTERNAL)
+    assert Audience.INTERNAL.allows(Audience.PUBLIC)
+    assert Audience.PUBLIC.allows(Audience.PUBLIC)
+    assert not Audience.PUBLIC.allows(Audience.INTERNAL)
