@@ -4,8 +4,12 @@
 * ``postgres_url``: a fresh, uniquely named database on the server at ``TEST_DATABASE_URL``
   (created for the test, dropped afterwards); skipped when that variable is not set.
 * ``store_url``: both of the above, as parameters ``sqlite`` and ``postgres``.
-* ``clock``: a controllable UTC clock; ``store``: a migrated ``SqlStore`` on ``store_url``
-  that reads its time from ``clock``.
+* ``clock``: a controllable UTC clock.
+* ``store``: a migrated store that reads its time from ``clock``, on every backend: parameters
+  ``memory`` (a ``MemoryStore``), ``sqlite`` and ``postgres`` (a ``SqlStore``). Tests of the
+  contract take this one.
+* ``sql_store``: a migrated ``SqlStore`` on ``store_url``, for tests of what only SQL has
+  (migrations, drivers, locking).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.store import SqlStore
+from app.store import MemoryStore, SqlStore
+from app.store.base import Store
 
 TEST_TTL_DAYS = 30
 
@@ -92,8 +97,38 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def store(store_url: str, clock: Clock) -> AsyncIterator[SqlStore]:
+async def sql_store(store_url: str, clock: Clock) -> AsyncIterator[SqlStore]:
     s = SqlStore(store_url, ttl_days=TEST_TTL_DAYS, clock=clock.now)
+    try:
+        await s.migrate()
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("memory", id="memory"),
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def store_target(request: pytest.FixtureRequest) -> str:
+    """``memory``, or the database URL for the ``sqlite`` and ``postgres`` parameters."""
+    if request.param == "memory":
+        return "memory"
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+async def store(store_target: str, clock: Clock) -> AsyncIterator[Store]:
+    s: Store
+    if store_target == "memory":
+        s = MemoryStore(ttl_days=TEST_TTL_DAYS, clock=clock.now)
+    else:
+        s = SqlStore(store_target, ttl_days=TEST_TTL_DAYS, clock=clock.now)
     try:
         await s.migrate()
         yield s

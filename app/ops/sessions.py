@@ -28,8 +28,6 @@ from app.store.base import (
 PLATFORMS: Final = ("slack", "jira", "github")
 STATUSES: Final = ("active", "reset", "dropped", "expired")
 DROP_CAUSE: Final = "dropped by operator"
-# How many sessions whose keys contain the text are searched for an exact key match.
-_KEY_SEARCH_LIMIT: Final = 1000
 
 
 def add_parser(commands: Any, json_flag: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -135,23 +133,15 @@ def full_key(ref: str, agent: str) -> str:
 
 
 async def find(store: Store, ref: str, agent: str) -> Session | None:
-    """The session ``ref`` names: an id, else a key of a live session, else a key of any."""
+    """The session ``ref`` names: an id, else the session holding that key, live or not (an
+    operator also looks up sessions idle past the TTL that are not yet marked expired)."""
     ref = ref.strip()
     if not ref:
         return None
     session = await store.get_session(ref)
     if session is not None:
         return session
-    key = full_key(ref, agent)
-    session = await store.resolve(key)
-    if session is not None:
-        return session
-    # Not live (idle past the TTL but not yet marked expired): search the key index itself.
-    matches = await store.list_sessions(SessionFilter(key_contains=key, limit=_KEY_SEARCH_LIMIT))
-    for summary in matches:
-        if key in summary.keys:
-            return summary.session
-    return None
+    return await store.session_for_key(full_key(ref, agent))
 
 
 async def _found(ctx: Context, ref: str) -> Session | None:

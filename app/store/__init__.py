@@ -1,13 +1,25 @@
-"""Persistence: the ``Store`` contract (``base``) and its SQL implementation (``sql``)."""
+"""Persistence: the ``Store`` contract by role (``base``, with the value types in ``types``),
+its SQL implementation (``sql``) and an in-memory one (``memory``)::
+
+    base.py         the role protocols (Inbox, Sessions, Leases, Transcripts, Maintenance,
+                    Lifecycle) and Store, their union
+    types.py        value types, vocabulary and the liveness rule
+    compose.py      ComposedStore: a Store assembled from one part per role
+    sql/            SqlStore on SQLite and PostgreSQL (one module per role)
+    memory/         MemoryStore in plain dicts (one module per role)
+    schema.py       the SQL tables; migrations/ creates them
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
 
-from app.store.sql import SqlStore, utcnow
+from app.store.memory import MemoryStore
+from app.store.sql import SqlStore
+from app.store.types import utcnow
 
-__all__ = ["SqlStore", "open_store", "utcnow"]
+__all__ = ["MemoryStore", "SqlStore", "open_store", "utcnow"]
 
 
 async def open_store(

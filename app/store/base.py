@@ -1,173 +1,104 @@
 """The store's contract: what the turn pipeline, the webhooks and the CLI need from a database.
 
-One implementation (``SqlStore``) serves SQLite and PostgreSQL through SQLAlchemy's async core.
-All times are timezone-aware UTC. Every method raises ``StoreError`` (never a driver exception)
-when the database is unreachable, locked or fails.
+The contract is split by role, so a caller can ask for (and a test can fake) only the part it
+uses; ``Store`` is all of them together::
 
-Vocabulary
-----------
-* **key**: a printable platform key, ``{agent}:slack:C01::1763700000.000100``,
-  ``{agent}:jira:AD-12``, ``{agent}:github:acme/widgets#42``.
-* **live session**: status ``active`` and active within the TTL (``ttl_days``, given to the
-  store's constructor with an injectable clock).
-* **delivery**: one inbound message recorded in the inbox; the unit of work of the worker.
-  Deliveries of one ``lane`` (the conversation key they arrived on) are handed out strictly in
-  order and never two at once.
-* **lease**: a session's turn lock across replicas, with a fencing counter; a turn commits only
-  while it still holds the fence it was given.
+    Store
+    ├── Inbox         deliveries: record, claim in lane order, extend, release, finish;
+    │                 what was posted for them, and what we posted ourselves
+    ├── Sessions      sessions with their keys (first writer wins) and their event log
+    ├── Leases        a session's turn lease with a fencing counter
+    ├── Transcripts   transcripts with the turns that wrote them and their token usage
+    ├── Maintenance   listing, deleting, expiring and pruning sessions; stats
+    └── Lifecycle     migrate, schema versions, ping, close
+
+Two implementations: ``SqlStore`` (``app.store.sql``: SQLite and PostgreSQL through SQLAlchemy's
+async core) and ``MemoryStore`` (``app.store.memory``: plain dicts, for tests and tools). Both
+pass the same contract suite (``tests/store/test_contract.py``).
+
+All times are timezone-aware UTC. Every method raises ``StoreError`` (never a driver exception)
+when the database is unreachable, locked or fails. The value types and the vocabulary (key,
+live session, delivery, lease) are in ``app.store.types`` and re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from app.core import KeyClaim, Usage
+from app.core import KeyClaim
+from app.store.types import (
+    Delivery,
+    DeliveryStatus,
+    KeyLink,
+    NewMessage,
+    PruneResult,
+    Session,
+    SessionEvent,
+    SessionFilter,
+    SessionStatus,
+    SessionSummary,
+    StoreStats,
+    TranscriptEntry,
+    TurnCommit,
+    TurnRecord,
+    is_live,
+)
 
-SessionStatus = Literal["active", "reset", "dropped", "expired"]
-DeliveryStatus = Literal["pending", "processing", "done", "failed"]
-
-
-@dataclass(frozen=True)
-class Session:
-    id: str
-    agent: str
-    status: SessionStatus
-    created_at: datetime
-    last_active_at: datetime
-    resume_count: int
-
-
-@dataclass(frozen=True)
-class KeyLink:
-    key: str
-    session_id: str
-    url: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Delivery:
-    id: int
-    delivery_id: str
-    source: str  # "slack" | "github" | "jira"
-    lane: str
-    payload: dict[str, Any]
-    status: DeliveryStatus
-    attempts: int
-    received_at: datetime
-    reply_ref: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class TranscriptEntry:
-    seq: int
-    role: Literal["user", "assistant"]
-    content: list[dict[str, Any]]
-    author_id: str | None
-    author_name: str | None
-    source: str | None
-    turn_id: str | None
-    created_at: datetime
+__all__ = [
+    "Delivery",
+    "DeliveryStatus",
+    "Inbox",
+    "KeyLink",
+    "Leases",
+    "Lifecycle",
+    "Maintenance",
+    "NewMessage",
+    "PruneResult",
+    "Session",
+    "SessionEvent",
+    "SessionFilter",
+    "SessionStatus",
+    "SessionSummary",
+    "Sessions",
+    "Store",
+    "StoreStats",
+    "TranscriptEntry",
+    "Transcripts",
+    "TurnCommit",
+    "TurnRecord",
+    "is_live",
+]
 
 
-@dataclass(frozen=True)
-class NewMessage:
-    role: Literal["user", "assistant"]
-    content: list[dict[str, Any]]
-    author_id: str | None = None
-    author_name: str | None = None
-    source: str | None = None
+class Lifecycle(Protocol):
+    """Opening, upgrading, checking and closing the store."""
 
-
-@dataclass(frozen=True)
-class TurnCommit:
-    """Everything a completed turn writes, in one transaction."""
-
-    session_id: str
-    fence: int
-    turn_id: str
-    messages: Sequence[NewMessage]
-    usage: Usage
-    model: str
-    outcome: str  # "ok" | "ok_after_reset" | ...
-    delivery_pk: int | None = None
-    holder: str | None = None
-    started_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class TurnRecord:
-    turn_id: str
-    session_id: str | None
-    outcome: str
-    model: str | None
-    usage: Usage
-    started_at: datetime
-    finished_at: datetime
-
-
-@dataclass(frozen=True)
-class SessionEvent:
-    session_id: str
-    kind: str  # created, resumed, key_linked, key_unlinked, dropped, reset, expired
-    cause: str | None
-    turn_id: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class SessionSummary:
-    session: Session
-    keys: list[str]
-    turns: int
-    usage: Usage
-
-
-@dataclass(frozen=True)
-class PruneResult:
-    sessions_expired: int = 0
-    sessions_deleted: int = 0
-    deliveries_deleted: int = 0
-    events_deleted: int = 0
-
-
-@dataclass(frozen=True)
-class SessionFilter:
-    platform: str | None = None  # "slack" | "jira" | "github"
-    key_contains: str | None = None
-    active_within_days: float | None = None
-    older_than_days: float | None = None
-    status: SessionStatus | None = None
-    limit: int = 50
-
-
-@dataclass
-class StoreStats:
-    active_sessions: int = 0
-    pending_deliveries: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
-
-
-class Store(Protocol):
-    """Persistence for sessions, keys, transcripts, the inbox, leases and the event log."""
-
-    # lifecycle ---------------------------------------------------------------------------
     async def migrate(self) -> str:
         """Apply pending schema migrations (safe when several replicas start at once)."""
         ...
 
-    async def schema_version(self) -> str | None: ...
+    async def schema_version(self) -> str | None:
+        """The version the storage is at; None before the first ``migrate()``."""
+        ...
 
-    async def head_version(self) -> str: ...
+    async def head_version(self) -> str:
+        """The version this code needs (what ``migrate()`` brings the storage to)."""
+        ...
 
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
 
-    # inbox -------------------------------------------------------------------------------
+
+class Inbox(Protocol):
+    """Inbound deliveries, the unit of work of the worker.
+
+    Invariants: a ``delivery_id`` is recorded once; deliveries of one lane are claimed in the
+    order they were recorded and never two at once; a claim is a lease that lapses, after which
+    the delivery is claimable again (``attempts`` counts claims, not hand-backs); only the
+    current holder can extend, release or finish a claim.
+    """
+
     async def record_delivery(
         self, delivery_id: str, source: str, lane: str, payload: dict[str, Any]
     ) -> bool:
@@ -189,7 +120,9 @@ class Store(Protocol):
 
     async def finish_delivery(
         self, pk: int, holder: str, status: DeliveryStatus, error: str | None = None
-    ) -> None: ...
+    ) -> None:
+        """Mark a claimed delivery ``done`` or ``failed`` (ValueError for other statuses)."""
+        ...
 
     async def set_reply_ref(
         self, pk: int, ref: dict[str, Any], *, holder: str | None = None
@@ -216,13 +149,28 @@ class Store(Protocol):
 
     async def was_posted(self, ref: str) -> bool: ...
 
-    # sessions and keys -------------------------------------------------------------------
+
+class Sessions(Protocol):
+    """Sessions, the keys that lead to them, and each session's event log.
+
+    Invariants: a key points to at most one session; a key owned by a live session is never
+    moved to another (first writer wins), one owned by an ended or stale session may be taken;
+    ending a session releases all its keys. Events are kept in the order they were logged.
+    """
+
     async def create_session(self, agent: str, *, turn_id: str | None = None) -> Session: ...
 
     async def get_session(self, session_id: str) -> Session | None: ...
 
     async def resolve(self, key: str) -> Session | None:
         """The live session a key points to, or None (unknown, ended or expired)."""
+        ...
+
+    async def session_for_key(self, key: str) -> Session | None:
+        """The session the key points to, live or not (e.g. idle past the TTL but not yet
+        marked expired); None when no session holds the key. Ending a session releases its
+        keys, so a key never leads to a session that ended through ``end_session`` or
+        ``expire_sessions``."""
         ...
 
     async def register_key(
@@ -248,7 +196,21 @@ class Store(Protocol):
         """Mark a session reset/dropped/expired and release its keys."""
         ...
 
-    # leases ------------------------------------------------------------------------------
+    async def log_event(
+        self, session_id: str, kind: str, *, cause: str | None = None, turn_id: str | None = None
+    ) -> None: ...
+
+    async def events_for(self, session_id: str) -> list[SessionEvent]: ...
+
+
+class Leases(Protocol):
+    """A session's turn lease across replicas.
+
+    Invariants: at most one holder at a time; every acquisition increments the session's
+    fencing counter and returns it; a lease lapses at its deadline and can then be taken by
+    anyone; renewing or releasing needs both the holder and the current fence.
+    """
+
     async def acquire_lease(self, session_id: str, holder: str, lease_seconds: float) -> int | None:
         """Take the session's turn lease; returns the new fencing token, None when held."""
         ...
@@ -259,7 +221,15 @@ class Store(Protocol):
 
     async def release_lease(self, session_id: str, holder: str, fence: int) -> None: ...
 
-    # transcript and turns ----------------------------------------------------------------
+
+class Transcripts(Protocol):
+    """A session's transcript, the turns that wrote it, and what they cost.
+
+    Invariants: transcript ``seq`` numbers run 1, 2, 3... per session without gaps; messages
+    are appended only by ``commit_turn``, under the fence of a held lease; a turn id names one
+    record, and writing it again adds to its usage.
+    """
+
     async def load_transcript(self, session_id: str) -> list[TranscriptEntry]: ...
 
     async def load_messages(self, session_id: str) -> list[dict[str, Any]]:
@@ -281,17 +251,17 @@ class Store(Protocol):
 
     async def turns_for(self, session_id: str) -> list[TurnRecord]: ...
 
-    # event log ---------------------------------------------------------------------------
-    async def log_event(
-        self, session_id: str, kind: str, *, cause: str | None = None, turn_id: str | None = None
-    ) -> None: ...
 
-    async def events_for(self, session_id: str) -> list[SessionEvent]: ...
+class Maintenance(Protocol):
+    """What operators and the periodic cleanup do across sessions."""
 
-    # operations --------------------------------------------------------------------------
-    async def list_sessions(self, flt: SessionFilter) -> list[SessionSummary]: ...
+    async def list_sessions(self, flt: SessionFilter) -> list[SessionSummary]:
+        """Sessions matching ``flt``, most recently active first (ties by id)."""
+        ...
 
-    async def delete_session(self, session_id: str) -> bool: ...
+    async def delete_session(self, session_id: str) -> bool:
+        """Delete a session with its keys, transcript, turns and events; False if unknown."""
+        ...
 
     async def expire_sessions(self, *, batch: int = 500) -> int:
         """Mark sessions idle past the TTL as expired (logging an event); returns how many."""
@@ -302,3 +272,7 @@ class Store(Protocol):
         ...
 
     async def stats(self) -> StoreStats: ...
+
+
+class Store(Inbox, Sessions, Leases, Transcripts, Maintenance, Lifecycle, Protocol):
+    """Persistence for sessions, keys, transcripts, the inbox, leases and the event log."""

@@ -1,33 +1,27 @@
-"""The store contract, run against SQLite and PostgreSQL (``store`` is parametrized).
+"""The store contract, run against every store: memory, SQLite and PostgreSQL (``store`` is
+parametrized over them).
 
-Everything here uses the real database; time moves only through the ``clock`` fixture.
+The SQL stores run on a real database; time moves only through the ``clock`` fixture. What
+only the SQL store has (migrations, URLs, drivers, replicas, locking) is in ``test_sql.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import UTC, timedelta
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core import Usage
 from app.errors import LeaseLost, StoreError
-from app.store import SqlStore, open_store
 from app.store.base import (
     NewMessage,
     SessionFilter,
+    Store,
     TurnCommit,
     TurnRecord,
 )
-from app.store.schema import metadata
 from tests.conftest import TEST_TTL_DAYS, Clock
 
 LEASE = 30.0
@@ -67,7 +61,7 @@ def texts(entries: list[Any]) -> list[str]:
 # lifecycle ----------------------------------------------------------------------------------
 
 
-async def test_migrate_is_idempotent_and_reports_versions(store: SqlStore) -> None:
+async def test_migrate_is_idempotent_and_reports_versions(store: Store) -> None:
     head = await store.head_version()
     assert await store.schema_version() == head
     session = await store.create_session("tl")
@@ -78,65 +72,7 @@ async def test_migrate_is_idempotent_and_reports_versions(store: SqlStore) -> No
     await store.ping()
 
 
-async def test_schema_version_is_none_before_migrating(store_url: str) -> None:
-    fresh = SqlStore(store_url)
-    try:
-        assert await fresh.schema_version() is None
-        assert await fresh.head_version() == "0001"
-    finally:
-        await fresh.close()
-
-
-async def test_migrations_create_exactly_the_schema_the_code_uses(store: SqlStore) -> None:
-    # A plain engine on the same database (the store's own URL object keeps the password).
-    engine = create_async_engine(store._engine.url)
-
-    def diff(conn: Connection) -> list[Any]:
-        return list(compare_metadata(MigrationContext.configure(conn), metadata))
-
-    try:
-        async with engine.connect() as conn:
-            differences = await conn.run_sync(diff)
-    finally:
-        await engine.dispose()
-    assert differences == []
-
-
-async def test_concurrent_migrate_from_three_stores_on_a_fresh_database(store_url: str) -> None:
-    stores = [SqlStore(store_url) for _ in range(3)]
-    try:
-        results = await asyncio.gather(*(s.migrate() for s in stores))
-        assert results == ["0001"] * 3
-        for s in stores:
-            assert await s.schema_version() == "0001"
-        # and the schema works
-        session = await stores[0].create_session("tl")
-        assert await stores[2].get_session(session.id) == session
-    finally:
-        for s in stores:
-            await s.close()
-
-
-async def test_migrate_refuses_a_database_from_a_newer_release(store: SqlStore) -> None:
-    async with store._engine.begin() as conn:
-        await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    assert await store.schema_version() == "9999"
-    with pytest.raises(StoreError) as info:
-        await store.migrate()
-    assert type(info.value) is StoreError
-
-
-async def test_open_store_builds_without_migrating(store_url: str) -> None:
-    s = await open_store(store_url, ttl_days=7)
-    try:
-        assert await s.schema_version() is None
-        await s.migrate()
-        assert await s.schema_version() == await s.head_version()
-    finally:
-        await s.close()
-
-
-async def test_times_are_timezone_aware_utc(store: SqlStore, clock: Clock) -> None:
+async def test_times_are_timezone_aware_utc(store: Store, clock: Clock) -> None:
     session = await store.create_session("tl")
     loaded = await store.get_session(session.id)
     assert loaded is not None
@@ -150,76 +86,10 @@ async def test_times_are_timezone_aware_utc(store: SqlStore, clock: Clock) -> No
     assert delivery.received_at.tzinfo == UTC
 
 
-# errors -------------------------------------------------------------------------------------
-
-
-async def test_unreachable_postgres_raises_store_error_without_secrets() -> None:
-    s = SqlStore("postgresql://postgres:s3cret-pw@127.0.0.1:1/x")
-    try:
-        with pytest.raises(StoreError) as info:
-            await s.ping()
-        assert type(info.value) is StoreError
-        assert "s3cret-pw" not in str(info.value)
-        assert len(str(info.value)) < 300
-        with pytest.raises(StoreError):
-            await s.migrate()
-        with pytest.raises(StoreError):
-            await s.resolve("tl:slack:C1::1")
-    finally:
-        await s.close()
-
-
-async def test_postgres_scheme_alias_is_accepted() -> None:
-    s = SqlStore("postgres://postgres@127.0.0.1:1/x")
-    try:
-        with pytest.raises(StoreError):
-            await s.ping()
-    finally:
-        await s.close()
-
-
-async def test_unwritable_sqlite_path_raises_store_error(tmp_path: Path) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a directory")
-    s = SqlStore(f"sqlite:///{blocker}/sub/threadline.db")
-    try:
-        with pytest.raises(StoreError):
-            await s.ping()
-        with pytest.raises(StoreError):
-            await s.migrate()
-        with pytest.raises(StoreError):
-            await s.record_delivery("d", "slack", "l", {})
-    finally:
-        await s.close()
-
-
-async def test_sqlite_creates_parent_directories(tmp_path: Path) -> None:
-    path = tmp_path / "deep" / "er" / "threadline.db"
-    s = SqlStore(f"sqlite:///{path}")
-    try:
-        await s.migrate()
-        assert path.exists()
-    finally:
-        await s.close()
-    # WAL is a persistent property of the file: it was switched on by the store.
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    raw.close()
-
-
-@pytest.mark.parametrize(
-    "url",
-    ["mysql://u@h/db", "sqlite:///:memory:", "sqlite://", "not a url"],
-)
-def test_unsupported_urls_raise_store_error(url: str) -> None:
-    with pytest.raises(StoreError):
-        SqlStore(url)
-
-
 # inbox --------------------------------------------------------------------------------------
 
 
-async def test_record_delivery_deduplicates_under_concurrency(store: SqlStore) -> None:
+async def test_record_delivery_deduplicates_under_concurrency(store: Store) -> None:
     results = await asyncio.gather(
         *(store.record_delivery("same-id", "slack", "lane-a", {"n": i}) for i in range(20))
     )
@@ -229,7 +99,7 @@ async def test_record_delivery_deduplicates_under_concurrency(store: SqlStore) -
     assert await store.record_delivery("same-id", "slack", "lane-a", {}) is False
 
 
-async def test_claim_order_and_lane_exclusivity(store: SqlStore) -> None:
+async def test_claim_order_and_lane_exclusivity(store: Store) -> None:
     for delivery_id, lane in [("a1", "A"), ("b1", "B"), ("a2", "A"), ("b2", "B")]:
         assert await store.record_delivery(delivery_id, "slack", lane, {"id": delivery_id})
 
@@ -261,7 +131,7 @@ async def test_claim_order_and_lane_exclusivity(store: SqlStore) -> None:
     assert (await store.previous_delivery("B", fourth.id)).delivery_id == "b1"  # type: ignore[union-attr]
 
 
-async def test_later_delivery_waits_while_earlier_is_delayed(store: SqlStore, clock: Clock) -> None:
+async def test_later_delivery_waits_while_earlier_is_delayed(store: Store, clock: Clock) -> None:
     await store.record_delivery("x1", "slack", "X", {})
     await store.record_delivery("x2", "slack", "X", {})
     await store.record_delivery("y1", "slack", "Y", {})
@@ -277,7 +147,7 @@ async def test_later_delivery_waits_while_earlier_is_delayed(store: SqlStore, cl
     assert again is not None and again.delivery_id == "x1"
 
 
-async def test_concurrent_claimers_get_distinct_deliveries(store: SqlStore) -> None:
+async def test_concurrent_claimers_get_distinct_deliveries(store: Store) -> None:
     for i in range(10):
         await store.record_delivery(f"d{i}", "slack", f"lane-{i}", {"i": i})
     claims = await asyncio.gather(*(store.claim_delivery(f"w{i}", LEASE) for i in range(10)))
@@ -287,7 +157,7 @@ async def test_concurrent_claimers_get_distinct_deliveries(store: SqlStore) -> N
     assert await store.claim_delivery("late", LEASE) is None
 
 
-async def test_concurrent_claimers_on_one_lane_get_one_delivery(store: SqlStore) -> None:
+async def test_concurrent_claimers_on_one_lane_get_one_delivery(store: Store) -> None:
     for i in range(5):
         await store.record_delivery(f"d{i}", "slack", "one-lane", {"i": i})
     claims = await asyncio.gather(*(store.claim_delivery(f"w{i}", LEASE) for i in range(10)))
@@ -296,7 +166,7 @@ async def test_concurrent_claimers_on_one_lane_get_one_delivery(store: SqlStore)
     assert got[0].delivery_id == "d0"
 
 
-async def test_expired_delivery_lease_is_reclaimable(store: SqlStore, clock: Clock) -> None:
+async def test_expired_delivery_lease_is_reclaimable(store: Store, clock: Clock) -> None:
     await store.record_delivery("d1", "github", "acme/w#1", {})
     mine = await store.claim_delivery("old", LEASE)
     assert mine is not None
@@ -324,7 +194,7 @@ async def test_expired_delivery_lease_is_reclaimable(store: SqlStore, clock: Clo
 
 
 async def test_release_delivery_with_delay_does_not_count_an_attempt(
-    store: SqlStore, clock: Clock
+    store: Store, clock: Clock
 ) -> None:
     await store.record_delivery("d1", "jira", "AD-1", {})
     claimed = await store.claim_delivery("w1", LEASE)
@@ -342,7 +212,7 @@ async def test_release_delivery_with_delay_does_not_count_an_attempt(
     assert again is not None and again.id == claimed.id and again.attempts == 1
 
 
-async def test_reply_ref_and_posted_refs(store: SqlStore) -> None:
+async def test_reply_ref_and_posted_refs(store: Store) -> None:
     await store.record_delivery("d1", "slack", "L", {"text": "hi"})
     d = await store.claim_delivery("w", LEASE)
     assert d is not None and d.reply_ref is None
@@ -364,7 +234,21 @@ async def test_reply_ref_and_posted_refs(store: SqlStore) -> None:
     assert not await store.was_posted("github:comment:2")
 
 
-async def test_finish_delivery_rejects_non_final_status(store: SqlStore) -> None:
+async def test_stored_json_is_a_copy_and_must_be_json(store: Store) -> None:
+    payload: dict[str, Any] = {"text": "hi", "blocks": [{"n": 1}]}
+    await store.record_delivery("d1", "slack", "L", payload)
+    payload["blocks"].append({"n": 2})
+    claimed = await store.claim_delivery("w", LEASE)
+    assert claimed is not None and claimed.payload == {"text": "hi", "blocks": [{"n": 1}]}
+    claimed.payload["text"] = "changed by the caller"
+    again = await store.get_delivery(claimed.id)
+    assert again is not None and again.payload["text"] == "hi"
+    with pytest.raises(StoreError):
+        await store.record_delivery("d2", "slack", "L", {"bad": object()})
+    assert await store.record_delivery("d2", "slack", "L", {}) is True
+
+
+async def test_finish_delivery_rejects_non_final_status(store: Store) -> None:
     with pytest.raises(ValueError):
         await store.finish_delivery(1, "w", "pending")
 
@@ -372,7 +256,7 @@ async def test_finish_delivery_rejects_non_final_status(store: SqlStore) -> None
 # sessions and keys --------------------------------------------------------------------------
 
 
-async def test_create_resolve_and_register(store: SqlStore) -> None:
+async def test_create_resolve_and_register(store: Store) -> None:
     session = await store.create_session("tl", turn_id="t0")
     assert session.status == "active" and session.resume_count == 0
     assert await store.get_session(session.id) == session
@@ -393,7 +277,7 @@ async def test_create_resolve_and_register(store: SqlStore) -> None:
     assert await store.keys_for(other.id) == []
 
 
-async def test_register_key_race_has_exactly_one_winner(store: SqlStore) -> None:
+async def test_register_key_race_has_exactly_one_winner(store: Store) -> None:
     sessions = [await store.create_session("tl") for _ in range(50)]
     key = "tl:github:acme/widgets#42"
     claims = await asyncio.gather(*(store.register_key(key, s.id) for s in sessions))
@@ -407,24 +291,7 @@ async def test_register_key_race_has_exactly_one_winner(store: SqlStore) -> None
     assert len(linked) == 1
 
 
-async def test_register_key_race_across_store_instances(
-    store: SqlStore, store_url: str, clock: Clock
-) -> None:
-    replicas = [SqlStore(store_url, ttl_days=TEST_TTL_DAYS, clock=clock.now) for _ in range(3)]
-    try:
-        sessions = [await store.create_session("tl") for _ in range(30)]
-        key = "tl:jira:AD-7"
-        claims = await asyncio.gather(
-            *(replicas[i % 3].register_key(key, s.id) for i, s in enumerate(sessions))
-        )
-    finally:
-        for r in replicas:
-            await r.close()
-    assert sum(c.registered for c in claims) == 1
-    assert len({c.owner_session_id for c in claims}) == 1
-
-
-async def test_key_of_ended_session_can_be_taken(store: SqlStore) -> None:
+async def test_key_of_ended_session_can_be_taken(store: Store) -> None:
     old = await store.create_session("tl")
     await store.register_key("tl:jira:AD-1", old.id)
     await store.end_session(old.id, "reset", cause="user asked", turn_id="t9")
@@ -439,7 +306,7 @@ async def test_key_of_ended_session_can_be_taken(store: SqlStore) -> None:
     assert await store.resolve("tl:jira:AD-1") == new
 
 
-async def test_key_of_session_past_ttl_can_be_taken(store: SqlStore, clock: Clock) -> None:
+async def test_key_of_session_past_ttl_can_be_taken(store: Store, clock: Clock) -> None:
     old = await store.create_session("tl")
     await store.register_key("tl:slack:D1::main", old.id)
     clock.advance(days=TEST_TTL_DAYS, seconds=1)
@@ -456,8 +323,53 @@ async def test_key_of_session_past_ttl_can_be_taken(store: SqlStore, clock: Cloc
     assert "key_unlinked" in [e.kind for e in await store.events_for(old.id)]
 
 
+async def test_session_for_key_finds_a_live_holder(store: Store) -> None:
+    session = await store.create_session("tl")
+    await store.register_key("tl:jira:AD-3", session.id)
+    assert await store.session_for_key("tl:jira:AD-3") == session
+    assert await store.resolve("tl:jira:AD-3") == session
+
+
+async def test_session_for_key_finds_a_holder_past_the_ttl(store: Store, clock: Clock) -> None:
+    session = await store.create_session("tl")
+    await store.register_key("tl:slack:C1::5.5", session.id)
+    clock.advance(days=TEST_TTL_DAYS, seconds=1)
+    # idle past the TTL but not yet marked expired: no longer live, still the key's holder
+    assert await store.resolve("tl:slack:C1::5.5") is None
+    found = await store.session_for_key("tl:slack:C1::5.5")
+    assert found == session and found.status == "active"
+    # once marked expired, its keys are released: nothing holds the key any more
+    assert await store.expire_sessions() == 1
+    assert await store.session_for_key("tl:slack:C1::5.5") is None
+
+
+async def test_session_for_key_after_the_session_ended(store: Store) -> None:
+    session = await store.create_session("tl")
+    await store.register_key("tl:github:acme/w#8", session.id)
+    await store.end_session(session.id, "dropped", cause="operator")
+    # ending releases the keys
+    assert await store.session_for_key("tl:github:acme/w#8") is None
+    # a key linked to a session that has ended still leads to it, whatever its status
+    await store.register_key("tl:github:acme/w#9", session.id)
+    found = await store.session_for_key("tl:github:acme/w#9")
+    assert found is not None and found.id == session.id and found.status == "dropped"
+    assert await store.resolve("tl:github:acme/w#9") is None
+
+
+async def test_session_for_key_of_an_unknown_key(store: Store) -> None:
+    assert await store.session_for_key("tl:jira:NOPE-1") is None
+    session = await store.create_session("tl")
+    await store.register_key("tl:jira:AD-4", session.id)
+    await store.unlink_key("tl:jira:AD-4", cause="moved")
+    assert await store.session_for_key("tl:jira:AD-4") is None
+    # exact keys only: neither a prefix nor another case matches
+    await store.register_key("tl:jira:AD-40", session.id)
+    assert await store.session_for_key("tl:jira:AD-4") is None
+    assert await store.session_for_key("TL:JIRA:AD-40") is None
+
+
 async def test_takeover_race_of_a_stale_key_has_exactly_one_winner(
-    store: SqlStore, clock: Clock
+    store: Store, clock: Clock
 ) -> None:
     stale = await store.create_session("tl")
     key = "tl:slack:C9::77.7"
@@ -473,12 +385,12 @@ async def test_takeover_race_of_a_stale_key_has_exactly_one_winner(
     assert len(linked) == 1
 
 
-async def test_register_key_for_unknown_session_is_a_store_error(store: SqlStore) -> None:
+async def test_register_key_for_unknown_session_is_a_store_error(store: Store) -> None:
     with pytest.raises(StoreError):
         await store.register_key("tl:jira:AD-404", "no-such-session")
 
 
-async def test_unlink_key(store: SqlStore) -> None:
+async def test_unlink_key(store: Store) -> None:
     session = await store.create_session("tl")
     await store.register_key("tl:jira:AD-2", session.id)
     await store.register_key("tl:github:acme/w#2", session.id)
@@ -493,7 +405,7 @@ async def test_unlink_key(store: SqlStore) -> None:
     )
 
 
-async def test_end_session_rejects_active_status(store: SqlStore) -> None:
+async def test_end_session_rejects_active_status(store: Store) -> None:
     session = await store.create_session("tl")
     with pytest.raises(ValueError):
         await store.end_session(session.id, "active", cause="nope")
@@ -502,7 +414,7 @@ async def test_end_session_rejects_active_status(store: SqlStore) -> None:
 # leases -------------------------------------------------------------------------------------
 
 
-async def test_leases_fence_and_expire(store: SqlStore, clock: Clock) -> None:
+async def test_leases_fence_and_expire(store: Store, clock: Clock) -> None:
     session = await store.create_session("tl")
     assert await store.acquire_lease("no-such-session", "w1", LEASE) is None
 
@@ -528,7 +440,7 @@ async def test_leases_fence_and_expire(store: SqlStore, clock: Clock) -> None:
     assert f3 == f2 + 1
 
 
-async def test_concurrent_acquire_has_one_winner(store: SqlStore) -> None:
+async def test_concurrent_acquire_has_one_winner(store: Store) -> None:
     session = await store.create_session("tl")
     fences = await asyncio.gather(
         *(store.acquire_lease(session.id, f"w{i}", LEASE) for i in range(20))
@@ -539,7 +451,7 @@ async def test_concurrent_acquire_has_one_winner(store: SqlStore) -> None:
 # transcript and turns -----------------------------------------------------------------------
 
 
-async def test_commit_turn_appends_with_consecutive_seq(store: SqlStore, clock: Clock) -> None:
+async def test_commit_turn_appends_with_consecutive_seq(store: Store, clock: Clock) -> None:
     session = await store.create_session("tl")
     for n in range(3):
         fence = await store.acquire_lease(session.id, "w1", LEASE)
@@ -573,7 +485,7 @@ async def test_commit_turn_appends_with_consecutive_seq(store: SqlStore, clock: 
     assert all(t.finished_at >= t.started_at for t in recorded)
 
 
-async def test_commit_turn_keeps_message_fields(store: SqlStore) -> None:
+async def test_commit_turn_keeps_message_fields(store: Store) -> None:
     session = await store.create_session("tl")
     fence = await store.acquire_lease(session.id, "w1", LEASE)
     assert fence is not None
@@ -602,7 +514,7 @@ async def test_commit_turn_keeps_message_fields(store: SqlStore) -> None:
 
 
 async def test_commit_with_stale_fence_raises_and_writes_nothing(
-    store: SqlStore, clock: Clock
+    store: Store, clock: Clock
 ) -> None:
     session = await store.create_session("tl")
     await store.record_delivery("d1", "slack", "L", {})
@@ -627,7 +539,7 @@ async def test_commit_with_stale_fence_raises_and_writes_nothing(
     assert texts(await store.load_transcript(session.id)) == ["q", "a"]
 
 
-async def test_commit_checks_holder_and_refuses_a_second_commit(store: SqlStore) -> None:
+async def test_commit_checks_holder_and_refuses_a_second_commit(store: Store) -> None:
     session = await store.create_session("tl")
     fence = await store.acquire_lease(session.id, "w1", LEASE)
     assert fence is not None
@@ -640,7 +552,7 @@ async def test_commit_checks_holder_and_refuses_a_second_commit(store: SqlStore)
     assert texts(await store.load_transcript(session.id)) == ["q", "a"]
 
 
-async def test_concurrent_commits_with_one_fence_commit_once(store: SqlStore) -> None:
+async def test_concurrent_commits_with_one_fence_commit_once(store: Store) -> None:
     session = await store.create_session("tl")
     fence = await store.acquire_lease(session.id, "w1", LEASE)
     assert fence is not None
@@ -654,7 +566,7 @@ async def test_concurrent_commits_with_one_fence_commit_once(store: SqlStore) ->
     assert len(entries) == 1 and entries[0].seq == 1
 
 
-async def test_commit_on_ended_session_raises(store: SqlStore) -> None:
+async def test_commit_on_ended_session_raises(store: Store) -> None:
     session = await store.create_session("tl")
     fence = await store.acquire_lease(session.id, "w1", LEASE)
     assert fence is not None
@@ -667,7 +579,7 @@ async def test_commit_on_ended_session_raises(store: SqlStore) -> None:
 
 
 async def test_commit_finishes_its_delivery_only_while_holding_it(
-    store: SqlStore, clock: Clock
+    store: Store, clock: Clock
 ) -> None:
     session = await store.create_session("tl")
     await store.record_delivery("d1", "slack", "L", {})
@@ -695,7 +607,7 @@ async def test_commit_finishes_its_delivery_only_while_holding_it(
     assert current is not None and current.status == "processing"
 
 
-async def test_failing_commit_leaves_everything_as_before(store: SqlStore) -> None:
+async def test_failing_commit_leaves_everything_as_before(store: Store) -> None:
     session = await store.create_session("tl")
     fence = await store.acquire_lease(session.id, "w1", LEASE)
     assert fence is not None
@@ -732,7 +644,7 @@ async def test_failing_commit_leaves_everything_as_before(store: SqlStore) -> No
     assert [e.seq for e in await store.load_transcript(session.id)] == [1, 2, 3, 4]
 
 
-async def test_record_turn_and_turn_id_reuse(store: SqlStore, clock: Clock) -> None:
+async def test_record_turn_and_turn_id_reuse(store: Store, clock: Clock) -> None:
     first = await store.create_session("tl")
     start = clock.now()
     await store.record_turn(
@@ -762,7 +674,7 @@ async def test_record_turn_and_turn_id_reuse(store: SqlStore, clock: Clock) -> N
 # event log ----------------------------------------------------------------------------------
 
 
-async def test_event_log_records_the_session_story(store: SqlStore) -> None:
+async def test_event_log_records_the_session_story(store: Store) -> None:
     session = await store.create_session("tl", turn_id="t0")
     await store.register_key("tl:slack:C1::9.9", session.id, turn_id="t0")
     fence = await store.acquire_lease(session.id, "w1", LEASE)
@@ -793,7 +705,7 @@ async def test_event_log_records_the_session_story(store: SqlStore) -> None:
 # operations ---------------------------------------------------------------------------------
 
 
-async def test_expiry_by_ttl(store: SqlStore, clock: Clock) -> None:
+async def test_expiry_by_ttl(store: Store, clock: Clock) -> None:
     idle = await store.create_session("tl")
     await store.register_key("tl:jira:AD-5", idle.id)
     clock.advance(days=TEST_TTL_DAYS - 1)
@@ -818,7 +730,7 @@ async def test_expiry_by_ttl(store: SqlStore, clock: Clock) -> None:
     assert [k.key for k in await store.keys_for(busy.id)] == ["tl:jira:AD-6"]
 
 
-async def test_expire_sessions_in_small_batches(store: SqlStore, clock: Clock) -> None:
+async def test_expire_sessions_in_small_batches(store: Store, clock: Clock) -> None:
     for _ in range(5):
         await store.create_session("tl")
     clock.advance(days=TEST_TTL_DAYS + 1)
@@ -826,7 +738,7 @@ async def test_expire_sessions_in_small_batches(store: SqlStore, clock: Clock) -
     assert len(await store.list_sessions(SessionFilter(status="expired"))) == 5
 
 
-async def test_prune_deletes_old_ended_sessions_in_batches(store: SqlStore, clock: Clock) -> None:
+async def test_prune_deletes_old_ended_sessions_in_batches(store: Store, clock: Clock) -> None:
     ended = []
     for n in range(5):
         s = await store.create_session("tl")
@@ -872,7 +784,7 @@ async def test_prune_deletes_old_ended_sessions_in_batches(store: SqlStore, cloc
     assert again == type(again)()
 
 
-async def test_prune_expires_first(store: SqlStore, clock: Clock) -> None:
+async def test_prune_expires_first(store: Store, clock: Clock) -> None:
     s = await store.create_session("tl")
     clock.advance(days=TEST_TTL_DAYS + 20)
     result = await store.prune(retention_days=14)
@@ -882,7 +794,7 @@ async def test_prune_expires_first(store: SqlStore, clock: Clock) -> None:
     assert await store.get_session(s.id) is None
 
 
-async def test_delete_session_cascades(store: SqlStore) -> None:
+async def test_delete_session_cascades(store: Store) -> None:
     s = await store.create_session("tl")
     await store.register_key("tl:github:acme/w#1", s.id)
     fence = await store.acquire_lease(s.id, "w1", LEASE)
@@ -900,7 +812,7 @@ async def test_delete_session_cascades(store: SqlStore) -> None:
     assert (await store.register_key("tl:github:acme/w#1", other.id)).registered
 
 
-async def test_list_sessions_filters(store: SqlStore, clock: Clock) -> None:
+async def test_list_sessions_filters(store: Store, clock: Clock) -> None:
     slack = await store.create_session("tl")
     await store.register_key("tl:slack:C01::123.4", slack.id)
     await store.register_key("tl:jira:AD-1", slack.id)
@@ -954,7 +866,7 @@ async def test_list_sessions_filters(store: SqlStore, clock: Clock) -> None:
     assert ids(await store.list_sessions(SessionFilter(limit=2))) == [ended.id, jira.id]
 
 
-async def test_stats(store: SqlStore, clock: Clock) -> None:
+async def test_stats(store: Store, clock: Clock) -> None:
     assert (await store.stats()).active_sessions == 0
     await store.create_session("tl")
     s = await store.create_session("tl")
@@ -966,53 +878,3 @@ async def test_stats(store: SqlStore, clock: Clock) -> None:
     assert stats.active_sessions == 1
     assert stats.pending_deliveries == 1
     assert stats.extra["processing_deliveries"] == 1
-
-
-# backend specifics --------------------------------------------------------------------------
-
-
-async def test_sqlite_reads_while_locked_and_writes_fail_cleanly(sqlite_url: str) -> None:
-    s = SqlStore(sqlite_url)
-    try:
-        await s.migrate()
-        session = await s.create_session("tl")
-        await s.register_key("tl:jira:AD-1", session.id)
-        # Another process holds SQLite's write lock.
-        other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            # readers are not held up by a writer (WAL, deferred read transactions) ...
-            assert await s.resolve("tl:jira:AD-1") == session
-            # ... a writer waits for the busy timeout, then fails as a StoreError
-            with pytest.raises(StoreError, match="locked"):
-                await s.create_session("tl")
-            other.execute("ROLLBACK")
-        finally:
-            other.close()
-        assert (await s.create_session("tl")).status == "active"
-    finally:
-        await s.close()
-
-
-async def test_postgres_pool_recovers_after_connections_are_killed(
-    postgres_url: str, clock: Clock
-) -> None:
-    s = SqlStore(postgres_url, clock=clock.now)
-    try:
-        await s.migrate()
-        sessions = await asyncio.gather(*(s.create_session("tl") for _ in range(5)))
-        # What a server restart does to the pool: every connection is gone.
-        admin = await asyncpg.connect(postgres_url, timeout=10)
-        try:
-            killed = await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        finally:
-            await admin.close()
-        assert killed >= 1
-        for session in sessions:
-            assert await s.get_session(session.id) == session
-        await s.ping()
-    finally:
-        await s.close()

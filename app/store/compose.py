@@ -1,0 +1,171 @@
+"""``ComposedStore``: a ``Store`` assembled from one implementation per role.
+
+Both stores are built this way: ``SqlStore`` from the SQL role classes sharing one engine,
+``MemoryStore`` from the memory role classes sharing one set of tables. This class only
+forwards each call to the part that implements its role; a subclass adds the ``Lifecycle``
+methods, since only it knows what it owns (an engine, or nothing).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core import KeyClaim
+from app.store.base import Inbox, Leases, Maintenance, Sessions, Transcripts
+from app.store.types import (
+    Delivery,
+    DeliveryStatus,
+    KeyLink,
+    PruneResult,
+    Session,
+    SessionEvent,
+    SessionFilter,
+    SessionStatus,
+    SessionSummary,
+    StoreStats,
+    TranscriptEntry,
+    TurnCommit,
+    TurnRecord,
+)
+
+
+class ComposedStore:
+    """Every role method of ``Store``, forwarded to the part given for that role."""
+
+    def __init__(
+        self,
+        *,
+        inbox: Inbox,
+        sessions: Sessions,
+        leases: Leases,
+        transcripts: Transcripts,
+        maintenance: Maintenance,
+    ) -> None:
+        self._inbox = inbox
+        self._sessions = sessions
+        self._leases = leases
+        self._transcripts = transcripts
+        self._maintenance = maintenance
+
+    # Inbox -------------------------------------------------------------------------------
+    async def record_delivery(
+        self, delivery_id: str, source: str, lane: str, payload: dict[str, Any]
+    ) -> bool:
+        return await self._inbox.record_delivery(delivery_id, source, lane, payload)
+
+    async def claim_delivery(self, holder: str, lease_seconds: float) -> Delivery | None:
+        return await self._inbox.claim_delivery(holder, lease_seconds)
+
+    async def extend_delivery(self, pk: int, holder: str, lease_seconds: float) -> bool:
+        return await self._inbox.extend_delivery(pk, holder, lease_seconds)
+
+    async def release_delivery(self, pk: int, holder: str, delay_seconds: float) -> None:
+        await self._inbox.release_delivery(pk, holder, delay_seconds)
+
+    async def finish_delivery(
+        self, pk: int, holder: str, status: DeliveryStatus, error: str | None = None
+    ) -> None:
+        await self._inbox.finish_delivery(pk, holder, status, error)
+
+    async def set_reply_ref(
+        self, pk: int, ref: dict[str, Any], *, holder: str | None = None
+    ) -> bool:
+        return await self._inbox.set_reply_ref(pk, ref, holder=holder)
+
+    async def get_delivery(self, pk: int) -> Delivery | None:
+        return await self._inbox.get_delivery(pk)
+
+    async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
+        return await self._inbox.previous_delivery(lane, before_pk)
+
+    async def remember_posted(self, ref: str) -> None:
+        await self._inbox.remember_posted(ref)
+
+    async def was_posted(self, ref: str) -> bool:
+        return await self._inbox.was_posted(ref)
+
+    # Sessions ----------------------------------------------------------------------------
+    async def create_session(self, agent: str, *, turn_id: str | None = None) -> Session:
+        return await self._sessions.create_session(agent, turn_id=turn_id)
+
+    async def get_session(self, session_id: str) -> Session | None:
+        return await self._sessions.get_session(session_id)
+
+    async def resolve(self, key: str) -> Session | None:
+        return await self._sessions.resolve(key)
+
+    async def session_for_key(self, key: str) -> Session | None:
+        return await self._sessions.session_for_key(key)
+
+    async def register_key(
+        self, key: str, session_id: str, *, url: str | None = None, turn_id: str | None = None
+    ) -> KeyClaim:
+        return await self._sessions.register_key(key, session_id, url=url, turn_id=turn_id)
+
+    async def unlink_key(self, key: str, *, cause: str, turn_id: str | None = None) -> str | None:
+        return await self._sessions.unlink_key(key, cause=cause, turn_id=turn_id)
+
+    async def keys_for(self, session_id: str) -> list[KeyLink]:
+        return await self._sessions.keys_for(session_id)
+
+    async def end_session(
+        self,
+        session_id: str,
+        status: SessionStatus,
+        *,
+        cause: str,
+        turn_id: str | None = None,
+    ) -> None:
+        await self._sessions.end_session(session_id, status, cause=cause, turn_id=turn_id)
+
+    async def log_event(
+        self, session_id: str, kind: str, *, cause: str | None = None, turn_id: str | None = None
+    ) -> None:
+        await self._sessions.log_event(session_id, kind, cause=cause, turn_id=turn_id)
+
+    async def events_for(self, session_id: str) -> list[SessionEvent]:
+        return await self._sessions.events_for(session_id)
+
+    # Leases ------------------------------------------------------------------------------
+    async def acquire_lease(self, session_id: str, holder: str, lease_seconds: float) -> int | None:
+        return await self._leases.acquire_lease(session_id, holder, lease_seconds)
+
+    async def renew_lease(
+        self, session_id: str, holder: str, fence: int, lease_seconds: float
+    ) -> bool:
+        return await self._leases.renew_lease(session_id, holder, fence, lease_seconds)
+
+    async def release_lease(self, session_id: str, holder: str, fence: int) -> None:
+        await self._leases.release_lease(session_id, holder, fence)
+
+    # Transcripts -------------------------------------------------------------------------
+    async def load_transcript(self, session_id: str) -> list[TranscriptEntry]:
+        return await self._transcripts.load_transcript(session_id)
+
+    async def load_messages(self, session_id: str) -> list[dict[str, Any]]:
+        return await self._transcripts.load_messages(session_id)
+
+    async def commit_turn(self, commit: TurnCommit) -> None:
+        await self._transcripts.commit_turn(commit)
+
+    async def record_turn(self, record: TurnRecord) -> None:
+        await self._transcripts.record_turn(record)
+
+    async def turns_for(self, session_id: str) -> list[TurnRecord]:
+        return await self._transcripts.turns_for(session_id)
+
+    # Maintenance -------------------------------------------------------------------------
+    async def list_sessions(self, flt: SessionFilter) -> list[SessionSummary]:
+        return await self._maintenance.list_sessions(flt)
+
+    async def delete_session(self, session_id: str) -> bool:
+        return await self._maintenance.delete_session(session_id)
+
+    async def expire_sessions(self, *, batch: int = 500) -> int:
+        return await self._maintenance.expire_sessions(batch=batch)
+
+    async def prune(self, retention_days: float, *, batch: int = 500) -> PruneResult:
+        return await self._maintenance.prune(retention_days, batch=batch)
+
+    async def stats(self) -> StoreStats:
+        return await self._maintenance.stats()

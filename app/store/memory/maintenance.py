@@ -1,0 +1,160 @@
+"""The ``Maintenance`` role in memory: the same filters and clean-up as ``app.store.sql``.
+
+The SQL store expires and prunes in batches to keep transactions short; here every call is
+one step under the lock, so ``batch`` changes nothing but is accepted for the same signature.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from app.core import Usage
+from app.store.memory.tables import Tables
+from app.store.types import (
+    ENDED_STATUSES,
+    FINISHED,
+    PruneResult,
+    Session,
+    SessionFilter,
+    SessionSummary,
+    StoreStats,
+    is_live,
+    is_stale,
+)
+
+
+def on_platform(key: str, platform: str) -> bool:
+    """The key's second ':'-separated part is ``platform`` (agent names have no ':').
+
+    The same test as ``SqlMaintenance._platform_match``.
+    """
+    _, colon, rest = key.partition(":")
+    return bool(colon) and (rest == platform or rest.startswith(platform + ":"))
+
+
+def _matches(session: Session, keys: list[str], flt: SessionFilter, now: datetime) -> bool:
+    """Whether ``session`` (holding ``keys``) passes ``flt``; see ``SqlMaintenance``."""
+    if flt.status is not None and session.status != flt.status:
+        return False
+    idle = now - session.last_active_at
+    if flt.active_within_days is not None and idle > timedelta(days=flt.active_within_days):
+        return False
+    if flt.older_than_days is not None and idle <= timedelta(days=flt.older_than_days):
+        return False
+    if flt.platform is None and flt.key_contains is None:
+        return True
+    # One key must pass both key tests; the text test ignores case.
+    needle = flt.key_contains.lower() if flt.key_contains is not None else None
+    return any(
+        (flt.platform is None or on_platform(key, flt.platform))
+        and (needle is None or needle in key.lower())
+        for key in keys
+    )
+
+
+class MemoryMaintenance:
+    """``Maintenance`` on ``Tables``."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def list_sessions(self, flt: SessionFilter) -> list[SessionSummary]:
+        t = self._t
+        now = t.now()
+        async with t.lock:
+            keys: dict[str, list[str]] = {}
+            for link in sorted(t.keys.values(), key=lambda k: (k.created_at, k.key)):
+                keys.setdefault(link.session_id, []).append(link.key)
+            chosen = [
+                row.session
+                for row in t.sessions.values()
+                if _matches(row.session, keys.get(row.session.id, []), flt, now)
+            ]
+            # Newest activity first, ties by id (a stable sort keeps the id order of ties).
+            chosen.sort(key=lambda s: s.id)
+            chosen.sort(key=lambda s: s.last_active_at, reverse=True)
+            chosen = chosen[: max(flt.limit, 0)]
+            summaries = []
+            for session in chosen:
+                mine = [r for r in t.turns.values() if r.session_id == session.id]
+                usage = sum((r.usage for r in mine), Usage())
+                summaries.append(
+                    SessionSummary(session, keys.get(session.id, []), len(mine), usage)
+                )
+            return summaries
+
+    async def delete_session(self, session_id: str) -> bool:
+        async with self._t.lock:
+            deleted, _ = self._t.delete_sessions([session_id])
+            return deleted > 0
+
+    async def expire_sessions(self, *, batch: int = 500) -> int:
+        async with self._t.lock:
+            return self._expire(self._t.now())
+
+    def _expire(self, now: datetime) -> int:
+        """Mark stale sessions expired, release their keys, log it (the caller holds the lock)."""
+        t = self._t
+        stale = [row for row in t.sessions.values() if is_stale(row.session, now, t.ttl)]
+        for row in stale:
+            row.update(status="expired")
+            row.drop_lease()
+            t.release_keys(row.session.id)
+            cause = f"idle for more than {t.ttl_days:g} days"
+            t.log(row.session.id, "expired", now, cause=cause)
+        return len(stale)
+
+    async def prune(self, retention_days: float, *, batch: int = 500) -> PruneResult:
+        t = self._t
+        async with t.lock:
+            expired = self._expire(t.now())
+            cutoff = t.now() - timedelta(days=retention_days)
+            old_ended = [
+                sid
+                for sid, row in t.sessions.items()
+                if row.session.status in ENDED_STATUSES and row.session.last_active_at < cutoff
+            ]
+            sessions_deleted, events_deleted = t.delete_sessions(old_ended)
+            old_deliveries = [
+                row
+                for row in t.inbox.values()
+                if row.status in FINISHED
+                and row.finished_at is not None
+                and row.finished_at < cutoff
+            ]
+            for delivery in old_deliveries:
+                del t.inbox[delivery.pk]
+                del t.delivery_ids[delivery.delivery_id]
+            for ref in [ref for ref, at in t.posted.items() if at < cutoff]:
+                del t.posted[ref]
+            # Turns recorded without a session age out on their own.
+            for turn_id in [
+                r.turn_id
+                for r in t.turns.values()
+                if r.session_id is None and r.finished_at < cutoff
+            ]:
+                del t.turns[turn_id]
+            return PruneResult(
+                sessions_expired=expired,
+                sessions_deleted=sessions_deleted,
+                deliveries_deleted=len(old_deliveries),
+                events_deleted=events_deleted,
+            )
+
+    async def stats(self) -> StoreStats:
+        t = self._t
+        now = t.now()
+        async with t.lock:
+            live = sum(is_live(row.session, now, t.ttl) for row in t.sessions.values())
+            by_status = {"pending": 0, "processing": 0, "failed": 0}
+            for row in t.inbox.values():
+                if row.status in by_status:
+                    by_status[row.status] += 1
+        return StoreStats(
+            active_sessions=live,
+            pending_deliveries=by_status["pending"],
+            extra={
+                "processing_deliveries": by_status["processing"],
+                "failed_deliveries": by_status["failed"],
+            },
+        )

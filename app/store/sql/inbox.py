@@ -1,0 +1,214 @@
+"""The ``Inbox`` role in SQL: deliveries handed out per lane in order, and posted refs.
+
+How the lane order holds under concurrency:
+
+* **Recording**: on PostgreSQL, inserts are serialised per lane with a transaction-scoped
+  advisory lock, so pk order equals commit order within a lane (otherwise a claimer could see
+  pk 11 committed before pk 10 and run them out of order). On SQLite, ``BEGIN IMMEDIATE``
+  already serialises all writers. Duplicates are refused by ``ON CONFLICT DO NOTHING``.
+* **Claiming**: pick the oldest claimable delivery with no earlier unfinished one in its lane
+  (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent claimers skip each other's
+  candidates), then compare-and-set it to ``processing``; a lost race retries a few rounds.
+* **Extending, releasing, finishing, recording a reply**: each UPDATE re-checks holder and
+  status in its own ``WHERE``, so a holder that lost its claim changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, and_, case, literal, or_, select, update
+
+from app.store.schema import inbox, posted
+from app.store.sql.engine import Db, guard, lock_key
+from app.store.sql.rows import to_delivery
+from app.store.types import FINISHED, UNFINISHED, Delivery, DeliveryStatus
+
+# Rounds of pick-then-claim before claim_delivery reports "nothing now" under heavy contention.
+CLAIM_ROUNDS: Final = 8
+
+
+def _claimable(table: Any, now: datetime) -> ColumnElement[bool]:
+    """Pending and due, or processing under a lease that has lapsed."""
+    return or_(
+        and_(table.c.status == "pending", table.c.available_at <= now),
+        and_(table.c.status == "processing", table.c.lease_until < now),
+    )
+
+
+class SqlInbox:
+    """``Inbox`` on a ``Db``."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    @guard
+    async def record_delivery(
+        self, delivery_id: str, source: str, lane: str, payload: dict[str, Any]
+    ) -> bool:
+        db = self._db
+        now = db.now()
+        async with db.write() as conn:
+            if db.pg:
+                # Serialise inserts per lane so pk order equals commit order within a lane;
+                # otherwise a claimer could see pk 11 committed before pk 10 and run them out
+                # of order. (On SQLite, BEGIN IMMEDIATE already serialises all writers.)
+                await db.advisory_lock(conn, lock_key("lane", lane))
+            stmt = (
+                db.insert(inbox)
+                .values(
+                    delivery_id=delivery_id,
+                    source=source,
+                    lane=lane,
+                    payload=payload,
+                    status="pending",
+                    attempts=0,
+                    available_at=now,
+                    received_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["delivery_id"])
+                .returning(inbox.c.pk)
+            )
+            return (await conn.execute(stmt)).first() is not None
+
+    @guard
+    async def claim_delivery(self, holder: str, lease_seconds: float) -> Delivery | None:
+        now = self._db.now()
+        until = now + timedelta(seconds=lease_seconds)
+        cand = inbox.alias("cand")
+        prior = inbox.alias("prior")
+        earlier_unfinished = (
+            select(literal(1))
+            .select_from(prior)
+            .where(
+                prior.c.lane == cand.c.lane,
+                prior.c.pk < cand.c.pk,
+                prior.c.status.in_(UNFINISHED),
+            )
+            .exists()
+        )
+        pick = (
+            select(cand.c.pk)
+            .where(_claimable(cand, now), ~earlier_unfinished)
+            .order_by(cand.c.pk)
+            .limit(1)
+            # PostgreSQL: concurrent claimers skip each other's candidates instead of queueing
+            # on them. A skipped row still counts as unfinished for its lane in the NOT EXISTS
+            # above, so skipping never lets a later delivery of that lane through.
+            .with_for_update(skip_locked=True, of=cand)
+        )
+        for _ in range(CLAIM_ROUNDS):
+            async with self._db.write() as conn:
+                pk = (await conn.execute(pick)).scalar_one_or_none()
+                if pk is None:
+                    return None
+                # Compare-and-set: only if it is still claimable (another claimer may have
+                # taken it between our snapshot and our lock).
+                row = (
+                    await conn.execute(
+                        update(inbox)
+                        .where(inbox.c.pk == pk, _claimable(inbox, now))
+                        .values(
+                            status="processing",
+                            holder=holder,
+                            lease_until=until,
+                            attempts=inbox.c.attempts + 1,
+                        )
+                        .returning(*inbox.c)
+                    )
+                ).first()
+                if row is not None:
+                    return to_delivery(row)
+        return None
+
+    @guard
+    async def extend_delivery(self, pk: int, holder: str, lease_seconds: float) -> bool:
+        until = self._db.now() + timedelta(seconds=lease_seconds)
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(inbox)
+                .where(inbox.c.pk == pk, inbox.c.holder == holder, inbox.c.status == "processing")
+                .values(lease_until=until)
+            )
+            return result.rowcount > 0
+
+    @guard
+    async def release_delivery(self, pk: int, holder: str, delay_seconds: float) -> None:
+        now = self._db.now()
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.pk == pk, inbox.c.holder == holder, inbox.c.status == "processing")
+                .values(
+                    status="pending",
+                    holder=None,
+                    lease_until=None,
+                    available_at=now + timedelta(seconds=max(delay_seconds, 0.0)),
+                    # A hand-back is not an attempt: undo the claim's increment.
+                    attempts=case((inbox.c.attempts > 0, inbox.c.attempts - 1), else_=0),
+                )
+            )
+
+    @guard
+    async def finish_delivery(
+        self, pk: int, holder: str, status: DeliveryStatus, error: str | None = None
+    ) -> None:
+        if status not in FINISHED:
+            raise ValueError(f"finish_delivery takes done or failed, not {status!r}")
+        now = self._db.now()
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.pk == pk, inbox.c.holder == holder, inbox.c.status == "processing")
+                .values(status=status, finished_at=now, lease_until=None, error=error)
+            )
+
+    @guard
+    async def set_reply_ref(
+        self, pk: int, ref: dict[str, Any], *, holder: str | None = None
+    ) -> bool:
+        stmt = update(inbox).where(inbox.c.pk == pk)
+        if holder is not None:
+            stmt = stmt.where(inbox.c.holder == holder, inbox.c.status == "processing")
+        async with self._db.write() as conn:
+            result = await conn.execute(stmt.values(reply_ref=ref))
+        return bool(result.rowcount)
+
+    @guard
+    async def get_delivery(self, pk: int) -> Delivery | None:
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(inbox).where(inbox.c.pk == pk))).first()
+        return to_delivery(row) if row is not None else None
+
+    @guard
+    async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
+        stmt = (
+            select(inbox)
+            .where(
+                inbox.c.lane == lane,
+                inbox.c.pk < before_pk,
+                inbox.c.status.in_(FINISHED),
+            )
+            .order_by(inbox.c.pk.desc())
+            .limit(1)
+        )
+        async with self._db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        return to_delivery(row) if row is not None else None
+
+    @guard
+    async def remember_posted(self, ref: str) -> None:
+        now = self._db.now()
+        async with self._db.write() as conn:
+            await conn.execute(
+                self._db.insert(posted)
+                .values(ref=ref, created_at=now)
+                .on_conflict_do_nothing(index_elements=["ref"])
+            )
+
+    @guard
+    async def was_posted(self, ref: str) -> bool:
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(posted.c.ref).where(posted.c.ref == ref))).first()
+        return row is not None

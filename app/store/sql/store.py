@@ -1,0 +1,96 @@
+"""``SqlStore``: the facade that owns the engine and composes the SQL roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+from app.store.compose import ComposedStore
+from app.store.sql import migrate
+from app.store.sql.engine import Db, create_engine, engine_url, guard
+from app.store.sql.inbox import SqlInbox
+from app.store.sql.leases import SqlLeases
+from app.store.sql.maintenance import SqlMaintenance
+from app.store.sql.sessions import SqlSessions
+from app.store.sql.transcripts import SqlTranscripts
+from app.store.types import utcnow
+
+if TYPE_CHECKING:
+    from app.store.base import Inbox, Leases, Maintenance, Sessions, Store, Transcripts
+
+
+class SqlStore(ComposedStore):
+    """The ``Store`` on SQLite or PostgreSQL; see ``app.store.sql`` for the concurrency model.
+
+    ``url`` is ``sqlite:///path/to/file.db`` (parent directories are created on first connect),
+    ``postgresql://user:pass@host/db`` or ``postgres://...``. Nothing connects until the first
+    call; call ``migrate()`` before use and ``close()`` at the end. A malformed or unsupported
+    URL raises ``StoreError`` here.
+
+    The store owns one engine (its connection pool); every role shares it through one ``Db``,
+    and each call runs in its own transaction (``Db.write()`` or ``Db.read()``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl_days: float = 30,
+        clock: Callable[[], datetime] = utcnow,
+        pool_size: int = 5,
+    ) -> None:
+        self._engine = create_engine(engine_url(url), pool_size=pool_size)
+        self._db = Db(self._engine, ttl_days=ttl_days, clock=clock)
+        super().__init__(
+            inbox=SqlInbox(self._db),
+            sessions=SqlSessions(self._db),
+            leases=SqlLeases(self._db),
+            transcripts=SqlTranscripts(self._db),
+            maintenance=SqlMaintenance(self._db),
+        )
+
+    @guard
+    async def migrate(self) -> str:
+        """Upgrade to the head revision; safe when several replicas start at once."""
+        return await migrate.upgrade(self._db)
+
+    @guard
+    async def schema_version(self) -> str | None:
+        return await migrate.current_revision(self._db)
+
+    async def head_version(self) -> str:
+        return migrate.head_revision()
+
+    @guard
+    async def ping(self) -> None:
+        async with self._db.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    @guard
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+
+if TYPE_CHECKING:
+    # mypy checks here that SqlStore is a whole Store and each role class a whole role.
+
+    def _conforms(store: SqlStore) -> Store:
+        return store
+
+    def _inbox(part: SqlInbox) -> Inbox:
+        return part
+
+    def _sessions(part: SqlSessions) -> Sessions:
+        return part
+
+    def _leases(part: SqlLeases) -> Leases:
+        return part
+
+    def _transcripts(part: SqlTranscripts) -> Transcripts:
+        return part
+
+    def _maintenance(part: SqlMaintenance) -> Maintenance:
+        return part

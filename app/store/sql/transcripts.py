@@ -1,0 +1,223 @@
+"""The ``Transcripts`` role in SQL: transcripts, turns and their token usage.
+
+``commit_turn`` is one transaction that locks the session row first (``FOR NO KEY UPDATE`` on
+PostgreSQL, so foreign-key checks of concurrent key and transcript inserts are not blocked by
+it; ``BEGIN IMMEDIATE`` on SQLite), checks status, fence and holder under that lock, finishes
+the delivery with a compare-and-set, and only then appends. Any refusal raises ``LeaseLost``
+and rolls everything back; so does any failure part-way.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+
+from app.core import Usage
+from app.errors import LeaseLost
+from app.store.schema import inbox, sessions, transcript, turns
+from app.store.sql.engine import Db, guard
+from app.store.sql.rows import insert_event, to_turn
+from app.store.types import TranscriptEntry, TurnCommit, TurnRecord, as_utc
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql.dml import Insert as PgInsert
+    from sqlalchemy.dialects.sqlite.dml import Insert as SqliteInsert
+
+
+def _usage_values(usage: Usage) -> dict[str, int]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+    }
+
+
+class SqlTranscripts:
+    """``Transcripts`` on a ``Db``."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    @guard
+    async def load_transcript(self, session_id: str) -> list[TranscriptEntry]:
+        stmt = (
+            select(transcript)
+            .where(transcript.c.session_id == session_id)
+            .order_by(transcript.c.seq)
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            TranscriptEntry(
+                seq=r.seq,
+                role=r.role,
+                content=r.content,
+                author_id=r.author_id,
+                author_name=r.author_name,
+                source=r.source,
+                turn_id=r.turn_id,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
+    @guard
+    async def load_messages(self, session_id: str) -> list[dict[str, Any]]:
+        stmt = (
+            select(transcript.c.role, transcript.c.content)
+            .where(transcript.c.session_id == session_id)
+            .order_by(transcript.c.seq)
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [{"role": r.role, "content": r.content} for r in rows]
+
+    def _turn_upsert(self, values: dict[str, Any]) -> PgInsert | SqliteInsert:
+        """Insert a turn row; a turn id seen before is updated instead of failing.
+
+        A turn may be written twice under one id (a recorded failure, then the retry on a
+        fresh session commits): the row then names the last session and outcome, keeps the
+        first start time, and adds up the tokens of both attempts.
+        """
+        stmt = self._db.insert(turns).values(**values)
+        new = stmt.excluded
+        return stmt.on_conflict_do_update(
+            index_elements=["turn_id"],
+            set_={
+                "session_id": func.coalesce(new.session_id, turns.c.session_id),
+                "outcome": new.outcome,
+                "model": func.coalesce(new.model, turns.c.model),
+                "input_tokens": turns.c.input_tokens + new.input_tokens,
+                "output_tokens": turns.c.output_tokens + new.output_tokens,
+                "cache_read_tokens": turns.c.cache_read_tokens + new.cache_read_tokens,
+                "cache_write_tokens": turns.c.cache_write_tokens + new.cache_write_tokens,
+                "finished_at": new.finished_at,
+            },
+        )
+
+    @guard
+    async def commit_turn(self, commit: TurnCommit) -> None:
+        now = self._db.now()
+        sid = commit.session_id
+        async with self._db.write() as conn:
+            # Lock the session row for the whole commit (FOR NO KEY UPDATE on PostgreSQL, so
+            # foreign-key checks of concurrent key/transcript inserts are not blocked by it).
+            current = (
+                await conn.execute(
+                    select(sessions.c.status, sessions.c.fence, sessions.c.lease_holder)
+                    .where(sessions.c.id == sid)
+                    .with_for_update(key_share=True)
+                )
+            ).first()
+            if current is None:
+                raise LeaseLost(f"session {sid} no longer exists")
+            if current.status != "active":
+                raise LeaseLost(f"session {sid} is {current.status}")
+            if int(current.fence) != commit.fence:
+                raise LeaseLost(f"session {sid} lease fence moved on")
+            # A released lease (e.g. by an earlier commit with this fence) no longer protects
+            # anything: refusing it stops a turn from being committed twice.
+            if current.lease_holder is None or (
+                commit.holder is not None and current.lease_holder != commit.holder
+            ):
+                raise LeaseLost(f"session {sid} lease is not held by this turn")
+            if commit.delivery_pk is not None:
+                held = [
+                    inbox.c.pk == commit.delivery_pk,
+                    inbox.c.status == "processing",
+                ]
+                if commit.holder is not None:
+                    held.append(inbox.c.holder == commit.holder)
+                finished = (
+                    await conn.execute(
+                        update(inbox)
+                        .where(*held)
+                        .values(status="done", finished_at=now, lease_until=None, error=None)
+                        .returning(inbox.c.pk)
+                    )
+                ).first()
+                if finished is None:
+                    # Another worker reclaimed the delivery and will run it again; committing
+                    # here as well would answer and record the message twice.
+                    raise LeaseLost(f"delivery {commit.delivery_pk} is no longer held")
+            last_seq = (
+                await conn.execute(
+                    select(func.coalesce(func.max(transcript.c.seq), 0)).where(
+                        transcript.c.session_id == sid
+                    )
+                )
+            ).scalar_one()
+            resumed = int(last_seq) > 0
+            if commit.messages:
+                await conn.execute(
+                    transcript.insert(),
+                    [
+                        {
+                            "session_id": sid,
+                            "seq": int(last_seq) + i,
+                            "role": m.role,
+                            "content": list(m.content),
+                            "author_id": m.author_id,
+                            "author_name": m.author_name,
+                            "source": m.source,
+                            "turn_id": commit.turn_id,
+                            "created_at": now,
+                        }
+                        for i, m in enumerate(commit.messages, start=1)
+                    ],
+                )
+            await conn.execute(
+                self._turn_upsert(
+                    {
+                        "turn_id": commit.turn_id,
+                        "session_id": sid,
+                        "outcome": commit.outcome,
+                        "model": commit.model,
+                        **_usage_values(commit.usage),
+                        "started_at": as_utc(commit.started_at) if commit.started_at else now,
+                        "finished_at": now,
+                    }
+                )
+            )
+            await conn.execute(
+                update(sessions)
+                .where(sessions.c.id == sid)
+                .values(
+                    last_active_at=now,
+                    resume_count=sessions.c.resume_count + (1 if resumed else 0),
+                    lease_holder=None,
+                    lease_until=None,
+                )
+            )
+            if resumed:
+                await insert_event(conn, sid, "resumed", now, turn_id=commit.turn_id)
+
+    @guard
+    async def record_turn(self, record: TurnRecord) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(
+                self._turn_upsert(
+                    {
+                        "turn_id": record.turn_id,
+                        "session_id": record.session_id,
+                        "outcome": record.outcome,
+                        "model": record.model,
+                        **_usage_values(record.usage),
+                        "started_at": as_utc(record.started_at),
+                        "finished_at": as_utc(record.finished_at),
+                    }
+                )
+            )
+
+    @guard
+    async def turns_for(self, session_id: str) -> list[TurnRecord]:
+        stmt = (
+            select(turns)
+            .where(turns.c.session_id == session_id)
+            .order_by(turns.c.started_at, turns.c.turn_id)
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [to_turn(r) for r in rows]
