@@ -10,7 +10,7 @@ import argparse
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from app.core import Usage
@@ -23,9 +23,10 @@ from app.store.base import (
     Store,
     TranscriptEntry,
     TurnRecord,
+    is_live,
 )
+from app.surfaces import PLATFORMS
 
-PLATFORMS: Final = ("slack", "jira", "github")
 STATUSES: Final = ("active", "reset", "dropped", "expired")
 DROP_CAUSE: Final = "dropped by operator"
 
@@ -108,8 +109,7 @@ class Context:
 
     def live(self, session: Session) -> bool:
         """Active and within the TTL: its keys still lead to it."""
-        idle = (self.now - session.last_active_at).total_seconds()
-        return session.status == "active" and idle <= self.ttl_days * 86400
+        return is_live(session, self.now, timedelta(days=self.ttl_days))
 
 
 async def run(args: argparse.Namespace, ctx: Context) -> int:

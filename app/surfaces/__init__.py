@@ -10,14 +10,21 @@ integration) or where the app is composed (a surface of its own, like Slack).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import httpx
 
 from app.config import Settings
 from app.surfaces.base import Surface, SurfaceRegistry
+from app.surfaces.github import GitHubSurface, github_integration
 from app.surfaces.integration import Integration
+from app.surfaces.jira import JiraSurface, jira_integration
+from app.surfaces.slack import SlackSurface
 
-__all__ = ["Integration", "Surface", "SurfaceRegistry", "configured_integrations"]
+__all__ = ["PLATFORMS", "Integration", "Surface", "SurfaceRegistry", "configured_integrations"]
+
+# Every platform a conversation key can name (for operators' filters).
+PLATFORMS: Final = tuple(s.platform for s in (SlackSurface, JiraSurface, GitHubSurface))
 
 
 def configured_integrations(
@@ -26,9 +33,6 @@ def configured_integrations(
     remember: Callable[[str], Awaitable[None]],
 ) -> list[Integration]:
     """The integrations the settings turn on, in a stable order (GitHub, then Jira)."""
-    from app.surfaces.github import github_integration
-    from app.surfaces.jira import jira_integration
-
     found: list[Integration] = []
     if settings.github is not None:
         found.append(github_integration(settings.github, http, remember))
