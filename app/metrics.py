@@ -6,8 +6,9 @@ What feeds each family:
   ``threadline_time_to_first_token_seconds``, ``threadline_model_tokens_total{kind}``: the turn
   pipeline, through the ``Observer`` protocol (``turn_finished``, ``first_token``).
 * ``threadline_upstream_calls_total{service,outcome}``: Slack through the app's
-  ``CountingWebClient``, Anthropic through ``anthropic_middleware`` (one count per HTTP attempt,
-  retries included), Jira and GitHub through ``CountingTransport`` under the app's httpx client.
+  ``CountingWebClient``, Anthropic through ``anthropic_middleware`` (one count per HTTP
+  attempt, retries included), Jira and GitHub through ``CountingTransport`` under the app's
+  httpx client; ``app.integrations.clients`` builds all three.
 * ``threadline_active_sessions``, ``threadline_inbox_pending``, ``threadline_turns_in_flight``:
   set from the store and the worker when ``/metrics`` is scraped (``observe_state``).
 

@@ -1,4 +1,5 @@
-"""The Bolt app: records every message to answer before Slack is acknowledged, and /reset."""
+"""The Bolt app (HTTP and Socket Mode): records every message to answer before Slack is
+acknowledged, and /reset."""
 
 from __future__ import annotations
 

@@ -1,0 +1,55 @@
+"""Which routes exist for which settings (DESIGN.md, "HTTP routes"), and their handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+
+from app.config import Settings
+from app.http import Handler
+from app.http.healthz import WorkerState, healthz
+from app.http.metrics import metrics_page
+from app.http.slack_events import slack_events
+from app.http.webhooks import within_deadline
+from app.metrics import Metrics
+from app.store.base import Store
+
+
+@dataclass(frozen=True)
+class Started:
+    """Where the routes find what the app builds when it starts; each answers None before."""
+
+    store: Callable[[], Store | None]
+    worker: Callable[[], WorkerState | None]
+    bolt: Callable[[], AsyncApp | None]
+    webhook: Callable[[str], Handler | None]
+
+
+def add_routes(
+    app: web.Application, settings: Settings, metrics: Metrics, started: Started
+) -> None:
+    """Register the routes ``settings`` call for on ``app``."""
+    app.router.add_post(
+        "/slack/events",
+        slack_events(
+            bolt=started.bolt,
+            signing_secret=settings.slack_signing_secret,
+            max_body=settings.max_body_bytes,
+        ),
+    )
+    app.router.add_get("/healthz", healthz(store=started.store, worker=started.worker))
+    app.router.add_get(
+        "/metrics", metrics_page(metrics, store=started.store, worker=started.worker)
+    )
+    # A webhook route exists only for an integration configured with its secret; without,
+    # the path answers 404, like any unknown one.
+    for name, integration in (("github", settings.github), ("jira", settings.jira)):
+        if integration is not None and integration.webhook_secret is not None:
+            app.router.add_post(
+                f"/webhooks/{name}",
+                within_deadline(name, partial(started.webhook, name)),
+            )
