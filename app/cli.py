@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from app import logs
 from app.config import Settings
-from app.errors import ConfigError, StoreError
+from app.errors import ConfigError, InvalidSettings, StoreError
 
 log = logging.getLogger("app")
 
@@ -33,6 +33,13 @@ def load_env() -> dict[str, str]:
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings.from_mapping(load_env() if env is None else env)
+
+
+def report_config_error(exc: ConfigError, *, hint: str = "") -> None:
+    """One line on stderr per bad setting, each whole on its own (log collectors split lines)."""
+    problems = exc.problems if isinstance(exc, InvalidSettings) else [(exc.setting, exc.problem)]
+    for setting, problem in problems:
+        print(f"threadline: configuration error: {setting}: {problem}{hint}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(f"threadline: configuration error: {exc} (see .env.example)", file=sys.stderr)
+        report_config_error(exc, hint=" (see .env.example)")
         return 2
     logs.configure(settings.log_level, settings.log_format)
     try:
@@ -70,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return asyncio.run(ops.run(command, args, settings))
     except ConfigError as exc:
-        print(f"threadline: configuration error: {exc}", file=sys.stderr)
+        report_config_error(exc)
         return 2
     except StoreError as exc:
         print(f"threadline: database error: {exc} (check DATABASE_URL)", file=sys.stderr)
@@ -96,7 +103,7 @@ def serve(settings: Settings, *, port: int | None = None) -> int:
             handle_signals=True,
         )
     except ConfigError as exc:
-        print(f"threadline: configuration error: {exc}", file=sys.stderr)
+        report_config_error(exc)
         return 2
     except StoreError as exc:
         print(f"threadline: database error: {exc} (check DATABASE_URL)", file=sys.stderr)

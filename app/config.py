@@ -1,8 +1,8 @@
 """Settings, read once from a mapping (the environment plus ``.env`` at the entry point).
 
-``Settings.from_mapping`` validates everything and raises ``ConfigError`` naming the first
-missing or malformed setting. Tests build settings from a plain dict; nothing here reads the
-process environment by itself.
+``Settings.from_mapping`` validates everything and raises one ``InvalidSettings`` listing every
+missing or malformed setting, so an operator fixes them in one round. Tests build settings from
+a plain dict; nothing here reads the process environment by itself.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlparse
 
-from app.errors import ConfigError
+from app.errors import InvalidSettings, SettingProblem
 
 DEFAULT_MODEL: Final = "claude-sonnet-5-5"
 DEFAULT_DATABASE_URL: Final = "sqlite:///./data/threadline.db"
@@ -22,6 +22,9 @@ LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _AGENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _JIRA_PROJECT_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,19}$")
+# What a bad required setting reads as in ``Settings.best_effort`` (".invalid" never resolves).
+_PLACEHOLDER: Final = "placeholder"
+_PLACEHOLDER_URL: Final = "https://placeholder.invalid"
 
 
 class Secret:
@@ -100,12 +103,25 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
-        """Validate ``env`` and build settings; raise ``ConfigError`` naming the bad setting."""
+        """Validate ``env`` and build settings; raise ``InvalidSettings`` listing every bad one."""
+        settings, invalid = cls.best_effort(env)
+        if invalid is not None:
+            raise invalid
+        return settings
+
+    @classmethod
+    def best_effort(cls, env: Mapping[str, str]) -> tuple[Settings, InvalidSettings | None]:
+        """Settings even from a broken ``env``, with what is wrong in it (None: nothing).
+
+        Each bad setting is replaced by its default, or by a placeholder when it has none, so
+        that ``doctor`` can still check what does not depend on it. Never serve with these:
+        ``from_mapping`` raises instead.
+        """
         r = _Reader(env)
         bot_token = r.secret("SLACK_BOT_TOKEN", required=True, prefix="xoxb-")
         assert bot_token is not None
         app_token = r.secret("SLACK_APP_TOKEN", prefix="xapp-")
-        signing = r.secret("SLACK_SIGNING_SECRET", required=app_token is None)
+        signing = r.secret("SLACK_SIGNING_SECRET", required=not r.present("SLACK_APP_TOKEN"))
         settings = cls(
             slack_bot_token=bot_token,
             slack_signing_secret=signing,
@@ -132,7 +148,7 @@ class Settings:
             github=_github(r),
             extra=dict(env),
         )
-        return settings
+        return settings, (InvalidSettings(r.problems) if r.problems else None)
 
 
 def _jira(r: _Reader) -> JiraSettings | None:
@@ -141,8 +157,8 @@ def _jira(r: _Reader) -> JiraSettings | None:
         return None
     base_url = r.url("JIRA_BASE_URL", None).rstrip("/")
     email = r.text("JIRA_EMAIL", None)
-    if "@" not in email:
-        raise ConfigError("JIRA_EMAIL", "must be the email address of the Jira account")
+    if "@" not in email and r.present("JIRA_EMAIL"):
+        r.fail("JIRA_EMAIL", "must be the email address of the Jira account")
     token = r.secret("JIRA_API_TOKEN", required=True)
     assert token is not None
     projects = r.listing("JIRA_PROJECTS", _JIRA_PROJECT_RE, "project keys like AD,OPS")
@@ -168,10 +184,18 @@ def _with_slash(url: str) -> str:
 
 
 class _Reader:
-    """Typed, validating accessors over a string mapping."""
+    """Typed, validating accessors over a string mapping.
+
+    A bad setting does not stop the reading: its problem is recorded in ``problems`` (once per
+    setting) and the accessor answers the default, or a placeholder for a required setting.
+    """
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = env
+        self.problems: list[SettingProblem] = []
+
+    def fail(self, name: str, problem: str) -> None:
+        self.problems.append(SettingProblem(name, problem))
 
     def present(self, name: str) -> bool:
         return bool(self._env.get(name, "").strip())
@@ -184,7 +208,8 @@ class _Reader:
         value = self._raw(name)
         if value is None:
             if default is None:
-                raise ConfigError(name, "is required but not set")
+                self.fail(name, "is required but not set")
+                return _PLACEHOLDER
             return default
         return value
 
@@ -192,10 +217,12 @@ class _Reader:
         value = self._raw(name)
         if value is None:
             if required:
-                raise ConfigError(name, "is required but not set")
+                self.fail(name, "is required but not set")
+                return Secret(prefix + _PLACEHOLDER)
             return None
         if prefix and not value.startswith(prefix):
-            raise ConfigError(name, f"must start with {prefix!r}")
+            self.fail(name, f"must start with {prefix!r}")
+            return Secret(prefix + _PLACEHOLDER)
         return Secret(value)
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
@@ -205,9 +232,11 @@ class _Reader:
         try:
             number = int(value)
         except ValueError:
-            raise ConfigError(name, f"must be a whole number, got {value!r}") from None
+            self.fail(name, f"must be a whole number, got {value!r}")
+            return default
         if not low <= number <= high:
-            raise ConfigError(name, f"must be between {low} and {high}, got {number}")
+            self.fail(name, f"must be between {low} and {high}, got {number}")
+            return default
         return number
 
     def number(self, name: str, default: float, *, low: float, high: float) -> float:
@@ -217,9 +246,11 @@ class _Reader:
         try:
             number = float(value)
         except ValueError:
-            raise ConfigError(name, f"must be a number, got {value!r}") from None
+            self.fail(name, f"must be a number, got {value!r}")
+            return default
         if not low <= number <= high:
-            raise ConfigError(name, f"must be between {low:g} and {high:g}, got {number:g}")
+            self.fail(name, f"must be between {low:g} and {high:g}, got {number:g}")
+            return default
         return number
 
     def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
@@ -230,13 +261,20 @@ class _Reader:
             return value.lower()
         if value.upper() in options:
             return value.upper()
-        raise ConfigError(name, f"must be one of {', '.join(options)}, got {value!r}")
+        self.fail(name, f"must be one of {', '.join(options)}, got {value!r}")
+        return default
 
     def url(self, name: str, default: str | None) -> str:
-        value = self.text(name, default)
+        value = self._raw(name)
+        if value is None:
+            if default is None:
+                self.fail(name, "is required but not set")
+                return _PLACEHOLDER_URL
+            return default
         parsed = urlparse(value)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ConfigError(name, f"must be an http(s) URL, got {value!r}")
+            self.fail(name, f"must be an http(s) URL, got {value!r}")
+            return _PLACEHOLDER_URL if default is None else default
         return value
 
     def optional_url(self, name: str) -> str | None:
@@ -245,9 +283,12 @@ class _Reader:
     def agent_name(self, name: str, default: str) -> str:
         value = self.text(name, default).lower()
         if not _AGENT_RE.match(value):
-            raise ConfigError(
-                name, "must be 1-40 characters of a-z, 0-9, '-' or '_', starting with a letter"
+            self.fail(
+                name,
+                "must be 1 to 40 characters of a-z, 0-9, '_' or '-' (capitals count as lower "
+                "case), the first a letter or a digit",
             )
+            return default
         return value
 
     def database_url(self, name: str, default: str) -> str:
@@ -257,15 +298,17 @@ class _Reader:
             value = "postgresql://" + value[len("postgres://") :]
         scheme = value.split("://", 1)[0].split("+", 1)[0]
         if "://" not in value or scheme not in ("sqlite", "postgresql"):
-            raise ConfigError(
-                name, "must be sqlite:///path/to/file.db or postgresql://user@host/db"
-            )
+            self.fail(name, "must be sqlite:///path/to/file.db or postgresql://user@host/db")
+            return default
         return value
 
     def listing(self, name: str, pattern: re.Pattern[str], what: str) -> frozenset[str]:
-        value = self.text(name, None)
+        value = self._raw(name)
+        if value is None:
+            self.fail(name, "is required but not set")
+            return frozenset()
         items = [x.strip() for x in value.split(",") if x.strip()]
-        bad = [x for x in items if not pattern.match(x)]
-        if bad or not items:
-            raise ConfigError(name, f"must be a comma-separated list of {what}")
-        return frozenset(items)
+        good = frozenset(x for x in items if pattern.match(x))
+        if len(good) < len(items) or not items:
+            self.fail(name, f"must be a comma-separated list of {what}")
+        return good

@@ -4,6 +4,7 @@ Every error the application raises on purpose derives from ``ThreadlineError``::
 
     ThreadlineError
     ├── ConfigError          a setting is missing or malformed (names the setting)
+    │   └── InvalidSettings  every bad setting of one reading, one ``SETTING: problem`` line each
     ├── StoreError           the database is unreachable, locked or failed a statement
     │   └── LeaseLost        a turn lost its session lease (another holder fenced it off)
     ├── IntegrationError     Jira / GitHub / Slack answered with an error or timed out
@@ -17,6 +18,9 @@ short human sentence, never with the exception text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 
 class ThreadlineError(Exception):
     """Base class of every error Threadline raises deliberately."""
@@ -29,6 +33,29 @@ class ConfigError(ThreadlineError):
         super().__init__(f"{setting}: {problem}")
         self.setting = setting
         self.problem = problem
+
+
+class SettingProblem(NamedTuple):
+    """One bad setting: its name and what is wrong with it (``"must be a whole number…"``)."""
+
+    setting: str
+    problem: str
+
+
+class InvalidSettings(ConfigError):
+    """Everything wrong with the settings, found in one reading rather than one at a time.
+
+    ``problems`` lists each bad setting once, in the order they are read. The message has one
+    ``SETTING: problem`` line per problem; ``setting`` and ``problem`` are the first one's, so
+    a handler written for a single ``ConfigError`` still names a real setting.
+    """
+
+    def __init__(self, problems: Sequence[SettingProblem]) -> None:
+        if not problems:
+            raise ValueError("InvalidSettings needs at least one problem")
+        super().__init__(*problems[0])
+        self.problems: tuple[SettingProblem, ...] = tuple(problems)
+        self.args = ("\n".join(f"{p.setting}: {p.problem}" for p in self.problems),)
 
 
 class StoreError(ThreadlineError):

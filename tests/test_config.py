@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from app.config import Settings
-from app.errors import ConfigError
+from app.cli import main
+from app.config import Secret, Settings
+from app.errors import ConfigError, InvalidSettings
 
 BASE = {
     "SLACK_BOT_TOKEN": "xoxb-1",
     "SLACK_SIGNING_SECRET": "sigsecret-9",
     "ANTHROPIC_API_KEY": "sk-1",
 }
+
+AGENT_NAME_RULE = (
+    "must be 1 to 40 characters of a-z, 0-9, '_' or '-' (capitals count as lower case), "
+    "the first a letter or a digit"
+)
 
 
 def test_defaults() -> None:
@@ -90,3 +98,100 @@ def test_integrations_and_secrets_stay_hidden() -> None:
     for secret in ("xoxb-1", "sigsecret-9", "sk-1", "ghp_secret", "jira-secret"):
         assert secret not in text
     assert s.slack_bot_token.reveal() == "xoxb-1"
+
+
+def test_every_bad_setting_is_reported_at_once() -> None:
+    env = {
+        "SLACK_SIGNING_SECRET": "s",
+        "PORT": "abc",
+        "AGENT_NAME": "-bot",
+        "LOG_LEVEL": "LOUD",
+        "DATABASE_URL": "mysql://x",
+        "GITHUB_TOKEN": "t",
+    }
+    with pytest.raises(InvalidSettings) as caught:
+        Settings.from_mapping(env)
+    problems = caught.value.problems
+    assert [(p.setting, p.problem) for p in problems] == [
+        ("SLACK_BOT_TOKEN", "is required but not set"),
+        ("ANTHROPIC_API_KEY", "is required but not set"),
+        ("DATABASE_URL", "must be sqlite:///path/to/file.db or postgresql://user@host/db"),
+        ("PORT", "must be a whole number, got 'abc'"),
+        ("AGENT_NAME", AGENT_NAME_RULE),
+        ("LOG_LEVEL", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'"),
+        ("GITHUB_REPOS", "is required but not set"),
+    ]
+    assert str(caught.value).splitlines() == [f"{s}: {p}" for s, p in problems]
+    # still a ConfigError naming a setting, for handlers of a single one
+    assert isinstance(caught.value, ConfigError)
+    assert (caught.value.setting, caught.value.problem) == problems[0]
+
+
+def test_one_bad_setting_reads_as_before() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_mapping({**BASE, "PORT": "70000"})
+    assert str(caught.value) == "PORT: must be between 0 and 65535, got 70000"
+
+
+@pytest.mark.parametrize(
+    ("name", "read_as"),
+    [
+        ("threadline", "threadline"),
+        ("9lives", "9lives"),
+        ("Support-Bot_2", "support-bot_2"),
+        ("x", "x"),
+        ("a" * 40, "a" * 40),
+    ],
+)
+def test_agent_names_the_rule_allows(name: str, read_as: str) -> None:
+    assert Settings.from_mapping({**BASE, "AGENT_NAME": name}).agent_name == read_as
+
+
+@pytest.mark.parametrize("name", ["-bot", "_bot", "has spaces", "bot.name", "é", "a" * 41])
+def test_agent_names_the_rule_refuses_are_told_the_rule(name: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_mapping({**BASE, "AGENT_NAME": name})
+    assert (caught.value.setting, caught.value.problem) == ("AGENT_NAME", AGENT_NAME_RULE)
+
+
+def test_best_effort_puts_defaults_and_placeholders_in_place_of_bad_settings() -> None:
+    settings, invalid = Settings.best_effort(
+        {"PORT": "abc", "LOG_LEVEL": "LOUD", "ANTHROPIC_API_KEY": "k", "AGENT_NAME": "-x"}
+    )
+    assert invalid is not None
+    assert [p.setting for p in invalid.problems] == [
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "PORT",
+        "AGENT_NAME",
+        "LOG_LEVEL",
+    ]
+    assert (settings.port, settings.log_level, settings.agent_name) == (3000, "INFO", "threadline")
+    assert settings.slack_bot_token.reveal().startswith("xoxb-")
+    assert settings.anthropic_api_key == Secret("k")
+    assert Settings.best_effort(BASE) == (Settings.from_mapping(BASE), None)
+
+
+def test_a_malformed_app_token_does_not_also_ask_for_a_signing_secret() -> None:
+    with pytest.raises(InvalidSettings) as caught:
+        Settings.from_mapping({**BASE, "SLACK_SIGNING_SECRET": "", "SLACK_APP_TOKEN": "nope"})
+    assert [p.setting for p in caught.value.problems] == ["SLACK_APP_TOKEN"]
+
+
+def test_the_entry_point_prints_every_problem_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ANTHROPIC_API_KEY", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("THREADLINE_ENV_FILE", str(tmp_path / "none.env"))
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("PORT", "abc")
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "threadline: configuration error: SLACK_BOT_TOKEN: is required but not set "
+        "(see .env.example)",
+        "threadline: configuration error: ANTHROPIC_API_KEY: is required but not set "
+        "(see .env.example)",
+        "threadline: configuration error: PORT: must be a whole number, got 'abc' "
+        "(see .env.example)",
+    ]

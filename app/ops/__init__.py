@@ -174,11 +174,9 @@ def doctor_main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``python -m app doctor``: the entry point hands over the raw environment."""
     from app import logs
 
-    settings = doctor.load_leniently(env).settings
-    if settings is not None:
-        logs.configure(settings.log_level, settings.log_format)
-    else:
-        logs.configure("WARNING", "text")
+    # A bad LOG_LEVEL or LOG_FORMAT reads as its default here, and doctor reports it.
+    settings, _ = Settings.best_effort(env)
+    logs.configure(settings.log_level, settings.log_format)
     try:
         return asyncio.run(doctor_command(args, env))
     except KeyboardInterrupt:

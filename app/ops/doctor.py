@@ -1,8 +1,9 @@
 """``doctor``: checks every configured dependency for real and says how to fix what fails.
 
 One line per check, ``PASS``, ``FAIL`` or ``SKIP``, then ``name: what was found``, and for a
-failure `` — what to do``. The configuration is read leniently: a malformed or missing setting
-is a failed check naming it, and every check that does not depend on it still runs.
+failure `` — what to do``. The configuration is read once, with ``Settings.best_effort``: each
+malformed or missing setting it reports is a failed check naming it, and every check that does
+not depend on one still runs (on the default or placeholder put in its place).
 
 Checks: the settings; Slack ``auth.test`` (and the app-level token in Socket Mode); the
 Anthropic key and model (``GET /v1/models/{model}``); the database and its schema version;
@@ -16,17 +17,17 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
 import anthropic
-import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.config import Settings
-from app.errors import ConfigError, IntegrationError, StoreError
+from app.config import Secret, Settings
+from app.errors import IntegrationError, SettingProblem, StoreError
+from app.integrations import clients
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -35,6 +36,14 @@ MIGRATE: Final = "run `python -m app migrate` (serve also migrates when it start
 SLACK_TOKEN_FIX: Final = (
     "set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth page"
 )
+# The settings each check depends on: it is skipped while one of them is broken.
+NEEDS: Final = {
+    "slack": ("SLACK_BOT_TOKEN", "SLACK_API_URL", "SLACK_APP_TOKEN"),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL"),
+    "database": ("DATABASE_URL",),
+    "jira": ("JIRA_BASE_URL", "JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PROJECTS"),
+    "github": ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_REPOS"),
+}
 # Bot scopes the app cannot work without (manifest.json has the full list).
 REQUIRED_SLACK_SCOPES: Final = (
     "app_mentions:read",
@@ -43,19 +52,6 @@ REQUIRED_SLACK_SCOPES: Final = (
     "im:history",
     "users:read",
 )
-# Stand-ins for required settings that are missing or malformed, so that the settings can
-# still be built and the checks that do not depend on them can run.
-_PLACEHOLDERS: Final = {
-    "SLACK_BOT_TOKEN": "xoxb-placeholder",
-    "SLACK_SIGNING_SECRET": "placeholder",
-    "ANTHROPIC_API_KEY": "placeholder",
-    "JIRA_BASE_URL": "https://jira.invalid",
-    "JIRA_EMAIL": "placeholder@jira.invalid",
-    "JIRA_API_TOKEN": "placeholder",
-    "JIRA_PROJECTS": "PLACEHOLDER",
-    "GITHUB_TOKEN": "placeholder",
-    "GITHUB_REPOS": "placeholder/placeholder",
-}
 
 
 @dataclass(frozen=True)
@@ -78,115 +74,51 @@ def failed(name: str, detail: str, fix: str) -> Check:
     return Check(name, "fail", detail, fix)
 
 
-@dataclass
-class Loaded:
-    """Settings built leniently: the errors found, and which settings they concern."""
-
-    settings: Settings | None
-    errors: list[ConfigError] = field(default_factory=list)
-
-    @property
-    def broken(self) -> set[str]:
-        return {e.setting for e in self.errors}
-
-
-def load_leniently(env: Mapping[str, str]) -> Loaded:
-    """Build settings from ``env``, collecting every ``ConfigError`` instead of stopping.
-
-    A bad setting is dropped (its default applies) or, when it is required, replaced by a
-    placeholder; the checks that depend on it are skipped.
-    """
-    work = dict(env)
-    errors: list[ConfigError] = []
-    tries: dict[str, int] = {}
-    for _ in range(4 * len(_PLACEHOLDERS) + 40):
-        try:
-            return Loaded(Settings.from_mapping(work), errors)
-        except ConfigError as exc:
-            setting = exc.setting
-            attempt = tries.get(setting, 0)
-            tries[setting] = attempt + 1
-            if attempt == 0:
-                errors.append(exc)
-                work.pop(setting, None)
-            elif attempt == 1 and setting in _PLACEHOLDERS:
-                work[setting] = _PLACEHOLDERS[setting]
-            else:
-                break
-    return Loaded(None, errors)
+CheckFn = Callable[[Settings], Awaitable[list[Check]]]
 
 
 async def run_checks(env: Mapping[str, str]) -> list[Check]:
     """Every check, in a fixed order; the network ones run concurrently."""
-    loaded = load_leniently(env)
-    checks = [*_config_checks(loaded, env)]
-    settings = loaded.settings
-    if settings is None:
-        return [*checks, Check("checks", "skip", "nothing else can be checked until then")]
-    broken = loaded.broken
-    planned: list[tuple[tuple[str, ...], str, Callable[[], Awaitable[list[Check]]]]] = [
-        (
-            ("SLACK_BOT_TOKEN", "SLACK_API_URL", "SLACK_APP_TOKEN"),
-            "slack",
-            lambda: _slack(settings),
-        ),
-        (
-            ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL"),
-            "anthropic",
-            lambda: _anthropic(settings),
-        ),
-        (("DATABASE_URL",), "database", lambda: _database(settings)),
-    ]
-    if settings.jira is not None or any(s.startswith("JIRA_") for s in broken):
-        planned.append(
-            (
-                ("JIRA_BASE_URL", "JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PROJECTS"),
-                "jira",
-                lambda: _jira(settings),
-            )
-        )
-    if settings.github is not None or any(s.startswith("GITHUB_") for s in broken):
-        planned.append(
-            (
-                ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_REPOS"),
-                "github",
-                lambda: _github(settings),
-            )
-        )
+    settings, invalid = Settings.best_effort(env)
+    problems = invalid.problems if invalid is not None else ()
+    broken = {p.setting for p in problems}
+    planned: dict[str, CheckFn] = {"slack": _slack, "anthropic": _anthropic, "database": _database}
+    # Broken Jira or GitHub settings still describe an integration: best_effort keeps it.
+    if settings.jira is not None:
+        planned["jira"] = _jira
+    if settings.github is not None:
+        planned["github"] = _github
 
-    async def guarded(
-        needs: Sequence[str], name: str, check: Callable[[], Awaitable[list[Check]]]
-    ) -> list[Check]:
-        bad = [s for s in needs if s in broken]
+    async def guarded(name: str, check: CheckFn) -> list[Check]:
+        bad = [s for s in NEEDS[name] if s in broken]
         if bad:
             return [Check(name, "skip", f"not checked until {', '.join(bad)} is fixed")]
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
-                return await check()
+                return await check(settings)
         except TimeoutError:
             return [failed(name, f"no answer within {CHECK_TIMEOUT:g}s", "check the network path")]
 
-    results = await asyncio.gather(*(guarded(*p) for p in planned))
-    return checks + [c for group in results for c in group]
+    results = await asyncio.gather(*(guarded(*p) for p in planned.items()))
+    return _config_checks(settings, problems, env) + [c for group in results for c in group]
 
 
 # -- configuration -----------------------------------------------------------------------------
 
 
-def _config_checks(loaded: Loaded, env: Mapping[str, str]) -> list[Check]:
+def _config_checks(
+    s: Settings, problems: Sequence[SettingProblem], env: Mapping[str, str]
+) -> list[Check]:
+    """One failed check per bad setting (``Settings.best_effort`` found them all at once)."""
     env_file = env.get("THREADLINE_ENV_FILE", ".env")
     source = f"{env_file} and the environment" if Path(env_file).is_file() else "the environment"
-    if loaded.errors:
+    if problems:
         return [
             failed(
-                "config",
-                f"{e.setting} {e.problem}",
-                f"fix {e.setting} in {source} (see .env.example)",
+                "config", f"{setting} {problem}", f"fix {setting} in {source} (see .env.example)"
             )
-            for e in loaded.errors
+            for setting, problem in problems
         ]
-    s = loaded.settings
-    assert s is not None
     mode = "Socket Mode" if s.socket_mode else "HTTP mode"
     extras = [name for name, on in (("Jira", s.jira), ("GitHub", s.github)) if on is not None]
     with_ = f", with {' and '.join(extras)}" if extras else ""
@@ -205,7 +137,7 @@ def missing_scopes(granted_header: str | None) -> list[str]:
 
 
 async def _slack(s: Settings) -> list[Check]:
-    client = AsyncWebClient(token=s.slack_bot_token.reveal(), base_url=s.slack_api_url, timeout=10)
+    client = clients.slack_client(s, timeout=10, retries=False)
     try:
         auth = await client.auth_test()
     except SlackApiError as exc:
@@ -216,20 +148,13 @@ async def _slack(s: Settings) -> list[Check]:
             return [failed("slack", error, "reinstall the Slack app and " + SLACK_TOKEN_FIX)]
         return [failed("slack", f"auth.test answered {error}", SLACK_TOKEN_FIX)]
     except Exception as exc:  # the outermost handler of this check: any failure is a FAIL line
-        return [
-            failed(
-                "slack",
-                f"cannot reach the Slack API at {s.slack_api_url} ({type(exc).__name__})",
-                "check SLACK_API_URL (normally https://slack.com/api/) and the network",
-            )
-        ]
-    checks = [
-        passed(
-            "slack",
-            f"authenticated as @{auth.get('user')} ({auth.get('user_id')}) "
-            f"in {auth.get('team')} ({auth.get('team_id')})",
-        )
-    ]
+        detail = f"cannot reach the Slack API at {s.slack_api_url} ({type(exc).__name__})"
+        fix = "check SLACK_API_URL (normally https://slack.com/api/) and the network"
+        return [failed("slack", detail, fix)]
+    who = (
+        f"@{auth.get('user')} ({auth.get('user_id')}) in {auth.get('team')} ({auth.get('team_id')})"
+    )
+    checks = [passed("slack", f"authenticated as {who}")]
     missing = missing_scopes(auth.headers.get("x-oauth-scopes"))
     if missing:
         checks.append(
@@ -239,18 +164,18 @@ async def _slack(s: Settings) -> list[Check]:
                 "add them under OAuth & Permissions → Bot Token Scopes, then reinstall the app",
             )
         )
-    checks.append(await _slack_events(s))
+    checks.append(await _slack_events(s, client))
     return checks
 
 
-async def _slack_events(s: Settings) -> Check:
+async def _slack_events(s: Settings, client: AsyncWebClient) -> Check:
     if s.slack_app_token is None:
         return passed(
             "slack events",
             "HTTP mode: SLACK_SIGNING_SECRET is set; Slack must send events to POST /slack/events",
         )
-    client = AsyncWebClient(base_url=s.slack_api_url, timeout=10)
     try:
+        # The app-level token goes with the call, in place of the bot token.
         await client.apps_connections_open(app_token=s.slack_app_token.reveal())
     except SlackApiError as exc:
         error = str(exc.response.get("error") or "error")
@@ -272,61 +197,33 @@ async def _slack_events(s: Settings) -> Check:
 # -- Anthropic ---------------------------------------------------------------------------------
 
 
+MODEL_FIX: Final = "set ANTHROPIC_MODEL to a model id your key can use (GET /v1/models lists them)"
+ANTHROPIC_URL_FIX: Final = "check ANTHROPIC_BASE_URL (empty for the public API) and the network"
+KEY_FIX: Final = "set ANTHROPIC_API_KEY to a key from console.anthropic.com → API keys"
+KEY_SCOPE_FIX: Final = "check the key's workspace and permissions, or set another ANTHROPIC_API_KEY"
+
+
 async def _anthropic(s: Settings) -> list[Check]:
-    key = s.anthropic_api_key.reveal() if s.anthropic_api_key else None
     where = s.anthropic_base_url or "https://api.anthropic.com"
-    async with anthropic.AsyncAnthropic(
-        api_key=key, base_url=s.anthropic_base_url, max_retries=1, timeout=15.0
-    ) as client:
+    async with clients.anthropic_client(s, timeout=15.0, max_retries=1) as client:
         try:
             info = await client.models.retrieve(s.anthropic_model)
         except anthropic.AuthenticationError:
-            return [
-                failed(
-                    "anthropic",
-                    "the API key was refused (401)",
-                    "set ANTHROPIC_API_KEY to a key from console.anthropic.com → API keys",
-                )
-            ]
+            return [failed("anthropic", "the API key was refused (401)", KEY_FIX)]
         except anthropic.PermissionDeniedError:
-            return [
-                failed(
-                    "anthropic",
-                    "the API key may not use the API (403)",
-                    "check the key's workspace and permissions, or set another ANTHROPIC_API_KEY",
-                )
-            ]
+            return [failed("anthropic", "the API key may not use the API (403)", KEY_SCOPE_FIX)]
         except anthropic.NotFoundError:
-            return [
-                passed("anthropic", f"API key accepted by {where}"),
-                failed(
-                    "model",
-                    f"model {s.anthropic_model!r} not found",
-                    "set ANTHROPIC_MODEL to a model id your key can use (GET /v1/models lists "
-                    "them)",
-                ),
-            ]
+            unknown = failed("model", f"model {s.anthropic_model!r} not found", MODEL_FIX)
+            return [passed("anthropic", f"API key accepted by {where}"), unknown]
         except anthropic.APIConnectionError as exc:
-            return [
-                failed(
-                    "anthropic",
-                    f"cannot reach {where} ({type(exc).__name__})",
-                    "check ANTHROPIC_BASE_URL (empty for the public API) and the network",
-                )
-            ]
+            detail = f"cannot reach {where} ({type(exc).__name__})"
+            return [failed("anthropic", detail, ANTHROPIC_URL_FIX)]
         except anthropic.APIStatusError as exc:
-            return [
-                failed(
-                    "anthropic",
-                    f"{where} answered {exc.status_code}",
-                    "try again later; check status.anthropic.com",
-                )
-            ]
+            detail = f"{where} answered {exc.status_code}"
+            return [failed("anthropic", detail, "try again later; check status.anthropic.com")]
     name = getattr(info, "display_name", None) or info.id
-    return [
-        passed("anthropic", f"API key accepted by {where}"),
-        passed("model", f"{info.id} ({name}) is available"),
-    ]
+    available = passed("model", f"{info.id} ({name}) is available")
+    return [passed("anthropic", f"API key accepted by {where}"), available]
 
 
 # -- database ----------------------------------------------------------------------------------
@@ -383,14 +280,12 @@ async def _database(s: Settings) -> list[Check]:
     if current == head:
         return [reachable, passed("schema", f"at {head}, the current version")]
     if current is None:
-        detail = f"no tables yet (this version needs schema {head})"
-        fix = MIGRATE
+        detail, fix = f"no tables yet (this version needs schema {head})", MIGRATE
     elif not _known_revision(current):
         detail = f"at {current}, which this version of Threadline does not know (newest: {head})"
         fix = "upgrade Threadline: a newer version migrated this database"
     else:
-        detail = f"at {current}, behind this version's {head}"
-        fix = MIGRATE
+        detail, fix = f"at {current}, behind this version's {head}", MIGRATE
     return [reachable, failed("schema", detail, fix)]
 
 
@@ -408,14 +303,13 @@ def _known_revision(revision: str) -> bool:
 
 def _sqlite_problem(path: Path) -> str | None:
     """Why Threadline could not write the SQLite file at ``path`` (None: it can)."""
+    folder = path.parent
     if path.exists():
         if not path.is_file():
             return "the path exists but is not a file"
         if not os.access(path, os.R_OK | os.W_OK):
             return "the file is not readable and writable by this user"
-        folder = path.parent
     else:
-        folder = path.parent
         while not folder.exists():
             folder = folder.parent
         if not folder.is_dir():
@@ -429,41 +323,22 @@ def _sqlite_problem(path: Path) -> str | None:
 # -- Jira and GitHub ---------------------------------------------------------------------------
 
 
-def _integration_fix(exc: IntegrationError, credentials: str, url_setting: str) -> str:
-    if exc.status in (401, 403):
-        return f"check {credentials}"
-    if exc.status == 404 or exc.status is None:
-        return f"check {url_setting} and the network"
-    return "try again later"
-
-
 async def _jira(s: Settings) -> list[Check]:
     from app.integrations.jira import JiraClient
 
     jira = s.jira
     assert jira is not None
-    async with httpx.AsyncClient() as http:
-        client = JiraClient(jira, http)
-        try:
-            account = await client.myself()
-        except IntegrationError as exc:
-            checks = [
-                failed(
-                    "jira",
-                    f"GET /rest/api/3/myself: {exc.message}",
-                    _integration_fix(
-                        exc,
-                        "JIRA_EMAIL and JIRA_API_TOKEN (an API token from "
-                        "id.atlassian.com → Security → API tokens)",
-                        "JIRA_BASE_URL (https://your-site.atlassian.net)",
-                    ),
-                )
-            ]
-        else:
-            projects = ", ".join(sorted(jira.projects))
-            checks = [passed("jira", f"signed in as {account} (projects {projects})")]
-    checks.append(_webhook_check("jira", "JIRA_WEBHOOK_SECRET", jira.webhook_secret is not None))
-    return checks
+    async with clients.http_client(s) as http:
+        account = await _signed_in(
+            "jira",
+            "GET /rest/api/3/myself",
+            JiraClient(jira, http).myself,
+            f"projects {', '.join(sorted(jira.projects))}",
+            credentials="JIRA_EMAIL and JIRA_API_TOKEN (an API token from id.atlassian.com → "
+            "Security → API tokens)",
+            url_setting="JIRA_BASE_URL (https://your-site.atlassian.net)",
+        )
+    return [account, _webhook_check("jira", "JIRA_WEBHOOK_SECRET", jira.webhook_secret)]
 
 
 async def _github(s: Settings) -> list[Check]:
@@ -471,35 +346,44 @@ async def _github(s: Settings) -> list[Check]:
 
     github = s.github
     assert github is not None
-    async with httpx.AsyncClient() as http:
-        client = GitHubClient(github, http)
-        try:
-            login = await client.whoami()
-        except IntegrationError as exc:
-            checks = [
-                failed(
-                    "github",
-                    f"GET /user: {exc.message}",
-                    _integration_fix(
-                        exc,
-                        "GITHUB_TOKEN (a token with Issues read/write on the allowed repos)",
-                        "GITHUB_API_URL",
-                    ),
-                )
-            ]
+    async with clients.http_client(s) as http:
+        account = await _signed_in(
+            "github",
+            "GET /user",
+            GitHubClient(github, http).whoami,
+            f"repos {', '.join(sorted(github.repos))}",
+            credentials="GITHUB_TOKEN (a token with Issues read/write on the allowed repos)",
+            url_setting="GITHUB_API_URL",
+        )
+    return [account, _webhook_check("github", "GITHUB_WEBHOOK_SECRET", github.webhook_secret)]
+
+
+async def _signed_in(
+    name: str,
+    call: str,
+    whoami: Callable[[], Awaitable[str]],
+    scope: str,
+    *,
+    credentials: str,
+    url_setting: str,
+) -> Check:
+    try:
+        account = await whoami()
+    except IntegrationError as exc:
+        if exc.status in (401, 403):
+            fix = f"check {credentials}"
+        elif exc.status == 404 or exc.status is None:
+            fix = f"check {url_setting} and the network"
         else:
-            repos = ", ".join(sorted(github.repos))
-            checks = [passed("github", f"signed in as {login} (repos {repos})")]
-    checks.append(
-        _webhook_check("github", "GITHUB_WEBHOOK_SECRET", github.webhook_secret is not None)
-    )
-    return checks
+            fix = "try again later"
+        return failed(name, f"{call}: {exc.message}", fix)
+    return passed(name, f"signed in as {account} ({scope})")
 
 
-def _webhook_check(service: str, setting: str, present: bool) -> Check:
+def _webhook_check(service: str, setting: str, secret: Secret | None) -> Check:
     name = f"{service} webhook"
     route = f"POST /webhooks/{service}"
-    if present:
+    if secret is not None:
         return passed(name, f"{setting} is set; deliveries go to {route}")
     title = "Jira" if service == "jira" else "GitHub"
     return failed(

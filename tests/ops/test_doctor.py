@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.ops.doctor import REQUIRED_SLACK_SCOPES, load_leniently, missing_scopes
+from app.ops.doctor import REQUIRED_SLACK_SCOPES, missing_scopes
 from app.store import SqlStore
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.github import FakeGitHub
@@ -328,16 +328,40 @@ async def test_bad_env_file_in_a_subprocess(
     assert slack.calls_to("auth.test")
 
 
-def test_lenient_loading_collects_every_error() -> None:
-    loaded = load_leniently({"PORT": "abc", "LOG_LEVEL": "LOUD", "ANTHROPIC_API_KEY": "k"})
-    assert [e.setting for e in loaded.errors] == [
-        "SLACK_BOT_TOKEN",
-        "SLACK_SIGNING_SECRET",
-        "PORT",
-        "LOG_LEVEL",
+async def test_every_bad_setting_is_reported_in_one_run(cli: Cli, env: dict[str, str]) -> None:
+    del env["SLACK_BOT_TOKEN"]
+    env.update({"PORT": "abc", "AGENT_NAME": "-bot", "LOG_LEVEL": "LOUD", "GITHUB_REPOS": "x"})
+    result = await cli("doctor")
+    assert result.code == 2
+    where = "in the environment (see .env.example)"
+    assert [line for line in result.lines if line.startswith("FAIL config:")] == [
+        f"FAIL config: SLACK_BOT_TOKEN is required but not set — fix SLACK_BOT_TOKEN {where}",
+        f"FAIL config: PORT must be a whole number, got 'abc' — fix PORT {where}",
+        "FAIL config: AGENT_NAME must be 1 to 40 characters of a-z, 0-9, '_' or '-' (capitals "
+        f"count as lower case), the first a letter or a digit — fix AGENT_NAME {where}",
+        "FAIL config: LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got "
+        f"'LOUD' — fix LOG_LEVEL {where}",
+        "FAIL config: GITHUB_REPOS must be a comma-separated list of owner/name pairs like "
+        f"acme/widgets — fix GITHUB_REPOS {where}",
     ]
-    assert loaded.settings is not None
-    assert loaded.settings.port == 3000
+    checks = by_name(result.lines)
+    assert checks["slack"] == "SKIP slack: not checked until SLACK_BOT_TOKEN is fixed"
+    assert checks["github"] == "SKIP github: not checked until GITHUB_REPOS is fixed"
+    for name in ("anthropic", "model", "database", "schema", "jira", "jira webhook"):
+        assert checks[name].startswith("PASS"), checks[name]
+
+
+async def test_json_output_lists_every_bad_setting(cli: Cli, env: dict[str, str]) -> None:
+    env.update({"PORT": "abc", "LOG_FORMAT": "xml"})
+    result = await cli("doctor", "--json")
+    assert result.code == 2
+    doc = json.loads(result.out)
+    config = [c for c in doc["checks"] if c["name"] == "config"]
+    assert [c["detail"] for c in config] == [
+        "PORT must be a whole number, got 'abc'",
+        "LOG_FORMAT must be one of text, json, got 'xml'",
+    ]
+    assert all(c["status"] == "fail" for c in config)
 
 
 def test_missing_scopes() -> None:
