@@ -22,6 +22,7 @@ from app.slack.events import (
     plan_reset,
 )
 from app.store.base import Store
+from app.turns.commands import reset_conversation
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +104,16 @@ def build_bolt_app(
             await ack(text=plan.refusal or RESET_HELP)
             return
         try:
-            session = await store.resolve(plan.key)
-            if session is not None:
-                await store.end_session(
-                    session.id, "reset", cause=f"/reset by {command.get('user_id')}"
-                )
+            result = await reset_conversation(
+                store, plan.key, where=plan.where, cause=f"/reset by {command.get('user_id')}"
+            )
         except StoreError as exc:
             log.error("/reset failed: %s", exc)
             await ack(
                 text="I couldn't reset right now (my database is unavailable). Please try again."
             )
             return
-        if session is None:
-            await ack(text=f"There was no conversation to reset in {plan.where}.")
-        else:
-            await ack(
-                text=f"Done: I've forgotten {plan.where}. The next message there starts fresh."
-            )
+        await ack(text=result.text)
 
     return app
 

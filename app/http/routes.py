@@ -1,4 +1,8 @@
-"""Which routes exist for which settings (DESIGN.md, "HTTP routes"), and their handlers."""
+"""Which routes exist for which settings, and their handlers.
+
+``/slack/events``, ``/healthz`` and ``/metrics`` always; ``/webhooks/github`` and
+``/webhooks/jira`` only when that integration and its webhook secret are configured.
+"""
 
 from __future__ import annotations
 

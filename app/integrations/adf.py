@@ -10,6 +10,10 @@ Both directions are pure functions.
 * ``adf_to_text`` renders a comment body back to light Markdown for Claude to read. It accepts
   an ADF node, a list of nodes, or a plain string (some Jira setups send comment bodies as
   wiki-markup strings).
+
+It is longer than the project's other modules on purpose: the two directions share one
+grammar (which nodes and marks exist, how lists nest), and splitting them would spread that
+one job over two files that must change together.
 """
 
 from __future__ import annotations

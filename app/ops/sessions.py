@@ -7,7 +7,6 @@ agent prefix (``threadline:jira:AD-12`` or ``jira:AD-12``).
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,12 +16,9 @@ from app.core import Usage
 from app.ops import output
 from app.store.base import (
     Session,
-    SessionEvent,
     SessionFilter,
     SessionSummary,
     Store,
-    TranscriptEntry,
-    TurnRecord,
     is_live,
 )
 from app.surfaces import PLATFORMS
@@ -117,6 +113,8 @@ async def run(args: argparse.Namespace, ctx: Context) -> int:
     if sub == "list":
         return await list_sessions(args, ctx)
     if sub == "show":
+        from app.ops.session_view import show_session
+
         return await show_session(args, ctx)
     if sub == "drop":
         return await drop_session(args, ctx)
@@ -144,7 +142,7 @@ async def find(store: Store, ref: str, agent: str) -> Session | None:
     return await store.session_for_key(full_key(ref, agent))
 
 
-async def _found(ctx: Context, ref: str) -> Session | None:
+async def found(ctx: Context, ref: str) -> Session | None:
     session = await find(ctx.store, ref, ctx.agent)
     if session is None:
         output.error(f"no session with id or key {ref!r}")
@@ -154,7 +152,7 @@ async def _found(ctx: Context, ref: str) -> Session | None:
 # -- list --------------------------------------------------------------------------------------
 
 
-def _usage_json(usage: Usage) -> dict[str, int]:
+def usage_json(usage: Usage) -> dict[str, int]:
     return {
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
@@ -163,7 +161,7 @@ def _usage_json(usage: Usage) -> dict[str, int]:
     }
 
 
-def _session_json(session: Session, ctx: Context) -> dict[str, Any]:
+def session_json(session: Session, ctx: Context) -> dict[str, Any]:
     return {
         "id": session.id,
         "agent": session.agent,
@@ -175,7 +173,7 @@ def _session_json(session: Session, ctx: Context) -> dict[str, Any]:
     }
 
 
-def _total_tokens(usage: Usage) -> int:
+def total_tokens(usage: Usage) -> int:
     return (
         usage.input_tokens
         + usage.output_tokens
@@ -199,10 +197,10 @@ async def list_sessions(args: argparse.Namespace, ctx: Context) -> int:
             {
                 "sessions": [
                     {
-                        **_session_json(s.session, ctx),
+                        **session_json(s.session, ctx),
                         "keys": s.keys,
                         "turns": s.turns,
-                        "usage": _usage_json(s.usage),
+                        "usage": usage_json(s.usage),
                     }
                     for s in summaries
                 ],
@@ -218,7 +216,7 @@ async def list_sessions(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _status(session: Session, ctx: Context) -> str:
+def status_label(session: Session, ctx: Context) -> str:
     if session.status == "active" and not ctx.live(session):
         return "active (past TTL)"
     return session.status
@@ -233,11 +231,11 @@ def _list_table(summaries: list[SessionSummary], ctx: Context) -> str:
         rows.append(
             [
                 s.session.id,
-                _status(s.session, ctx),
+                status_label(s.session, ctx),
                 output.when(s.session.last_active_at),
                 output.ago(s.session.last_active_at, ctx.now),
                 str(s.turns),
-                output.count(_total_tokens(s.usage)),
+                output.count(total_tokens(s.usage)),
                 keys,
             ]
         )
@@ -248,210 +246,8 @@ def _list_table(summaries: list[SessionSummary], ctx: Context) -> str:
 # -- show --------------------------------------------------------------------------------------
 
 
-async def show_session(args: argparse.Namespace, ctx: Context) -> int:
-    session = await _found(ctx, args.ref)
-    if session is None:
-        return 1
-    keys = await ctx.store.keys_for(session.id)
-    events = await ctx.store.events_for(session.id)
-    transcript = await ctx.store.load_transcript(session.id)
-    turns = await ctx.store.turns_for(session.id)
-    total = sum((t.usage for t in turns), Usage())
-    if args.json:
-        output.emit_json(
-            {
-                "session": _session_json(session, ctx),
-                "keys": [
-                    {"key": k.key, "url": k.url, "created_at": k.created_at.isoformat()}
-                    for k in keys
-                ],
-                "events": [_event_json(e) for e in events],
-                "transcript": [_entry_json(e) for e in transcript],
-                "turns": [_turn_json(t) for t in turns],
-                "usage": _usage_json(total),
-            }
-        )
-        return 0
-    sections = [
-        output.fields(
-            [
-                ("Session", session.id),
-                ("Agent", session.agent),
-                ("Status", _status(session, ctx)),
-                (
-                    "Created",
-                    f"{output.when(session.created_at)} UTC "
-                    f"({output.ago(session.created_at, ctx.now)} ago)",
-                ),
-                (
-                    "Last active",
-                    f"{output.when(session.last_active_at)} UTC "
-                    f"({output.ago(session.last_active_at, ctx.now)} ago)",
-                ),
-                ("Resumed", _times(session.resume_count)),
-            ]
-        ),
-        _section(
-            "Keys",
-            output.table(
-                ["KEY", "URL", "LINKED (UTC)"],
-                [[k.key, k.url or "-", output.when(k.created_at)] for k in keys],
-            )
-            if keys
-            else "(none: the session has ended, or its keys were released)",
-        ),
-        _section(
-            "Events",
-            output.table(
-                ["TIME (UTC)", "EVENT", "DETAIL", "TURN"],
-                [
-                    [output.when(e.created_at), e.kind, e.cause or "", e.turn_id or ""]
-                    for e in events
-                ],
-            )
-            if events
-            else "(none)",
-        ),
-        _section(
-            f"Transcript ({len(transcript)} messages)",
-            "\n".join(_entry_text(e, session.agent) for e in transcript) or "(empty)",
-        ),
-        _section("Turns", _turns_table(turns, total) if turns else "(none)"),
-    ]
-    print("\n\n".join(sections))
-    return 0
-
-
-def _times(n: int) -> str:
-    return "never" if n == 0 else ("once" if n == 1 else f"{n} times")
-
-
-def _section(title: str, body: str) -> str:
-    indented = "\n".join(("  " + line).rstrip() for line in body.splitlines())
-    return f"{title}\n{indented}"
-
-
-def _event_json(e: SessionEvent) -> dict[str, Any]:
-    return {
-        "kind": e.kind,
-        "cause": e.cause,
-        "turn_id": e.turn_id,
-        "created_at": e.created_at.isoformat(),
-    }
-
-
-def _entry_json(e: TranscriptEntry) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "role": e.role,
-        "author_id": e.author_id,
-        "author_name": e.author_name,
-        "source": e.source,
-        "turn_id": e.turn_id,
-        "created_at": e.created_at.isoformat(),
-        "content": e.content,
-    }
-
-
-def _turn_json(t: TurnRecord) -> dict[str, Any]:
-    return {
-        "turn_id": t.turn_id,
-        "outcome": t.outcome,
-        "model": t.model,
-        "started_at": t.started_at.isoformat(),
-        "finished_at": t.finished_at.isoformat(),
-        "seconds": round((t.finished_at - t.started_at).total_seconds(), 3),
-        "usage": _usage_json(t.usage),
-    }
-
-
-def _author(e: TranscriptEntry, agent: str) -> str:
-    if e.role == "assistant":
-        return agent
-    if e.author_name or e.author_id:
-        name = e.author_name or e.author_id
-        return f"{name} ({e.author_id})" if e.author_name and e.author_id else str(name)
-    if all(b.get("type") == "tool_result" for b in e.content):
-        return "tool results"
-    return "user"
-
-
-def _entry_text(e: TranscriptEntry, agent: str) -> str:
-    where = f" via {e.source}" if e.source else ""
-    head = f"[{e.seq}] {output.when(e.created_at)}  {_author(e, agent)}{where}"
-    body = [line for block in e.content for line in _block_lines(block)]
-    return "\n".join([head, *("    " + line for line in body)])
-
-
-def _block_lines(block: dict[str, Any]) -> list[str]:
-    kind = block.get("type")
-    if kind == "text":
-        return str(block.get("text", "")).splitlines() or [""]
-    if kind == "tool_use":
-        args = block.get("input") or {}
-        shown = ", ".join(
-            f"{k}={json.dumps(v, ensure_ascii=False)}"
-            for k, v in (args.items() if isinstance(args, dict) else [])
-        )
-        return [f"→ {block.get('name')}({output.one_line(shown, 120)})"]
-    if kind == "tool_result":
-        content = block.get("content")
-        if isinstance(content, list):
-            text = " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
-        else:
-            text = str(content or "")
-        prefix = "← error: " if block.get("is_error") else "← "
-        return [prefix + output.one_line(text, 160)]
-    return [f"[{kind}]"]
-
-
-def _turns_table(turns: list[TurnRecord], total: Usage) -> str:
-    rows = [
-        [
-            t.turn_id,
-            output.when(t.started_at),
-            f"{(t.finished_at - t.started_at).total_seconds():.1f}",
-            t.outcome,
-            t.model or "-",
-            output.count(t.usage.input_tokens),
-            output.count(t.usage.output_tokens),
-            output.count(t.usage.cache_read_tokens),
-            output.count(t.usage.cache_write_tokens),
-        ]
-        for t in turns
-    ]
-    rows.append(
-        [
-            f"total ({len(turns)} turns)",
-            "",
-            "",
-            "",
-            "",
-            output.count(total.input_tokens),
-            output.count(total.output_tokens),
-            output.count(total.cache_read_tokens),
-            output.count(total.cache_write_tokens),
-        ]
-    )
-    headers = [
-        "TURN",
-        "STARTED (UTC)",
-        "SECONDS",
-        "OUTCOME",
-        "MODEL",
-        "INPUT",
-        "OUTPUT",
-        "CACHE READ",
-        "CACHE WRITE",
-    ]
-    return output.table(headers, rows, right={2, 5, 6, 7, 8})
-
-
-# -- drop --------------------------------------------------------------------------------------
-
-
 async def drop_session(args: argparse.Namespace, ctx: Context) -> int:
-    session = await _found(ctx, args.ref)
+    session = await found(ctx, args.ref)
     if session is None:
         return 1
     keys = [k.key for k in await ctx.store.keys_for(session.id)]

@@ -28,15 +28,15 @@ async def post_event(url: str, event: dict[str, object]) -> int:
         return r.status
 
 
-async def test_missing_tokens_stop_the_start_with_one_line_naming_the_setting() -> None:
+async def test_missing_tokens_stop_the_start_with_one_line_per_missing_setting() -> None:
     bot = BotProcess({})
     await bot.start(wait=False)
     code = await asyncio.wait_for(bot.proc.wait(), 30)  # type: ignore[union-attr]
     out = (await bot.output()).strip()
     assert code == 2
     assert out.splitlines() == [
-        "threadline: configuration error: SLACK_BOT_TOKEN: is required but not set "
-        "(see .env.example)"
+        f"threadline: configuration error: {name}: is required but not set (see .env.example)"
+        for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "ANTHROPIC_API_KEY")
     ]
 
 
