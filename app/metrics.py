@@ -71,6 +71,12 @@ class Metrics:
             "threadline_inbox_pending", "Deliveries waiting in the inbox", registry=r
         )
         self.in_flight = Gauge("threadline_turns_in_flight", "Turns running now", registry=r)
+        self.refused = Counter(
+            "threadline_refused_messages",
+            "Messages not answered because of who sent them or where, by surface and reason",
+            ["surface", "reason"],
+            registry=r,
+        )
 
     # Observer protocol of the pipeline
     def turn_finished(self, outcome: str, seconds: float | None, usage: Usage) -> None:
@@ -90,6 +96,11 @@ class Metrics:
 
     def first_token(self, seconds: float) -> None:
         self.first_token_seconds.observe(seconds)
+
+    def refusal(self, surface: str, reason: str) -> None:
+        """A message was acknowledged but not answered (an untrusted commenter, a channel
+        outside the allow-list...)."""
+        self.refused.labels(surface, reason).inc()
 
     def upstream(self, service: str, outcome: str) -> None:
         self.upstream_calls.labels(service=service, outcome=outcome).inc()

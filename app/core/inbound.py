@@ -30,6 +30,11 @@ class Inbound:
     item_ref: str | None = None
     item_url: str | None = None
     comment_id: str | None = None
+    # Who can read the place it was written (an ``Audience`` value); None: the surface finds
+    # out (e.g. asks Slack whether a channel is shared with another organisation).
+    audience: str | None = None
+    # Written by someone of another organisation (a Slack Connect guest); see EXTERNAL_USERS.
+    external: bool = False
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)

@@ -68,12 +68,8 @@ class Surface(Protocol):
         """``[Ada Lovelace (U012AB) in Slack]``: who wrote a message and where, for Claude."""
         ...
 
-    def audience(self, inbound: Inbound) -> Audience:
-        """Who can read the place ``inbound`` came from."""
-        ...
-
-    def may_speak(self, inbound: Inbound) -> bool:
-        """Whether ``inbound``'s author may start a turn here."""
+    async def audience(self, inbound: Inbound) -> Audience:
+        """Who can read the place ``inbound`` came from (and where its answer would go)."""
         ...
 
     def command_of(self, inbound: Inbound) -> Command | None:

@@ -101,11 +101,8 @@ class CommentSurface:
         name = inbound.author_name or inbound.author_id
         return f"[{name} ({inbound.author_id}) in {self.title} {inbound.item_ref}]"
 
-    def audience(self, inbound: Inbound) -> Audience:
-        return Audience.INTERNAL
-
-    def may_speak(self, inbound: Inbound) -> bool:
-        return True
+    async def audience(self, inbound: Inbound) -> Audience:
+        return Audience(inbound.audience) if inbound.audience else Audience.INTERNAL
 
     def command_of(self, inbound: Inbound) -> Command | None:
         return None

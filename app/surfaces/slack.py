@@ -44,11 +44,8 @@ class SlackSurface:
     def author_header(self, inbound: Inbound) -> str:
         return f"[{inbound.author_name or inbound.author_id} ({inbound.author_id}) in Slack]"
 
-    def audience(self, inbound: Inbound) -> Audience:
-        return Audience.INTERNAL
-
-    def may_speak(self, inbound: Inbound) -> bool:
-        return True
+    async def audience(self, inbound: Inbound) -> Audience:
+        return Audience(inbound.audience) if inbound.audience else Audience.INTERNAL
 
     def command_of(self, inbound: Inbound) -> Command | None:
         return command_of(inbound.text)

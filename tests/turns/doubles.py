@@ -75,11 +75,8 @@ class ChatSurface:
         name = inbound.author_name or inbound.author_id
         return f"[{name} ({inbound.author_id}) in {self.title}]"
 
-    def audience(self, inbound: Inbound) -> Audience:
-        return Audience.INTERNAL
-
-    def may_speak(self, inbound: Inbound) -> bool:
-        return True
+    async def audience(self, inbound: Inbound) -> Audience:
+        return Audience(inbound.audience) if inbound.audience else Audience.INTERNAL
 
     def command_of(self, inbound: Inbound) -> Command | None:
         word = inbound.text.strip().lower()

@@ -11,46 +11,35 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import urlparse
 
-from app.errors import InvalidSettings, SettingProblem
+from app.config.reader import Reader
+from app.config.secret import Secret
+from app.errors import InvalidSettings
 
 DEFAULT_MODEL: Final = "claude-sonnet-5-5"
 DEFAULT_DATABASE_URL: Final = "sqlite:///./data/threadline.db"
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_PUBLIC_REPLY_NOTE: Final = "Thanks, the team has been notified and will follow up here."
+# GitHub's author_association values, and those trusted by default.
+ASSOCIATIONS: Final = frozenset(
+    {
+        "OWNER",
+        "MEMBER",
+        "COLLABORATOR",
+        "CONTRIBUTOR",
+        "FIRST_TIME_CONTRIBUTOR",
+        "FIRST_TIMER",
+        "MANNEQUIN",
+        "NONE",
+    }
+)
+DEFAULT_TRUSTED_ASSOCIATIONS: Final = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+EXTERNAL_USERS: Final = ("ignore", "chat", "full")
+PUBLIC_REPLIES: Final = ("redirect", "allow")
 
-_AGENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _JIRA_PROJECT_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,19}$")
 # What a bad required setting reads as in ``Settings.best_effort`` (".invalid" never resolves).
-_PLACEHOLDER: Final = "placeholder"
-_PLACEHOLDER_URL: Final = "https://placeholder.invalid"
-
-
-class Secret:
-    """A string that never shows itself in a repr, a log line or an f-string."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
 
 
 @dataclass(frozen=True)
@@ -68,6 +57,21 @@ class GitHubSettings:
     token: Secret
     repos: frozenset[str]
     webhook_secret: Secret | None
+    # author_association values whose comments may start a turn
+    trusted_associations: frozenset[str] = DEFAULT_TRUSTED_ASSOCIATIONS
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """Who may speak to the bot in Slack, and where internal content may go."""
+
+    allowed_channels: frozenset[str] = frozenset()  # empty: every channel
+    allowed_users: frozenset[str] = frozenset()  # empty: everyone
+    allow_dms: bool = True
+    external_users: str = "chat"  # ignore | chat | full (people of another organisation)
+    public_replies: str = "redirect"  # redirect | allow
+    public_reply_note: str = DEFAULT_PUBLIC_REPLY_NOTE  # "" posts nothing
+    session_max_age_days: int = 180
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ class Settings:
     log_format: str = "text"
     jira: JiraSettings | None = None
     github: GitHubSettings | None = None
+    trust: TrustSettings = field(default_factory=TrustSettings)
     extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -117,7 +122,7 @@ class Settings:
         that ``doctor`` can still check what does not depend on it. Never serve with these:
         ``from_mapping`` raises instead.
         """
-        r = _Reader(env)
+        r = Reader(env)
         bot_token = r.secret("SLACK_BOT_TOKEN", required=True, prefix="xoxb-")
         assert bot_token is not None
         app_token = r.secret("SLACK_APP_TOKEN", prefix="xapp-")
@@ -146,12 +151,13 @@ class Settings:
             log_format=r.choice("LOG_FORMAT", "text", ("text", "json")),
             jira=_jira(r),
             github=_github(r),
+            trust=_trust(r),
             extra=dict(env),
         )
         return settings, (InvalidSettings(r.problems) if r.problems else None)
 
 
-def _jira(r: _Reader) -> JiraSettings | None:
+def _jira(r: Reader) -> JiraSettings | None:
     names = ("JIRA_BASE_URL", "JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PROJECTS")
     if not any(r.present(n) for n in names):
         return None
@@ -165,7 +171,7 @@ def _jira(r: _Reader) -> JiraSettings | None:
     return JiraSettings(base_url, email, token, projects, r.secret("JIRA_WEBHOOK_SECRET"))
 
 
-def _github(r: _Reader) -> GitHubSettings | None:
+def _github(r: Reader) -> GitHubSettings | None:
     if not any(r.present(n) for n in ("GITHUB_TOKEN", "GITHUB_REPOS")):
         return None
     token = r.secret("GITHUB_TOKEN", required=True)
@@ -176,6 +182,21 @@ def _github(r: _Reader) -> GitHubSettings | None:
         token=token,
         repos=frozenset(x.lower() for x in repos),
         webhook_secret=r.secret("GITHUB_WEBHOOK_SECRET"),
+        trusted_associations=r.words(
+            "GITHUB_TRUSTED_ASSOCIATIONS", DEFAULT_TRUSTED_ASSOCIATIONS, ASSOCIATIONS
+        ),
+    )
+
+
+def _trust(r: Reader) -> TrustSettings:
+    return TrustSettings(
+        allowed_channels=r.ids("ALLOWED_CHANNELS"),
+        allowed_users=r.ids("ALLOWED_USERS"),
+        allow_dms=r.boolean("ALLOW_DMS", True),
+        external_users=r.choice("EXTERNAL_USERS", "chat", EXTERNAL_USERS),
+        public_replies=r.choice("PUBLIC_REPLIES", "redirect", PUBLIC_REPLIES),
+        public_reply_note=r.text_or_empty("PUBLIC_REPLY_NOTE", DEFAULT_PUBLIC_REPLY_NOTE, 500),
+        session_max_age_days=r.integer("SESSION_MAX_AGE_DAYS", 180, low=1, high=3650),
     )
 
 
@@ -183,132 +204,4 @@ def _with_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-class _Reader:
-    """Typed, validating accessors over a string mapping.
-
-    A bad setting does not stop the reading: its problem is recorded in ``problems`` (once per
-    setting) and the accessor answers the default, or a placeholder for a required setting.
-    """
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-        self.problems: list[SettingProblem] = []
-
-    def fail(self, name: str, problem: str) -> None:
-        self.problems.append(SettingProblem(name, problem))
-
-    def present(self, name: str) -> bool:
-        return bool(self._env.get(name, "").strip())
-
-    def _raw(self, name: str) -> str | None:
-        value = self._env.get(name, "").strip()
-        return value or None
-
-    def text(self, name: str, default: str | None) -> str:
-        value = self._raw(name)
-        if value is None:
-            if default is None:
-                self.fail(name, "is required but not set")
-                return _PLACEHOLDER
-            return default
-        return value
-
-    def secret(self, name: str, *, required: bool = False, prefix: str = "") -> Secret | None:
-        value = self._raw(name)
-        if value is None:
-            if required:
-                self.fail(name, "is required but not set")
-                return Secret(prefix + _PLACEHOLDER)
-            return None
-        if prefix and not value.startswith(prefix):
-            self.fail(name, f"must start with {prefix!r}")
-            return Secret(prefix + _PLACEHOLDER)
-        return Secret(value)
-
-    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
-        value = self._raw(name)
-        if value is None:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            self.fail(name, f"must be a whole number, got {value!r}")
-            return default
-        if not low <= number <= high:
-            self.fail(name, f"must be between {low} and {high}, got {number}")
-            return default
-        return number
-
-    def number(self, name: str, default: float, *, low: float, high: float) -> float:
-        value = self._raw(name)
-        if value is None:
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            self.fail(name, f"must be a number, got {value!r}")
-            return default
-        if not low <= number <= high:
-            self.fail(name, f"must be between {low:g} and {high:g}, got {number:g}")
-            return default
-        return number
-
-    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
-        value = self._raw(name)
-        if value is None:
-            return default
-        if value.lower() in options:
-            return value.lower()
-        if value.upper() in options:
-            return value.upper()
-        self.fail(name, f"must be one of {', '.join(options)}, got {value!r}")
-        return default
-
-    def url(self, name: str, default: str | None) -> str:
-        value = self._raw(name)
-        if value is None:
-            if default is None:
-                self.fail(name, "is required but not set")
-                return _PLACEHOLDER_URL
-            return default
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            self.fail(name, f"must be an http(s) URL, got {value!r}")
-            return _PLACEHOLDER_URL if default is None else default
-        return value
-
-    def optional_url(self, name: str) -> str | None:
-        return self.url(name, None) if self.present(name) else None
-
-    def agent_name(self, name: str, default: str) -> str:
-        value = self.text(name, default).lower()
-        if not _AGENT_RE.match(value):
-            self.fail(
-                name,
-                "must be 1 to 40 characters of a-z, 0-9, '_' or '-' (capitals count as lower "
-                "case), the first a letter or a digit",
-            )
-            return default
-        return value
-
-    def database_url(self, name: str, default: str) -> str:
-        value = self.text(name, default)
-        # Heroku and others hand out postgres://; SQLAlchemy wants postgresql://.
-        if value.startswith("postgres://"):
-            value = "postgresql://" + value[len("postgres://") :]
-        scheme = value.split("://", 1)[0].split("+", 1)[0]
-        if "://" not in value or scheme not in ("sqlite", "postgresql"):
-            self.fail(name, "must be sqlite:///path/to/file.db or postgresql://user@host/db")
-            return default
-        return value
-
-    def listing(self, name: str, pattern: re.Pattern[str], what: str) -> frozenset[str]:
-        value = self._raw(name)
-        if value is None:
-            self.fail(name, "is required but not set")
-            return frozenset()
-        items = [x.strip() for x in value.split(",") if x.strip()]
-        good = frozenset(x for x in items if pattern.match(x))
-        if len(good) < len(items) or not items:
-            self.fail(name, f"must be a comma-separated list of {what}")
-        return good
+__all__ = ["GitHubSettings", "JiraSettings", "Secret", "Settings", "TrustSettings"]
