@@ -17,7 +17,7 @@ from datetime import datetime
 
 from app.store.memory import MemoryStore
 from app.store.sql import SqlStore
-from app.store.types import utcnow
+from app.store.types import DEFAULT_MAX_AGE_DAYS, utcnow
 
 __all__ = ["MemoryStore", "SqlStore", "open_store", "utcnow"]
 
@@ -26,8 +26,11 @@ async def open_store(
     url: str,
     *,
     ttl_days: float,
+    max_age_days: float = DEFAULT_MAX_AGE_DAYS,
     clock: Callable[[], datetime] = utcnow,
     pool_size: int = 5,
 ) -> SqlStore:
     """Build the store for ``url`` (nothing is migrated here: call ``migrate()``)."""
-    return SqlStore(url, ttl_days=ttl_days, clock=clock, pool_size=pool_size)
+    return SqlStore(
+        url, ttl_days=ttl_days, max_age_days=max_age_days, clock=clock, pool_size=pool_size
+    )

@@ -5,11 +5,14 @@ uses; ``Store`` is all of them together::
 
     Store
     ├── Inbox         deliveries: record, claim in lane order, extend, release, finish;
-    │                 what was posted for them, and what we posted ourselves
-    ├── Sessions      sessions with their keys (first writer wins) and their event log
+    │                 what was posted for them, what we posted ourselves, refs kept once
+    ├── Sessions      sessions with their keys (first writer wins), their audience (only
+    │                 rises) and their event log
     ├── Leases        a session's turn lease with a fencing counter
-    ├── Transcripts   transcripts with the turns that wrote them and their token usage
-    ├── Maintenance   listing, deleting, expiring and pruning sessions; stats
+    ├── Transcripts   transcripts with the turns that wrote them and their token usage;
+    │                 rewriting the messages that came from one platform message
+    ├── Maintenance   listing, deleting, expiring and pruning sessions; erasing a person;
+    │                 stats
     └── Lifecycle     migrate, schema versions, ping, close
 
 Two implementations: ``SqlStore`` (``app.store.sql``: SQLite and PostgreSQL through SQLAlchemy's
@@ -23,12 +26,14 @@ live session, delivery, lease) are in ``app.store.types`` and re-exported here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.core import KeyClaim
 from app.store.types import (
     Delivery,
     DeliveryStatus,
+    EraseResult,
     KeyLink,
     NewMessage,
     PruneResult,
@@ -47,6 +52,7 @@ from app.store.types import (
 __all__ = [
     "Delivery",
     "DeliveryStatus",
+    "EraseResult",
     "Inbox",
     "KeyLink",
     "Leases",
@@ -149,6 +155,16 @@ class Inbox(Protocol):
 
     async def was_posted(self, ref: str) -> bool: ...
 
+    async def remember_once(self, ref: str) -> bool:
+        """Remember ``ref`` (as ``remember_posted`` does) unless it is already remembered.
+
+        True only for the one caller that recorded it, even among concurrent callers on
+        several replicas; e.g. one refusal note per person per hour with refs like
+        ``slack:refusal:U1:2026120115``. Refs are forgotten after the retention period
+        (``prune``).
+        """
+        ...
+
 
 class Sessions(Protocol):
     """Sessions, the keys that lead to them, and each session's event log.
@@ -156,6 +172,8 @@ class Sessions(Protocol):
     Invariants: a key points to at most one session; a key owned by a live session is never
     moved to another (first writer wins), one owned by an ended or stale session may be taken;
     ending a session releases all its keys. Events are kept in the order they were logged.
+    A session starts ``public`` and its audience only ever rises (to ``internal``), each rise
+    logged once as ``audience_changed``.
     """
 
     async def create_session(self, agent: str, *, turn_id: str | None = None) -> Session: ...
@@ -196,6 +214,15 @@ class Sessions(Protocol):
         """Mark a session reset/dropped/expired and release its keys."""
         ...
 
+    async def raise_audience(
+        self, session_id: str, audience: str, *, cause: str, turn_id: str | None = None
+    ) -> bool:
+        """Make the session's audience ``audience`` if it is wider now (``public`` to
+        ``internal``), logging ``audience_changed`` with ``cause``; True if it changed. Never
+        narrows, so "public" changes nothing; an unknown session changes nothing; an unknown
+        audience is a ``ValueError``."""
+        ...
+
     async def log_event(
         self, session_id: str, kind: str, *, cause: str | None = None, turn_id: str | None = None
     ) -> None: ...
@@ -227,7 +254,9 @@ class Transcripts(Protocol):
 
     Invariants: transcript ``seq`` numbers run 1, 2, 3... per session without gaps; messages
     are appended only by ``commit_turn``, under the fence of a held lease; a turn id names one
-    record, and writing it again adds to its usage.
+    record, and writing it again adds to its usage. Stored messages change only through
+    ``rewrite_messages`` and ``Maintenance.erase_author``, which keep their seq, role and
+    turn, and log why in the session's event log.
     """
 
     async def load_transcript(self, session_id: str) -> list[TranscriptEntry]: ...
@@ -240,9 +269,24 @@ class Transcripts(Protocol):
     async def commit_turn(self, commit: TurnCommit) -> None:
         """Append messages, record usage, finish the delivery, touch the session: atomically.
 
-        Raises ``LeaseLost`` (and writes nothing) when ``commit.fence`` is no longer current
-        or the session is no longer active.
+        With ``commit.audience`` "internal", a session not yet internal becomes internal in
+        the same transaction (``audience_changed``, cause "internal content"). Raises
+        ``LeaseLost`` (and writes nothing) when ``commit.fence`` is no longer current or the
+        session is no longer active; ``ValueError`` for an unknown audience.
         """
+        ...
+
+    async def rewrite_messages(
+        self,
+        ref: str,
+        rewrite: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+        *,
+        cause: str,
+    ) -> int:
+        """Replace the content of every transcript message with ``ref`` (in any session) by
+        ``rewrite(content)``; ``rewrite`` gets a copy. Logs ``message_rewritten`` with
+        ``cause`` once per session that changed, atomically with the change; returns how many
+        messages changed (a rewrite that returns the content unchanged is not counted)."""
         ...
 
     async def record_turn(self, record: TurnRecord) -> None:
@@ -264,11 +308,33 @@ class Maintenance(Protocol):
         ...
 
     async def expire_sessions(self, *, batch: int = 500) -> int:
-        """Mark sessions idle past the TTL as expired (logging an event); returns how many."""
+        """Mark sessions no longer live as expired, releasing their keys; returns how many.
+
+        Each gets an ``expired`` event whose cause names the limit it passed first: "idle for
+        more than N days" (the TTL) or "older than N days" (the maximum age).
+        """
         ...
 
     async def prune(self, retention_days: float, *, batch: int = 500) -> PruneResult:
-        """Delete ended sessions (with transcripts, keys, events) and old inbox rows."""
+        """Expire, then delete ended sessions (with transcripts, keys, events), inbox rows
+        handled before the retention period or received before it and never handled, and
+        remembered refs older than it."""
+        ...
+
+    async def erase_author(
+        self,
+        source: str,
+        author_id: str,
+        *,
+        replacement: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+        cause: str,
+        batch: int = 500,
+    ) -> EraseResult:
+        """Erase a person: every transcript message of ``source`` by ``author_id`` gets
+        ``replacement(content)`` (given a copy) and no author name; the inbox rows of
+        ``source`` whose payload's ``author_id`` is theirs are deleted. Logs ``author_erased``
+        with ``cause`` once per session changed, in the same transaction as its change.
+        Running it again rewrites the same messages again and deletes nothing more."""
         ...
 
     async def stats(self) -> StoreStats: ...

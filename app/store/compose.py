@@ -8,6 +8,7 @@ methods, since only it knows what it owns (an engine, or nothing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from app.core import KeyClaim
@@ -15,6 +16,7 @@ from app.store.base import Inbox, Leases, Maintenance, Sessions, Transcripts
 from app.store.types import (
     Delivery,
     DeliveryStatus,
+    EraseResult,
     KeyLink,
     PruneResult,
     Session,
@@ -84,6 +86,9 @@ class ComposedStore:
     async def was_posted(self, ref: str) -> bool:
         return await self._inbox.was_posted(ref)
 
+    async def remember_once(self, ref: str) -> bool:
+        return await self._inbox.remember_once(ref)
+
     # Sessions ----------------------------------------------------------------------------
     async def create_session(self, agent: str, *, turn_id: str | None = None) -> Session:
         return await self._sessions.create_session(agent, turn_id=turn_id)
@@ -118,6 +123,13 @@ class ComposedStore:
     ) -> None:
         await self._sessions.end_session(session_id, status, cause=cause, turn_id=turn_id)
 
+    async def raise_audience(
+        self, session_id: str, audience: str, *, cause: str, turn_id: str | None = None
+    ) -> bool:
+        return await self._sessions.raise_audience(
+            session_id, audience, cause=cause, turn_id=turn_id
+        )
+
     async def log_event(
         self, session_id: str, kind: str, *, cause: str | None = None, turn_id: str | None = None
     ) -> None:
@@ -148,6 +160,15 @@ class ComposedStore:
     async def commit_turn(self, commit: TurnCommit) -> None:
         await self._transcripts.commit_turn(commit)
 
+    async def rewrite_messages(
+        self,
+        ref: str,
+        rewrite: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+        *,
+        cause: str,
+    ) -> int:
+        return await self._transcripts.rewrite_messages(ref, rewrite, cause=cause)
+
     async def record_turn(self, record: TurnRecord) -> None:
         await self._transcripts.record_turn(record)
 
@@ -166,6 +187,19 @@ class ComposedStore:
 
     async def prune(self, retention_days: float, *, batch: int = 500) -> PruneResult:
         return await self._maintenance.prune(retention_days, batch=batch)
+
+    async def erase_author(
+        self,
+        source: str,
+        author_id: str,
+        *,
+        replacement: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+        cause: str,
+        batch: int = 500,
+    ) -> EraseResult:
+        return await self._maintenance.erase_author(
+            source, author_id, replacement=replacement, cause=cause, batch=batch
+        )
 
     async def stats(self) -> StoreStats:
         return await self._maintenance.stats()

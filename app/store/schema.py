@@ -101,6 +101,8 @@ sessions = Table(
     Column("lease_holder", String(200), nullable=True),
     Column("lease_until", UTCDateTime(), nullable=True),
     Column("fence", BigInteger, nullable=False, default=0),
+    # "public" until the session holds internal content (migration 0002)
+    Column("audience", String(16), nullable=False, server_default="public"),
     # resolve/stats/expiry filter live sessions by status and activity; listing sorts by it.
     Index("ix_sessions_status_last_active_at", "status", "last_active_at"),
     Index("ix_sessions_last_active_at", "last_active_at"),
@@ -138,6 +140,9 @@ transcript = Table(
     Column("source", String(32), nullable=True),
     Column("turn_id", String(100), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # the platform message a user message came from (migration 0002); edits find it by this
+    Column("ref", String(500), nullable=True),
+    Index("ix_transcript_ref", "ref"),
 )
 
 # Turns and events are logs: no foreign key, so a record never fails because its session was

@@ -7,8 +7,13 @@ Vocabulary
 ----------
 * **key**: a printable platform key, ``{agent}:slack:C01::1763700000.000100``,
   ``{agent}:jira:AD-12``, ``{agent}:github:acme/widgets#42``.
-* **live session**: status ``active`` and active within the TTL (``ttl_days``, given to the
-  store's constructor with an injectable clock); see ``is_live``.
+* **live session**: status ``active``, active within the TTL (``ttl_days``) and created
+  within the maximum age (``max_age_days``), both given to the store's constructor with an
+  injectable clock; see ``is_live``.
+* **audience** of a session: ``public`` until it holds anything said inside the organisation,
+  then ``internal`` for good (``app.core.Audience`` values; a session never goes back).
+* **ref** of a transcript message: the platform message a user message came from
+  (``slack:C1:1763700000.000100``), so an edit or a deletion there can reach the transcript.
 * **delivery**: one inbound message recorded in the inbox; the unit of work of the worker.
   Deliveries of one ``lane`` (the conversation key they arrived on) are handed out strictly in
   order and never two at once.
@@ -34,6 +39,10 @@ ENDED_STATUSES: Final[tuple[SessionStatus, ...]] = ("reset", "dropped", "expired
 UNFINISHED: Final[tuple[DeliveryStatus, ...]] = ("pending", "processing")
 # How a delivery ends (finish_delivery takes only these).
 FINISHED: Final[tuple[DeliveryStatus, ...]] = ("done", "failed")
+# Audiences from the widest to the narrowest: a session only ever moves right.
+AUDIENCES: Final[tuple[str, ...]] = ("public", "internal")
+# How long a session may live at all, whatever its activity (SESSION_MAX_AGE_DAYS).
+DEFAULT_MAX_AGE_DAYS: Final = 180.0
 
 
 def utcnow() -> datetime:
@@ -46,6 +55,13 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def audiences_below(audience: str) -> tuple[str, ...]:
+    """The audiences a session may be raised from to ``audience`` (ValueError if unknown)."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
+    return AUDIENCES[: AUDIENCES.index(audience)]
+
+
 @dataclass(frozen=True)
 class Session:
     id: str
@@ -54,12 +70,15 @@ class Session:
     created_at: datetime
     last_active_at: datetime
     resume_count: int
+    # "public" until the session holds internal content, then "internal" for good.
+    audience: str = "public"
 
 
 # -- liveness: the one rule ------------------------------------------------------------------
-# A session is live while its status is ``active`` and it was active at most ``ttl`` ago
-# (exactly at the TTL still counts). ``app.store.sql.rows.live`` states the same rule as a SQL
-# condition built from ``live_since``; the memory store calls ``is_live``. Change them together.
+# A session is live while its status is ``active``, it was active at most ``ttl`` ago and it
+# was created at most ``max_age`` ago (exactly at either limit still counts). ``max_age`` None:
+# no age limit. ``app.store.sql.rows.live`` states the same rule as a SQL condition built from
+# ``live_since`` and ``born_since``; the memory store calls ``is_live``. Change them together.
 
 
 def live_since(now: datetime, ttl: timedelta) -> datetime:
@@ -67,14 +86,36 @@ def live_since(now: datetime, ttl: timedelta) -> datetime:
     return now - ttl
 
 
-def is_live(session: Session, now: datetime, ttl: timedelta) -> bool:
-    """Whether ``session``'s keys still lead to it: active, and idle no longer than ``ttl``."""
-    return session.status == "active" and session.last_active_at >= live_since(now, ttl)
+def born_since(now: datetime, max_age: timedelta) -> datetime:
+    """The oldest ``created_at`` a live session may have at ``now``."""
+    return now - max_age
 
 
-def is_stale(session: Session, now: datetime, ttl: timedelta) -> bool:
-    """Still marked ``active`` but idle past the TTL: what ``expire_sessions`` marks expired."""
-    return session.status == "active" and not is_live(session, now, ttl)
+def is_live(
+    session: Session, now: datetime, ttl: timedelta, max_age: timedelta | None = None
+) -> bool:
+    """Whether ``session``'s keys still lead to it: active, idle no longer than ``ttl`` and,
+    with ``max_age``, created no longer than ``max_age`` ago."""
+    return (
+        session.status == "active"
+        and session.last_active_at >= live_since(now, ttl)
+        and (max_age is None or session.created_at >= born_since(now, max_age))
+    )
+
+
+def is_stale(
+    session: Session, now: datetime, ttl: timedelta, max_age: timedelta | None = None
+) -> bool:
+    """Still marked ``active`` but no longer live: what ``expire_sessions`` marks expired."""
+    return session.status == "active" and not is_live(session, now, ttl, max_age)
+
+
+def expiry_cause(session: Session, ttl_days: float, max_age_days: float) -> str:
+    """Why a stale session expires: whichever limit it passed first, idle or too old."""
+    idle_at = session.last_active_at + timedelta(days=ttl_days)
+    if session.created_at + timedelta(days=max_age_days) < idle_at:
+        return f"older than {max_age_days:g} days"
+    return f"idle for more than {ttl_days:g} days"
 
 
 # -- the other records -----------------------------------------------------------------------
@@ -111,6 +152,8 @@ class TranscriptEntry:
     source: str | None
     turn_id: str | None
     created_at: datetime
+    # The platform message a user message came from (``slack:C1:1763700000.000100``).
+    ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +163,7 @@ class NewMessage:
     author_id: str | None = None
     author_name: str | None = None
     source: str | None = None
+    ref: str | None = None  # see TranscriptEntry.ref
 
 
 @dataclass(frozen=True)
@@ -136,6 +180,9 @@ class TurnCommit:
     delivery_pk: int | None = None
     holder: str | None = None
     started_at: datetime | None = None
+    # "internal": the turn brought internal content, so the session becomes internal (for
+    # good) in the same transaction. None or "public" changes nothing.
+    audience: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +199,9 @@ class TurnRecord:
 @dataclass(frozen=True)
 class SessionEvent:
     session_id: str
-    kind: str  # created, resumed, key_linked, key_unlinked, dropped, reset, expired
+    # created, resumed, key_linked, key_unlinked, dropped, reset, expired, audience_changed,
+    # message_rewritten, author_erased, or whatever a caller logs with ``log_event``
+    kind: str
     cause: str | None
     turn_id: str | None
     created_at: datetime
@@ -168,10 +217,22 @@ class SessionSummary:
 
 @dataclass(frozen=True)
 class PruneResult:
+    """What ``prune`` did. ``deliveries_deleted`` counts inbox rows handled before the
+    retention period and rows received before it that were never handled."""
+
     sessions_expired: int = 0
     sessions_deleted: int = 0
     deliveries_deleted: int = 0
     events_deleted: int = 0
+
+
+@dataclass(frozen=True)
+class EraseResult:
+    """What ``erase_author`` changed: transcript messages, sessions holding them, inbox rows."""
+
+    messages: int = 0
+    sessions: int = 0
+    deliveries: int = 0
 
 
 @dataclass(frozen=True)

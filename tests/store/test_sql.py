@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
@@ -21,7 +23,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.errors import StoreError
 from app.store import SqlStore, open_store
-from app.store.schema import metadata
+from app.store.schema import metadata, sessions, transcript
+from app.store.sql import migrate
 from tests.conftest import TEST_TTL_DAYS, Clock
 
 # migrations ---------------------------------------------------------------------------------
@@ -31,7 +34,7 @@ async def test_schema_version_is_none_before_migrating(store_url: str) -> None:
     fresh = SqlStore(store_url)
     try:
         assert await fresh.schema_version() is None
-        assert await fresh.head_version() == "0001"
+        assert await fresh.head_version() == "0002"
     finally:
         await fresh.close()
 
@@ -55,15 +58,54 @@ async def test_concurrent_migrate_from_three_stores_on_a_fresh_database(store_ur
     stores = [SqlStore(store_url) for _ in range(3)]
     try:
         results = await asyncio.gather(*(s.migrate() for s in stores))
-        assert results == ["0001"] * 3
+        assert results == ["0002"] * 3
         for s in stores:
-            assert await s.schema_version() == "0001"
+            assert await s.schema_version() == "0002"
         # and the schema works
         session = await stores[0].create_session("tl")
         assert await stores[2].get_session(session.id) == session
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_upgrade_from_0001_keeps_data_and_fills_the_new_columns(store_url: str) -> None:
+    s = SqlStore(store_url)
+    try:
+        # A database left at the first revision by an older release, with a conversation.
+        async with s._engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(migrate._alembic_config(c), "0001"))
+            # Only the columns revision 0001 has (the tables describe the newest schema).
+            when = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+            await conn.execute(
+                sessions.insert().values(
+                    id="s1",
+                    agent="tl",
+                    status="active",
+                    created_at=when,
+                    last_active_at=when,
+                    resume_count=0,
+                    fence=0,
+                )
+            )
+            await conn.execute(
+                transcript.insert().values(
+                    session_id="s1",
+                    seq=1,
+                    role="user",
+                    content=[{"type": "text", "text": "hi"}],
+                    created_at=when,
+                )
+            )
+        assert await s.schema_version() == "0001"
+        assert await s.migrate() == "0002"
+        session = await s.get_session("s1")
+        assert session is not None and session.audience == "public"
+        [entry] = await s.load_transcript("s1")
+        assert entry.ref is None and entry.content == [{"type": "text", "text": "hi"}]
+        assert await s.raise_audience("s1", "internal", cause="internal content")
+    finally:
+        await s.close()
 
 
 async def test_migrate_refuses_a_database_from_a_newer_release(sql_store: SqlStore) -> None:

@@ -28,7 +28,7 @@ from app.store.memory.maintenance import MemoryMaintenance
 from app.store.memory.sessions import MemorySessions
 from app.store.memory.tables import Tables
 from app.store.memory.transcripts import MemoryTranscripts
-from app.store.types import utcnow
+from app.store.types import DEFAULT_MAX_AGE_DAYS, utcnow
 
 if TYPE_CHECKING:
     from app.store.base import Inbox, Leases, Maintenance, Sessions, Store, Transcripts
@@ -39,10 +39,17 @@ SCHEMA_VERSION: Final = "memory"
 
 
 class MemoryStore(ComposedStore):
-    """The ``Store`` in plain dicts; ``ttl_days`` and ``clock`` as for ``SqlStore``."""
+    """The ``Store`` in plain dicts; ``ttl_days``, ``max_age_days`` and ``clock`` as for
+    ``SqlStore``."""
 
-    def __init__(self, *, ttl_days: float = 30, clock: Callable[[], datetime] = utcnow) -> None:
-        tables = Tables(ttl_days=ttl_days, clock=clock)
+    def __init__(
+        self,
+        *,
+        ttl_days: float = 30,
+        max_age_days: float = DEFAULT_MAX_AGE_DAYS,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        tables = Tables(ttl_days=ttl_days, max_age_days=max_age_days, clock=clock)
         super().__init__(
             inbox=MemoryInbox(tables),
             sessions=MemorySessions(tables),

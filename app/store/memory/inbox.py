@@ -129,6 +129,15 @@ class MemoryInbox:
         async with t.lock:
             t.posted.setdefault(ref, now)
 
+    async def remember_once(self, ref: str) -> bool:
+        t = self._t
+        now = t.now()
+        async with t.lock:
+            if ref in t.posted:
+                return False
+            t.posted[ref] = now
+            return True
+
     async def was_posted(self, ref: str) -> bool:
         async with self._t.lock:
             return ref in self._t.posted

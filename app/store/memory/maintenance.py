@@ -1,4 +1,4 @@
-"""The ``Maintenance`` role in memory: the same filters and clean-up as ``app.store.sql``.
+"""The ``Maintenance`` role in memory: the same filters, clean-up and erasure as ``app.store.sql``.
 
 The SQL store expires and prunes in batches to keep transactions short; here every call is
 one step under the lock, so ``batch`` changes nothing but is accepted for the same signature.
@@ -6,19 +6,24 @@ one step under the lock, so ``batch`` changes nothing but is accepted for the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.core import Usage
-from app.store.memory.tables import Tables
+from app.store.memory.tables import Tables, json_copy
 from app.store.types import (
     ENDED_STATUSES,
     FINISHED,
+    UNFINISHED,
+    EraseResult,
     PruneResult,
     Session,
     SessionFilter,
     SessionSummary,
     StoreStats,
-    is_live,
+    expiry_cause,
     is_stale,
 )
 
@@ -95,12 +100,12 @@ class MemoryMaintenance:
     def _expire(self, now: datetime) -> int:
         """Mark stale sessions expired, release their keys, log it (the caller holds the lock)."""
         t = self._t
-        stale = [row for row in t.sessions.values() if is_stale(row.session, now, t.ttl)]
+        stale = [row for row in t.sessions.values() if is_stale(row.session, now, t.ttl, t.max_age)]
         for row in stale:
+            cause = expiry_cause(row.session, t.ttl_days, t.max_age_days)
             row.update(status="expired")
             row.drop_lease()
             t.release_keys(row.session.id)
-            cause = f"idle for more than {t.ttl_days:g} days"
             t.log(row.session.id, "expired", now, cause=cause)
         return len(stale)
 
@@ -118,9 +123,13 @@ class MemoryMaintenance:
             old_deliveries = [
                 row
                 for row in t.inbox.values()
-                if row.status in FINISHED
-                and row.finished_at is not None
-                and row.finished_at < cutoff
+                if (
+                    row.status in FINISHED
+                    and row.finished_at is not None
+                    and row.finished_at < cutoff
+                )
+                # Never handled within the whole retention period: nobody ever will.
+                or (row.status in UNFINISHED and row.received_at < cutoff)
             ]
             for delivery in old_deliveries:
                 del t.inbox[delivery.pk]
@@ -141,11 +150,49 @@ class MemoryMaintenance:
                 events_deleted=events_deleted,
             )
 
+    async def erase_author(
+        self,
+        source: str,
+        author_id: str,
+        *,
+        replacement: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+        cause: str,
+        batch: int = 500,
+    ) -> EraseResult:
+        t = self._t
+        now = t.now()
+        async with t.lock:
+            # Every new content first: a failing replacement leaves everything as it was.
+            changes: list[tuple[str, int, list[dict[str, Any]]]] = []
+            for sid, entries in sorted(t.transcripts.items()):
+                for i, entry in enumerate(entries):
+                    if entry.source == source and entry.author_id == author_id:
+                        given = json_copy(entry.content, op="erase_author")
+                        new = json_copy(replacement(given), op="erase_author")
+                        changes.append((sid, i, new))
+            for sid, i, content in changes:
+                entries = t.transcripts[sid]
+                entries[i] = replace(entries[i], content=content, author_name=None)
+            sessions = list(dict.fromkeys(sid for sid, _, _ in changes))
+            for sid in sessions:
+                t.log(sid, "author_erased", now, cause=cause)
+            doomed = [
+                row
+                for row in t.inbox.values()
+                if row.source == source and row.payload.get("author_id") == author_id
+            ]
+            for row in doomed:
+                del t.inbox[row.pk]
+                del t.delivery_ids[row.delivery_id]
+            return EraseResult(
+                messages=len(changes), sessions=len(sessions), deliveries=len(doomed)
+            )
+
     async def stats(self) -> StoreStats:
         t = self._t
         now = t.now()
         async with t.lock:
-            live = sum(is_live(row.session, now, t.ttl) for row in t.sessions.values())
+            live = sum(t.is_live(row.session, now) for row in t.sessions.values())
             by_status = {"pending": 0, "processing": 0, "failed": 0}
             for row in t.inbox.values():
                 if row.status in by_status:

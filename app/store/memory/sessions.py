@@ -7,7 +7,14 @@ import uuid
 from app.core import KeyClaim
 from app.errors import StoreError
 from app.store.memory.tables import SessionRow, Tables
-from app.store.types import ENDED_STATUSES, KeyLink, Session, SessionEvent, SessionStatus, is_live
+from app.store.types import (
+    ENDED_STATUSES,
+    KeyLink,
+    Session,
+    SessionEvent,
+    SessionStatus,
+    audiences_below,
+)
 
 
 class MemorySessions:
@@ -42,7 +49,7 @@ class MemorySessions:
         now = t.now()
         async with t.lock:
             session = self._holder_of(key)
-            return session if session is not None and is_live(session, now, t.ttl) else None
+            return session if session is not None and t.is_live(session, now) else None
 
     async def session_for_key(self, key: str) -> Session | None:
         async with self._t.lock:
@@ -113,6 +120,15 @@ class MemorySessions:
             row.drop_lease()
             t.release_keys(session_id)
             t.log(session_id, status, now, cause=cause, turn_id=turn_id)
+
+    async def raise_audience(
+        self, session_id: str, audience: str, *, cause: str, turn_id: str | None = None
+    ) -> bool:
+        below = audiences_below(audience)
+        t = self._t
+        now = t.now()
+        async with t.lock:
+            return t.raise_audience(session_id, audience, below, now, cause=cause, turn_id=turn_id)
 
     async def log_event(
         self, session_id: str, kind: str, *, cause: str | None = None, turn_id: str | None = None

@@ -103,12 +103,17 @@ class InboxRow:
 
 
 class Tables:
-    """All of the memory store's data, the lock that guards it, the clock and the TTL."""
+    """All of the memory store's data, the lock that guards it, the clock and the liveness
+    limits (TTL and maximum age)."""
 
-    def __init__(self, *, ttl_days: float, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, *, ttl_days: float, max_age_days: float, clock: Callable[[], datetime]
+    ) -> None:
         self.lock = asyncio.Lock()
         self.ttl = timedelta(days=ttl_days)
         self.ttl_days = ttl_days
+        self.max_age = timedelta(days=max_age_days)
+        self.max_age_days = max_age_days
         self._clock = clock
         self.sessions: dict[str, SessionRow] = {}
         self.keys: dict[str, KeyLink] = {}
@@ -132,7 +137,11 @@ class Tables:
 
     def live(self, session_id: str, now: datetime) -> bool:
         row = self.sessions.get(session_id)
-        return row is not None and is_live(row.session, now, self.ttl)
+        return row is not None and self.is_live(row.session, now)
+
+    def is_live(self, session: Session, now: datetime) -> bool:
+        """``app.store.types.is_live`` with this store's TTL and maximum age."""
+        return is_live(session, now, self.ttl, self.max_age)
 
     def log(
         self,
@@ -146,6 +155,25 @@ class Tables:
         """Append to a session's event log (known session or not: the log has no key)."""
         event = SessionEvent(session_id, kind, cause, turn_id, now)
         self.events.setdefault(session_id, []).append(event)
+
+    def raise_audience(
+        self,
+        session_id: str,
+        audience: str,
+        below: tuple[str, ...],
+        now: datetime,
+        *,
+        cause: str,
+        turn_id: str | None,
+    ) -> bool:
+        """Set the session's audience to ``audience`` if it is one of ``below``, logging
+        ``audience_changed``; whether it changed (the caller holds the lock)."""
+        row = self.sessions.get(session_id)
+        if row is None or row.session.audience not in below:
+            return False
+        row.update(audience=audience)
+        self.log(session_id, "audience_changed", now, cause=cause, turn_id=turn_id)
+        return True
 
     def keys_of(self, session_id: str) -> list[KeyLink]:
         links = [k for k in self.keys.values() if k.session_id == session_id]

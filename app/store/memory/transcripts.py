@@ -2,17 +2,19 @@
 
 ``commit_turn`` checks everything and copies the messages before it changes anything, so a
 refusal (``LeaseLost``) or a failure (``StoreError`` for content that is not JSON) leaves the
-store as it was, like the rolled-back transaction in SQL.
+store as it was, like the rolled-back transaction in SQL. ``rewrite_messages`` computes every
+new content before it stores any, for the same reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from app.errors import LeaseLost
 from app.store.memory.tables import Tables, json_copy
-from app.store.types import TranscriptEntry, TurnCommit, TurnRecord, as_utc
+from app.store.types import TranscriptEntry, TurnCommit, TurnRecord, as_utc, audiences_below
 
 
 def _merge(old: TurnRecord | None, new: TurnRecord) -> TurnRecord:
@@ -48,6 +50,7 @@ class MemoryTranscripts:
         ]
 
     async def commit_turn(self, commit: TurnCommit) -> None:
+        below = audiences_below(commit.audience) if commit.audience is not None else ()
         t = self._t
         now = t.now()
         sid = commit.session_id
@@ -86,6 +89,7 @@ class MemoryTranscripts:
                     source=m.source,
                     turn_id=commit.turn_id,
                     created_at=now,
+                    ref=m.ref,
                 )
                 for i, m in enumerate(commit.messages, start=1)
             ]
@@ -113,6 +117,37 @@ class MemoryTranscripts:
             row.drop_lease()
             if resumed:
                 t.log(sid, "resumed", now, turn_id=commit.turn_id)
+            if below and commit.audience is not None:
+                cause = f"{commit.audience} content"
+                t.raise_audience(
+                    sid, commit.audience, below, now, cause=cause, turn_id=commit.turn_id
+                )
+
+    async def rewrite_messages(
+        self,
+        ref: str,
+        rewrite: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+        *,
+        cause: str,
+    ) -> int:
+        t = self._t
+        now = t.now()
+        async with t.lock:
+            changes: list[tuple[str, int, TranscriptEntry]] = []
+            for sid, entries in sorted(t.transcripts.items()):
+                for i, entry in enumerate(entries):
+                    if entry.ref != ref:
+                        continue
+                    given = json_copy(entry.content, op="rewrite_messages")
+                    content = json_copy(rewrite(given), op="rewrite_messages")
+                    if content != entry.content:
+                        changes.append((sid, i, replace(entry, content=content)))
+            # Nothing can fail from here on.
+            for sid, i, entry in changes:
+                t.transcripts[sid][i] = entry
+            for sid in dict.fromkeys(sid for sid, _, _ in changes):
+                t.log(sid, "message_rewritten", now, cause=cause)
+            return len(changes)
 
     async def record_turn(self, record: TurnRecord) -> None:
         t = self._t

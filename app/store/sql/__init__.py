@@ -28,6 +28,7 @@ Layout::
     leases.py       Leases         (compare-and-set with a fencing counter)
     transcripts.py  Transcripts    (commit_turn under the session row lock)
     maintenance.py  Maintenance    (listing, expiry and pruning in batches, stats)
+    erase.py        Maintenance.erase_author (one transaction per session, inbox in batches)
 
 The tables are described in ``app.store.schema`` and created by ``app.store.migrations``.
 """

@@ -171,18 +171,26 @@ def create_engine(url: URL, *, pool_size: int) -> AsyncEngine:
 
 
 class Db:
-    """What every SQL role shares: the engine's transactions, the clock, the TTL, the dialect.
+    """What every SQL role shares: the engine's transactions, the clock, the liveness limits
+    (TTL and maximum age), the dialect.
 
     The engine belongs to ``SqlStore``, which creates and disposes of it; a ``Db`` only uses it.
     """
 
     def __init__(
-        self, engine: AsyncEngine, *, ttl_days: float, clock: Callable[[], datetime]
+        self,
+        engine: AsyncEngine,
+        *,
+        ttl_days: float,
+        max_age_days: float,
+        clock: Callable[[], datetime],
     ) -> None:
         self.engine = engine
         self.pg = engine.dialect.name == "postgresql"
         self.ttl = timedelta(days=ttl_days)
         self.ttl_days = ttl_days
+        self.max_age = timedelta(days=max_age_days)
+        self.max_age_days = max_age_days
         self._clock = clock
         # Same pool; the option only tells the SQLite begin hook to use a deferred BEGIN.
         self._read_engine = engine.execution_options(threadline_read_only=True)

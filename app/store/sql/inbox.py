@@ -11,6 +11,8 @@ How the lane order holds under concurrency:
   candidates), then compare-and-set it to ``processing``; a lost race retries a few rounds.
 * **Extending, releasing, finishing, recording a reply**: each UPDATE re-checks holder and
   status in its own ``WHERE``, so a holder that lost its claim changes nothing.
+* **Remembering a ref once**: ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: of concurrent
+  callers on any replica, exactly the one whose row went in gets True.
 """
 
 from __future__ import annotations
@@ -206,6 +208,18 @@ class SqlInbox:
                 .values(ref=ref, created_at=now)
                 .on_conflict_do_nothing(index_elements=["ref"])
             )
+
+    @guard
+    async def remember_once(self, ref: str) -> bool:
+        now = self._db.now()
+        async with self._db.write() as conn:
+            inserted = await conn.execute(
+                self._db.insert(posted)
+                .values(ref=ref, created_at=now)
+                .on_conflict_do_nothing(index_elements=["ref"])
+                .returning(posted.c.ref)
+            )
+            return inserted.first() is not None
 
     @guard
     async def was_posted(self, ref: str) -> bool:

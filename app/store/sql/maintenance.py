@@ -1,4 +1,5 @@
-"""The ``Maintenance`` role in SQL: listing, deleting, expiring and pruning sessions; stats.
+"""The ``Maintenance`` role in SQL: listing, deleting, expiring and pruning sessions; erasing a
+person (``erase.py``); stats.
 
 Expiry and pruning work in batches, each its own short transaction, so a large backlog never
 holds the write lock (SQLite) or many row locks (PostgreSQL) for long. On PostgreSQL a batch
@@ -9,7 +10,7 @@ meanwhile is left alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -27,15 +28,19 @@ from app.store.schema import (
     transcript,
     turns,
 )
+from app.store.sql import erase
 from app.store.sql.engine import Db, guard
 from app.store.sql.rows import live, stale, to_session
 from app.store.types import (
     ENDED_STATUSES,
     FINISHED,
+    UNFINISHED,
+    EraseResult,
     PruneResult,
     SessionFilter,
     SessionSummary,
     StoreStats,
+    expiry_cause,
 )
 
 
@@ -151,7 +156,7 @@ class SqlMaintenance:
         total = 0
         while True:
             now = db.now()
-            is_stale = stale(now, db.ttl)
+            is_stale = stale(now, db.ttl, db.max_age)
             async with db.write() as conn:
                 ids = (
                     (
@@ -168,33 +173,32 @@ class SqlMaintenance:
                 )
                 if not ids:
                     break
-                expired = (
-                    (
-                        await conn.execute(
-                            update(sessions)
-                            .where(sessions.c.id.in_(ids), is_stale)
-                            .values(status="expired", lease_holder=None, lease_until=None)
-                            .returning(sessions.c.id)
-                        )
+                expired = [
+                    to_session(row)
+                    for row in await conn.execute(
+                        update(sessions)
+                        .where(sessions.c.id.in_(ids), is_stale)
+                        .values(status="expired", lease_holder=None, lease_until=None)
+                        .returning(*sessions.c)
                     )
-                    .scalars()
-                    .all()
-                )
+                ]
                 if expired:
                     await conn.execute(
-                        delete(session_keys).where(session_keys.c.session_id.in_(expired))
+                        delete(session_keys).where(
+                            session_keys.c.session_id.in_([s.id for s in expired])
+                        )
                     )
                     await conn.execute(
                         session_events.insert(),
                         [
                             {
-                                "session_id": sid,
+                                "session_id": s.id,
                                 "kind": "expired",
-                                "cause": f"idle for more than {db.ttl_days:g} days",
+                                "cause": expiry_cause(s, db.ttl_days, db.max_age_days),
                                 "turn_id": None,
                                 "created_at": now,
                             }
-                            for sid in expired
+                            for s in expired
                         ],
                     )
             total += len(expired)
@@ -245,7 +249,11 @@ class SqlMaintenance:
         deliveries_deleted = await self._delete_in_batches(
             inbox,
             inbox.c.pk,
-            and_(inbox.c.status.in_(FINISHED), inbox.c.finished_at < cutoff),
+            or_(
+                and_(inbox.c.status.in_(FINISHED), inbox.c.finished_at < cutoff),
+                # Never handled within the whole retention period: nobody ever will.
+                and_(inbox.c.status.in_(UNFINISHED), inbox.c.received_at < cutoff),
+            ),
             batch,
         )
         await self._delete_in_batches(posted, posted.c.ref, posted.c.created_at < cutoff, batch)
@@ -265,12 +273,28 @@ class SqlMaintenance:
         )
 
     @guard
+    async def erase_author(
+        self,
+        source: str,
+        author_id: str,
+        *,
+        replacement: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+        cause: str,
+        batch: int = 500,
+    ) -> EraseResult:
+        return await erase.erase_author(
+            self._db, source, author_id, replacement=replacement, cause=cause, batch=max(batch, 1)
+        )
+
+    @guard
     async def stats(self) -> StoreStats:
         now = self._db.now()
         async with self._db.read() as conn:
             n_live = (
                 await conn.execute(
-                    select(func.count()).select_from(sessions).where(live(now, self._db.ttl))
+                    select(func.count())
+                    .select_from(sessions)
+                    .where(live(now, self._db.ttl, self._db.max_age))
                 )
             ).scalar_one()
             rows = (

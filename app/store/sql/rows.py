@@ -1,29 +1,41 @@
-"""What more than one SQL role needs: rows as value types, the liveness rule, event rows."""
+"""What more than one SQL role needs: rows as value types, the liveness rule, event rows and
+the audience compare-and-set."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_
+from sqlalchemy import ColumnElement, Row, and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core import Usage
 from app.store.schema import session_events, sessions
-from app.store.types import Delivery, Session, TurnRecord, live_since
+from app.store.types import Delivery, Session, TurnRecord, born_since, live_since
 
 
-def live(now: datetime, ttl: timedelta) -> ColumnElement[bool]:
+def live(now: datetime, ttl: timedelta, max_age: timedelta) -> ColumnElement[bool]:
     """``app.store.types.is_live`` as a condition on ``sessions``: the same rule, for queries.
 
-    Both are built on ``live_since`` (at exactly the TTL a session is still live).
+    Both are built on ``live_since`` and ``born_since`` (at exactly either limit a session is
+    still live).
     """
-    return and_(sessions.c.status == "active", sessions.c.last_active_at >= live_since(now, ttl))
+    return and_(
+        sessions.c.status == "active",
+        sessions.c.last_active_at >= live_since(now, ttl),
+        sessions.c.created_at >= born_since(now, max_age),
+    )
 
 
-def stale(now: datetime, ttl: timedelta) -> ColumnElement[bool]:
-    """``app.store.types.is_stale`` as a condition: still ``active`` but idle past the TTL."""
-    return and_(sessions.c.status == "active", sessions.c.last_active_at < live_since(now, ttl))
+def stale(now: datetime, ttl: timedelta, max_age: timedelta) -> ColumnElement[bool]:
+    """``app.store.types.is_stale`` as a condition: still ``active`` but no longer live."""
+    return and_(
+        sessions.c.status == "active",
+        or_(
+            sessions.c.last_active_at < live_since(now, ttl),
+            sessions.c.created_at < born_since(now, max_age),
+        ),
+    )
 
 
 async def insert_event(
@@ -43,6 +55,32 @@ async def insert_event(
     )
 
 
+async def raise_audience_in(
+    conn: AsyncConnection,
+    session_id: str,
+    audience: str,
+    below: tuple[str, ...],
+    now: datetime,
+    *,
+    cause: str,
+    turn_id: str | None,
+) -> bool:
+    """Within the caller's transaction: set the session's audience to ``audience`` if it is
+    one of ``below`` (compare-and-set), logging ``audience_changed``; whether it changed."""
+    changed = (
+        await conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.audience.in_(below))
+            .values(audience=audience)
+            .returning(sessions.c.id)
+        )
+    ).first()
+    if changed is None:
+        return False
+    await insert_event(conn, session_id, "audience_changed", now, cause=cause, turn_id=turn_id)
+    return True
+
+
 def to_session(row: Row[Any]) -> Session:
     return Session(
         id=row.id,
@@ -51,6 +89,7 @@ def to_session(row: Row[Any]) -> Session:
         created_at=row.created_at,
         last_active_at=row.last_active_at,
         resume_count=row.resume_count,
+        audience=row.audience,
     )
 
 

@@ -6,6 +6,9 @@ How a key gets exactly one owner under concurrency: ``register_key`` first tries
 makes a takeover a compare-and-set among concurrent registrars; on SQLite ``BEGIN IMMEDIATE``
 already serialises them). A key owned by a live session is never moved; one whose owner ended
 or went past the TTL is taken over, with ``key_unlinked``/``key_linked`` events.
+
+A session's audience only rises: ``raise_audience`` is a compare-and-set whose ``WHERE`` admits
+only the audiences below the new one, so concurrent raises log ``audience_changed`` once.
 """
 
 from __future__ import annotations
@@ -18,8 +21,15 @@ from app.core import KeyClaim
 from app.errors import StoreError
 from app.store.schema import session_events, session_keys, sessions
 from app.store.sql.engine import Db, guard
-from app.store.sql.rows import insert_event, live, to_session
-from app.store.types import ENDED_STATUSES, KeyLink, Session, SessionEvent, SessionStatus
+from app.store.sql.rows import insert_event, live, raise_audience_in, to_session
+from app.store.types import (
+    ENDED_STATUSES,
+    KeyLink,
+    Session,
+    SessionEvent,
+    SessionStatus,
+    audiences_below,
+)
 
 # Rounds of insert-or-read in register_key before giving up on a key that keeps changing owner.
 REGISTER_ROUNDS = 5
@@ -54,6 +64,7 @@ class SqlSessions:
                     lease_holder=None,
                     lease_until=None,
                     fence=0,
+                    audience=session.audience,
                 )
             )
             await insert_event(conn, session.id, "created", now, turn_id=turn_id)
@@ -71,7 +82,7 @@ class SqlSessions:
         stmt = (
             select(sessions)
             .join(session_keys, session_keys.c.session_id == sessions.c.id)
-            .where(session_keys.c.key == key, live(now, self._db.ttl))
+            .where(session_keys.c.key == key, live(now, self._db.ttl, self._db.max_age))
         )
         async with self._db.read() as conn:
             row = (await conn.execute(stmt)).first()
@@ -128,7 +139,9 @@ class SqlSessions:
                     return KeyClaim(key, session_id, True)
                 owner_live = (
                     await conn.execute(
-                        select(sessions.c.id).where(sessions.c.id == owner, live(now, db.ttl))
+                        select(sessions.c.id).where(
+                            sessions.c.id == owner, live(now, db.ttl, db.max_age)
+                        )
                     )
                 ).first()
                 if owner_live is not None:
@@ -197,6 +210,19 @@ class SqlSessions:
                 return
             await conn.execute(delete(session_keys).where(session_keys.c.session_id == session_id))
             await insert_event(conn, session_id, status, now, cause=cause, turn_id=turn_id)
+
+    @guard
+    async def raise_audience(
+        self, session_id: str, audience: str, *, cause: str, turn_id: str | None = None
+    ) -> bool:
+        below = audiences_below(audience)
+        if not below:
+            return False
+        now = self._db.now()
+        async with self._db.write() as conn:
+            return await raise_audience_in(
+                conn, session_id, audience, below, now, cause=cause, turn_id=turn_id
+            )
 
     @guard
     async def log_event(

@@ -16,7 +16,7 @@ from app.store.sql.leases import SqlLeases
 from app.store.sql.maintenance import SqlMaintenance
 from app.store.sql.sessions import SqlSessions
 from app.store.sql.transcripts import SqlTranscripts
-from app.store.types import utcnow
+from app.store.types import DEFAULT_MAX_AGE_DAYS, utcnow
 
 if TYPE_CHECKING:
     from app.store.base import Inbox, Leases, Maintenance, Sessions, Store, Transcripts
@@ -28,7 +28,8 @@ class SqlStore(ComposedStore):
     ``url`` is ``sqlite:///path/to/file.db`` (parent directories are created on first connect),
     ``postgresql://user:pass@host/db`` or ``postgres://...``. Nothing connects until the first
     call; call ``migrate()`` before use and ``close()`` at the end. A malformed or unsupported
-    URL raises ``StoreError`` here.
+    URL raises ``StoreError`` here. A session is live while active within ``ttl_days`` and
+    created within ``max_age_days`` (``app.store.types.is_live``).
 
     The store owns one engine (its connection pool); every role shares it through one ``Db``,
     and each call runs in its own transaction (``Db.write()`` or ``Db.read()``).
@@ -39,11 +40,12 @@ class SqlStore(ComposedStore):
         url: str,
         *,
         ttl_days: float = 30,
+        max_age_days: float = DEFAULT_MAX_AGE_DAYS,
         clock: Callable[[], datetime] = utcnow,
         pool_size: int = 5,
     ) -> None:
         self._engine = create_engine(engine_url(url), pool_size=pool_size)
-        self._db = Db(self._engine, ttl_days=ttl_days, clock=clock)
+        self._db = Db(self._engine, ttl_days=ttl_days, max_age_days=max_age_days, clock=clock)
         super().__init__(
             inbox=SqlInbox(self._db),
             sessions=SqlSessions(self._db),

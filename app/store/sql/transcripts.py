@@ -4,11 +4,17 @@
 PostgreSQL, so foreign-key checks of concurrent key and transcript inserts are not blocked by
 it; ``BEGIN IMMEDIATE`` on SQLite), checks status, fence and holder under that lock, finishes
 the delivery with a compare-and-set, and only then appends. Any refusal raises ``LeaseLost``
-and rolls everything back; so does any failure part-way.
+and rolls everything back; so does any failure part-way. A commit that brings internal
+content raises the session's audience under the same lock (``audience_changed`` is logged once).
+
+``rewrite_messages`` locks the rows it rewrites (``FOR UPDATE``; on SQLite the write lock) and
+logs ``message_rewritten`` per session in the same transaction: all of it, or none.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
@@ -17,8 +23,8 @@ from app.core import Usage
 from app.errors import LeaseLost
 from app.store.schema import inbox, sessions, transcript, turns
 from app.store.sql.engine import Db, guard
-from app.store.sql.rows import insert_event, to_turn
-from app.store.types import TranscriptEntry, TurnCommit, TurnRecord, as_utc
+from app.store.sql.rows import insert_event, raise_audience_in, to_turn
+from app.store.types import TranscriptEntry, TurnCommit, TurnRecord, as_utc, audiences_below
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects.postgresql.dml import Insert as PgInsert
@@ -59,6 +65,7 @@ class SqlTranscripts:
                 source=r.source,
                 turn_id=r.turn_id,
                 created_at=r.created_at,
+                ref=r.ref,
             )
             for r in rows
         ]
@@ -99,6 +106,8 @@ class SqlTranscripts:
 
     @guard
     async def commit_turn(self, commit: TurnCommit) -> None:
+        # Checked before anything is written: an unknown audience is a caller's mistake.
+        below = audiences_below(commit.audience) if commit.audience is not None else ()
         now = self._db.now()
         sid = commit.session_id
         async with self._db.write() as conn:
@@ -164,6 +173,7 @@ class SqlTranscripts:
                             "source": m.source,
                             "turn_id": commit.turn_id,
                             "created_at": now,
+                            "ref": m.ref,
                         }
                         for i, m in enumerate(commit.messages, start=1)
                     ],
@@ -193,6 +203,53 @@ class SqlTranscripts:
             )
             if resumed:
                 await insert_event(conn, sid, "resumed", now, turn_id=commit.turn_id)
+            if below and commit.audience is not None:
+                await raise_audience_in(
+                    conn,
+                    sid,
+                    commit.audience,
+                    below,
+                    now,
+                    cause=f"{commit.audience} content",
+                    turn_id=commit.turn_id,
+                )
+
+    @guard
+    async def rewrite_messages(
+        self,
+        ref: str,
+        rewrite: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+        *,
+        cause: str,
+    ) -> int:
+        now = self._db.now()
+        changed = 0
+        touched: list[str] = []
+        async with self._db.write() as conn:
+            rows = (
+                await conn.execute(
+                    select(transcript.c.session_id, transcript.c.seq, transcript.c.content)
+                    .where(transcript.c.ref == ref)
+                    .order_by(transcript.c.session_id, transcript.c.seq)
+                    .with_for_update()
+                )
+            ).all()
+            for r in rows:
+                # A copy: ``rewrite`` may change what it is given, and we compare with it.
+                content = rewrite(copy.deepcopy(r.content))
+                if content == r.content:
+                    continue
+                await conn.execute(
+                    update(transcript)
+                    .where(transcript.c.session_id == r.session_id, transcript.c.seq == r.seq)
+                    .values(content=content)
+                )
+                changed += 1
+                if r.session_id not in touched:
+                    touched.append(r.session_id)
+            for sid in touched:
+                await insert_event(conn, sid, "message_rewritten", now, cause=cause)
+        return changed
 
     @guard
     async def record_turn(self, record: TurnRecord) -> None:
