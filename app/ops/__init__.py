@@ -1,4 +1,5 @@
-"""Operator commands (everything but ``serve``): ``doctor``, ``sessions``, ``prune``, ``migrate``.
+"""Operator commands (everything but ``serve``): ``doctor``, ``sessions``, ``prune``, ``erase``,
+``migrate``.
 
 ``app.cli`` registers them with ``add_commands`` and runs them with ``run``; ``doctor`` enters
 through ``doctor_main`` instead, because it reads the configuration itself (a bad setting is
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from app.config import Settings
-from app.ops import doctor, output, sessions
+from app.ops import doctor, erase, output, sessions
 from app.store.base import Store
 
 EXIT_OK: Final = 0
@@ -50,9 +51,10 @@ def add_commands(commands: Any) -> None:
         "prune",
         help="expire idle sessions; delete ended ones and old inbox rows",
         description=(
-            "Mark sessions idle past SESSION_TTL_DAYS as expired, then delete ended sessions "
-            "(with their transcripts and logs) and handled inbox rows older than the "
-            "retention period. The running bot does this hourly by itself."
+            "Mark sessions idle past SESSION_TTL_DAYS or older than SESSION_MAX_AGE_DAYS as "
+            "expired, then delete ended sessions (with their transcripts and logs) and inbox "
+            "rows handled, or received and never handled, before the retention period. The "
+            "running bot does this hourly by itself."
         ),
     )
     prune.add_argument(
@@ -62,6 +64,7 @@ def add_commands(commands: Any) -> None:
         help="keep ended sessions and handled deliveries this long (default: RETENTION_DAYS)",
     )
     _json_flag(prune)
+    erase.add_parser(commands, _json_flag)
     migrate = commands.add_parser(
         "migrate",
         help="apply database migrations and exit",
@@ -76,7 +79,11 @@ async def run(command: str, args: argparse.Namespace, settings: Settings) -> int
         return await doctor_command(args, settings.extra)
     from app.store import open_store, utcnow
 
-    store = await open_store(settings.database_url, ttl_days=settings.session_ttl_days)
+    store = await open_store(
+        settings.database_url,
+        ttl_days=settings.session_ttl_days,
+        max_age_days=settings.trust.session_max_age_days,
+    )
     try:
         if command == "migrate":
             return await _migrate(store, json_out=args.json)
@@ -89,12 +96,15 @@ async def run(command: str, args: argparse.Namespace, settings: Settings) -> int
             if days is None:
                 days = float(settings.retention_days)
             return await _prune(store, days, args.json)
+        if command == "erase":
+            return await erase.run(args, store)
         if command == "sessions":
             context = sessions.Context(
                 store=store,
                 agent=settings.agent_name,
                 now=utcnow(),
                 ttl_days=settings.session_ttl_days,
+                max_age_days=settings.trust.session_max_age_days,
             )
             return await sessions.run(args, context)
         raise ValueError(f"unknown command {command!r}")  # argparse prevents this
@@ -131,7 +141,11 @@ async def _prune(store: Store, retention_days: float, json_out: bool) -> int:
         output.emit_json({"retention_days": retention_days, **vars(result)})
         return EXIT_OK
     rows = [
-        ["sessions expired", str(result.sessions_expired), "idle past SESSION_TTL_DAYS"],
+        [
+            "sessions expired",
+            str(result.sessions_expired),
+            "idle past SESSION_TTL_DAYS, or older than SESSION_MAX_AGE_DAYS",
+        ],
         [
             "sessions deleted",
             str(result.sessions_deleted),
@@ -141,7 +155,7 @@ async def _prune(store: Store, retention_days: float, json_out: bool) -> int:
         [
             "deliveries deleted",
             str(result.deliveries_deleted),
-            f"inbox rows handled more than {retention_days:g} days ago",
+            f"inbox rows handled, or received and never handled, over {retention_days:g} days ago",
         ],
     ]
     print(output.table(["PRUNED", "COUNT", "WHICH"], rows, right={1}))

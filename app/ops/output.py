@@ -7,6 +7,7 @@ With ``--json`` a command writes exactly one JSON document to stdout and nothing
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, is_dataclass
@@ -68,6 +69,21 @@ def fields(pairs: Sequence[tuple[str, str]]) -> str:
     """``Label   value`` lines with the values aligned."""
     width = max((len(label) for label, _ in pairs), default=0)
     return "\n".join(f"{label.ljust(width)}  {value}".rstrip() for label, value in pairs)
+
+
+# Terminal control characters: C0 (but newline and tab), DEL and C1. ESC (\x1b) and CSI
+# (\x9b) start the escape sequences that move the cursor, recolour or retitle a terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, *, multiline: bool = False) -> str:
+    """``text`` safe for a terminal: every control character shown as an escape (``\\x1b``),
+    so stored text cannot move the cursor, recolour or retitle the operator's terminal.
+    ``multiline`` keeps newlines and tabs; otherwise they are escaped too (a name or key is
+    one line, and must not pass for several)."""
+    pattern = _CONTROL if multiline else _CONTROL_OR_BREAK
+    return pattern.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _plain(value: Any) -> Any:

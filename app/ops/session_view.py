@@ -1,7 +1,10 @@
 """``sessions show``: one session as an operator reads it, as text or JSON.
 
 Keys, status, the event log, the transcript with authors, tool calls and results, and token
-usage per turn. Transcript text is shown as stored, one block per line group.
+usage per turn. Transcript text is shown as stored, one block per line group, except that in
+the text output every terminal control character of stored text (transcripts, names, keys,
+causes) is shown escaped (``output.printable``), so a message cannot rewrite the operator's
+terminal. ``--json`` shows everything exactly as stored.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from app.core import Usage
 from app.ops import output
+from app.ops.output import printable
 from app.ops.sessions import (
     Context,
     found,
@@ -50,7 +54,7 @@ async def show_session(args: argparse.Namespace, ctx: Context) -> int:
         output.fields(
             [
                 ("Session", session.id),
-                ("Agent", session.agent),
+                ("Agent", printable(session.agent)),
                 ("Status", status_label(session, ctx)),
                 (
                     "Created",
@@ -69,7 +73,10 @@ async def show_session(args: argparse.Namespace, ctx: Context) -> int:
             "Keys",
             output.table(
                 ["KEY", "URL", "LINKED (UTC)"],
-                [[k.key, k.url or "-", output.when(k.created_at)] for k in keys],
+                [
+                    [printable(k.key), printable(k.url or "-"), output.when(k.created_at)]
+                    for k in keys
+                ],
             )
             if keys
             else "(none: the session has ended, or its keys were released)",
@@ -79,7 +86,12 @@ async def show_session(args: argparse.Namespace, ctx: Context) -> int:
             output.table(
                 ["TIME (UTC)", "EVENT", "DETAIL", "TURN"],
                 [
-                    [output.when(e.created_at), e.kind, e.cause or "", e.turn_id or ""]
+                    [
+                        output.when(e.created_at),
+                        printable(e.kind),
+                        printable(e.cause or ""),
+                        printable(e.turn_id or ""),
+                    ]
                     for e in events
                 ],
             )
@@ -140,6 +152,11 @@ def _turn_json(t: TurnRecord) -> dict[str, Any]:
 
 
 def _author(e: TranscriptEntry, agent: str) -> str:
+    """Who wrote ``e``, escaped for the terminal."""
+    return printable(_author_plain(e, agent))
+
+
+def _author_plain(e: TranscriptEntry, agent: str) -> str:
     if e.role == "assistant":
         return agent
     if e.author_name or e.author_id:
@@ -151,23 +168,25 @@ def _author(e: TranscriptEntry, agent: str) -> str:
 
 
 def _entry_text(e: TranscriptEntry, agent: str) -> str:
-    where = f" via {e.source}" if e.source else ""
+    where = f" via {printable(e.source)}" if e.source else ""
     head = f"[{e.seq}] {output.when(e.created_at)}  {_author(e, agent)}{where}"
     body = [line for block in e.content for line in _block_lines(block)]
     return "\n".join([head, *("    " + line for line in body)])
 
 
 def _block_lines(block: dict[str, Any]) -> list[str]:
+    """A block as terminal lines, every control character escaped."""
     kind = block.get("type")
     if kind == "text":
-        return str(block.get("text", "")).splitlines() or [""]
+        text = str(block.get("text", "")).replace("\r\n", "\n")
+        return printable(text, multiline=True).splitlines() or [""]
     if kind == "tool_use":
         args = block.get("input") or {}
         shown = ", ".join(
             f"{k}={json.dumps(v, ensure_ascii=False)}"
             for k, v in (args.items() if isinstance(args, dict) else [])
         )
-        return [f"→ {block.get('name')}({output.one_line(shown, 120)})"]
+        return [printable(f"→ {block.get('name')}({output.one_line(shown, 120)})")]
     if kind == "tool_result":
         content = block.get("content")
         if isinstance(content, list):
@@ -175,18 +194,18 @@ def _block_lines(block: dict[str, Any]) -> list[str]:
         else:
             text = str(content or "")
         prefix = "← error: " if block.get("is_error") else "← "
-        return [prefix + output.one_line(text, 160)]
-    return [f"[{kind}]"]
+        return [prefix + printable(output.one_line(text, 160))]
+    return [printable(f"[{kind}]")]
 
 
 def _turns_table(turns: list[TurnRecord], total: Usage) -> str:
     rows = [
         [
-            t.turn_id,
+            printable(t.turn_id),
             output.when(t.started_at),
             f"{(t.finished_at - t.started_at).total_seconds():.1f}",
-            t.outcome,
-            t.model or "-",
+            printable(t.outcome),
+            printable(t.model or "-"),
             output.count(t.usage.input_tokens),
             output.count(t.usage.output_tokens),
             output.count(t.usage.cache_read_tokens),

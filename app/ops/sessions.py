@@ -21,6 +21,7 @@ from app.store.base import (
     Store,
     is_live,
 )
+from app.store.types import DEFAULT_MAX_AGE_DAYS
 from app.surfaces import PLATFORMS
 
 STATUSES: Final = ("active", "reset", "dropped", "expired")
@@ -102,10 +103,13 @@ class Context:
     agent: str
     now: datetime
     ttl_days: float
+    max_age_days: float = DEFAULT_MAX_AGE_DAYS
 
     def live(self, session: Session) -> bool:
-        """Active and within the TTL: its keys still lead to it."""
-        return is_live(session, self.now, timedelta(days=self.ttl_days))
+        """Active, within the TTL and the maximum age: its keys still lead to it."""
+        return is_live(
+            session, self.now, timedelta(days=self.ttl_days), timedelta(days=self.max_age_days)
+        )
 
 
 async def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -218,14 +222,15 @@ async def list_sessions(args: argparse.Namespace, ctx: Context) -> int:
 
 def status_label(session: Session, ctx: Context) -> str:
     if session.status == "active" and not ctx.live(session):
-        return "active (past TTL)"
+        idle = not is_live(session, ctx.now, timedelta(days=ctx.ttl_days))
+        return "active (past TTL)" if idle else "active (past max age)"
     return session.status
 
 
 def _list_table(summaries: list[SessionSummary], ctx: Context) -> str:
     rows = []
     for s in summaries:
-        keys = s.keys[0] if s.keys else "-"
+        keys = output.printable(s.keys[0]) if s.keys else "-"
         if len(s.keys) > 1:
             keys += f"  (+{len(s.keys) - 1} more)"
         rows.append(
@@ -276,5 +281,5 @@ async def drop_session(args: argparse.Namespace, ctx: Context) -> int:
     if keys and action != "unchanged":
         print("Released keys (the next message on each starts a new conversation):")
         for key in keys:
-            print(f"  {key}")
+            print(f"  {output.printable(key)}")
     return 0

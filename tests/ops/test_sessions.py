@@ -324,6 +324,7 @@ async def test_subprocess_sessions_list_json(seeded: Seeded, cli_env: dict[str, 
         (["sessions", "show"], ["ID|KEY", "--json"]),
         (["sessions", "drop"], ["ID|KEY", "--delete", "--json"]),
         (["prune"], ["--retention-days", "--json"]),
+        (["erase"], ["--slack-user", "--github-login", "--jira-account", "--json"]),
         (["migrate"], ["--json"]),
     ],
 )
