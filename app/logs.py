@@ -2,8 +2,11 @@
 
 ``LOG_FORMAT=json`` writes one JSON object per line for log shippers. Message text and
 secrets are never logged at INFO: the pipeline logs ids, outcomes and sizes only. As a second
-line of defence, anything shaped like a Slack, Anthropic, GitHub or Jira credential is masked
-in every formatted line, whatever its level.
+line of defence, anything shaped like a Slack, Anthropic, GitHub or Jira credential, and the
+password in a URL (``postgresql://user:pw@host``), is masked in every formatted line, whatever
+its level. The database drivers' and SQLAlchemy's loggers stay at WARNING even with
+``LOG_LEVEL=DEBUG``: at DEBUG and INFO they print statements with their parameters, which are
+whole transcripts.
 """
 
 from __future__ import annotations
@@ -21,18 +24,25 @@ from typing import IO, Final, TextIO
 CONTEXT: Final = ("turn_id", "session_id", "key", "delivery")
 
 # Credential shapes: Slack (xoxb-/xoxp-/xapp-…), Anthropic (sk-ant-…), GitHub (ghp_…,
-# github_pat_…), and the token inside an Authorization header.
+# github_pat_…), Atlassian API tokens (ATATT…, base64url with an =checksum), and the token
+# inside an Authorization header.
 _SECRET = re.compile(
     r"\b(?:xox[abposr]-[A-Za-z0-9-]{6,}|xapp-[A-Za-z0-9-]{6,}|sk-ant-[A-Za-z0-9_-]{6,}"
-    r"|gh[pousr]_[A-Za-z0-9]{10,}|github_pat_[A-Za-z0-9_]{10,})"
+    r"|gh[pousr]_[A-Za-z0-9]{10,}|github_pat_[A-Za-z0-9_]{10,}|ATATT[A-Za-z0-9_=-]{10,})"
     r"|(?<=[Bb]earer )[A-Za-z0-9._~+/=-]{8,}|(?<=[Bb]asic )[A-Za-z0-9+/=]{8,}"
 )
+# The password in a URL's user info: scheme://user:PASSWORD@host, up to the last "@" before
+# a blank (a password may hold an unescaped "@"; masking too much is safe).
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)\S+(?=@)")
 _MASK: Final = "[redacted]"
+# Loggers that print SQL statements with their parameters (whole transcripts) below WARNING.
+QUIET_DRIVERS: Final = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool")
 
 
 def redact(text: str) -> str:
-    """``text`` with anything shaped like a credential replaced by ``[redacted]``."""
-    return _SECRET.sub(_MASK, text)
+    """``text`` with anything shaped like a credential, and any password in a URL, replaced
+    by ``[redacted]``."""
+    return _URL_PASSWORD.sub(rf"\1{_MASK}", _SECRET.sub(_MASK, text))
 
 
 _bound: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
@@ -153,5 +163,6 @@ def configure(level: str = "INFO", fmt: str = "text", stream: IO[str] | None = N
         "anthropic",
         "aiohttp.access",
         "alembic",
+        *QUIET_DRIVERS,
     ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -66,7 +66,8 @@ async def test_turns_log_json_lines_with_ids_and_no_message_text_or_secrets(
         await bot.send_event(mention(PRIVATE, ts=root))
         await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
         await bot.send_event(dm(f"in a DM: {PRIVATE}"))
-        await slack.wait_for(lambda s: any("PURPLE" in m.text for m in s.messages("D1")))
+        await bot.idle()
+        assert [m.user for m in slack.messages("D1")] == ["UBOT"]  # the DM was answered
         claude.script(Fail(529, "overloaded_error", "Overloaded", retry_after=0.01, times=3))
         await bot.send_event(mention(f"again: {PRIVATE}", thread_ts=root))
         await slack.wait_for(lambda s: any("try again" in m.text for m in s.messages("C1")))
@@ -134,6 +135,7 @@ def test_json_format_carries_context_and_exception() -> None:
         "sk-ant-api03-abcdefghijklmnop",
         "ghp_abcdefghijklmnopqrstuvwxyz012345",
         "github_pat_11ABCDEFG0123456789_abcdef",
+        "ATATT3xFfGF0T5JNjhY_abc-def0123=9A1B2C3D",  # an Atlassian (Jira) API token
     ],
 )
 def test_credentials_are_masked_in_every_format(secret: str) -> None:
@@ -190,3 +192,70 @@ def test_default_stream_is_whatever_stderr_is_now(capsys: pytest.CaptureFixture[
     logs.configure("INFO", "text")
     logging.getLogger("app").info("to the current stderr", extra={"turn_id": "t-9"})
     assert "to the current stderr turn_id=t-9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("postgresql://bot:s3cret@db:5432/tl", "postgresql://bot:[redacted]@db:5432/tl"),
+        ("to postgres://bot:p@ss@db/tl failed", "to postgres://bot:[redacted]@db/tl failed"),
+        ("postgresql://bot@db/tl", "postgresql://bot@db/tl"),
+        ("sqlite:///./data/threadline.db", "sqlite:///./data/threadline.db"),
+        ("https://slack.com/api/auth.test", "https://slack.com/api/auth.test"),
+    ],
+)
+def test_url_passwords_are_masked(text: str, shown: str) -> None:
+    assert logs.redact(text) == shown
+    assert logs.JsonFormatter().format(_record(text)).count("[redacted]") == shown.count(
+        "[redacted]"
+    )
+
+
+def test_settings_never_show_the_database_password() -> None:
+    from app.config import Secret, Settings
+
+    settings = Settings(
+        slack_bot_token=Secret("xoxb-x"), database_url="postgresql://bot:s3cret@db:5432/tl"
+    )
+    assert "s3cret" not in repr(settings)
+    assert settings.database_url_masked == "postgresql://bot:***@db:5432/tl"
+    assert settings.database_url == "postgresql://bot:s3cret@db:5432/tl"  # still usable
+    local = Settings(slack_bot_token=Secret("xoxb-x"), database_url="sqlite:///./x.db")
+    assert local.database_url_masked == "sqlite:///./x.db"
+
+
+async def test_debug_logging_keeps_sql_and_transcripts_out(tmp_path: Path) -> None:
+    from app.core import Usage
+    from app.store import SqlStore
+    from app.store.base import NewMessage, TurnCommit
+
+    buffer = io.StringIO()
+    logs.configure("DEBUG", "text", stream=buffer)
+    for name in logs.QUIET_DRIVERS:
+        assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING, name
+    store = SqlStore(f"sqlite:///{tmp_path / 'threadline.db'}")
+    try:
+        await store.migrate()
+        session = await store.create_session("tl")
+        fence = await store.acquire_lease(session.id, "w", 30)
+        assert fence is not None
+        await store.commit_turn(
+            TurnCommit(
+                session_id=session.id,
+                fence=fence,
+                turn_id="t-1",
+                messages=[NewMessage("user", [{"type": "text", "text": PRIVATE}])],
+                usage=Usage(),
+                model="m",
+                outcome="ok",
+                holder="w",
+            )
+        )
+        assert await store.load_messages(session.id)
+    finally:
+        await store.close()
+    logging.getLogger("app.test").debug("our own debug line")
+    text = buffer.getvalue()
+    assert "our own debug line" in text
+    assert "PURPLE-ELEPHANT" not in text
+    assert "INSERT INTO" not in text and "SELECT" not in text

@@ -84,7 +84,8 @@ class Settings:
     anthropic_base_url: str | None = None
     anthropic_model: str = DEFAULT_MODEL
     anthropic_max_tokens: int = 4096
-    database_url: str = DEFAULT_DATABASE_URL
+    # May hold a password: kept out of the repr; print ``database_url_masked`` instead.
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
     port: int = 3000
     host: str = "0.0.0.0"
     agent_name: str = "threadline"
@@ -105,6 +106,11 @@ class Settings:
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
+
+    @property
+    def database_url_masked(self) -> str:
+        """``DATABASE_URL`` fit to print or log: ``postgresql://user:***@host/db``."""
+        return mask_url_password(self.database_url)
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
@@ -200,8 +206,29 @@ def _trust(r: Reader) -> TrustSettings:
     )
 
 
+# scheme://user:password@rest; the password runs to the last "@" (masking too much is safe).
+_URL_PASSWORD = re.compile(
+    r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):(?P<password>.*)@(?P<rest>[^@]*)$", re.DOTALL
+)
+
+
+def mask_url_password(url: str) -> str:
+    """``url`` with the password in its user info replaced by ``***`` (unchanged without one)."""
+    found = _URL_PASSWORD.match(url)
+    if found is None or not found["password"]:
+        return url
+    return f"{found['head']}:***@{found['rest']}"
+
+
 def _with_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-__all__ = ["GitHubSettings", "JiraSettings", "Secret", "Settings", "TrustSettings"]
+__all__ = [
+    "GitHubSettings",
+    "JiraSettings",
+    "Secret",
+    "Settings",
+    "TrustSettings",
+    "mask_url_password",
+]

@@ -236,20 +236,10 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(rest.split("?", 1)[0]) if rest else None
 
 
-def _redacted(url: str) -> str:
-    """The URL without a password, to show in a check line."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("://", 1)[0] + "://…"
-
-
 async def _database(s: Settings) -> list[Check]:
     from app.store import open_store
 
-    shown = _redacted(s.database_url)
+    shown = s.database_url_masked
     fix_url = "check DATABASE_URL (sqlite:///path/to/file.db or postgresql://user@host/db)"
     path = _sqlite_path(s.database_url)
     if path is not None:
