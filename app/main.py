@@ -151,6 +151,9 @@ class Threadline:
             agent=s.agent_name,
             bot=lambda: self.identity.slack,
             wake=self.worker.wake,
+            trust=s.trust,
+            metrics=self.metrics,
+            clock=self.clock,
         )
         await resources.enter_async_context(
             housekeeping(

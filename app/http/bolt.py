@@ -1,11 +1,24 @@
-"""The Bolt app (HTTP and Socket Mode): records every message to answer before Slack is
-acknowledged, and /reset."""
+"""The Bolt app (HTTP and Socket Mode): the Slack edge.
+
+A global middleware sees every payload before it is acknowledged:
+
+* a message for the bot is checked against the access policy (``app.slack.policy``). Refused,
+  it is acknowledged and dropped (counted, and the person gets a short ephemeral note at most
+  once an hour); allowed, it is recorded in the inbox, and only then acknowledged;
+* an edit or deletion of a person's own message rewrites what the transcript holds of it
+  (``app.slack.edits``);
+* either store write failing answers 503, so Slack delivers the event again.
+
+``/reset`` follows the same policy; a refusal is the command's answer.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -13,7 +26,12 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.agent.prompt import user_message
+from app.config import TrustSettings
+from app.core import Inbound
 from app.errors import StoreError
+from app.metrics import Metrics
+from app.slack.edits import MessageEdit, edit_from_event, rewrite_edited
 from app.slack.events import (
     RESET_HELP,
     BotIdentity,
@@ -21,6 +39,8 @@ from app.slack.events import (
     inbound_from_event,
     plan_reset,
 )
+from app.slack.policy import Decision, command_speaker, decide, inbound_speaker
+from app.slack.refusals import RefusalNotes
 from app.store.base import Store
 from app.turns.commands import reset_conversation
 
@@ -35,8 +55,12 @@ def build_bolt_app(
     agent: str,
     bot: Callable[[], BotIdentity],
     wake: Callable[[], None],
+    trust: TrustSettings,
+    metrics: Metrics,
+    clock: Callable[[], datetime],
 ) -> AsyncApp:
     """Wire the Bolt app from its collaborators (nothing global)."""
+    notes = RefusalNotes(client, store, clock)
 
     async def authorize(**_: Any) -> AuthorizeResult:
         # The identity comes from auth.test at start, so a Slack hiccup at request time
@@ -64,10 +88,18 @@ def build_bolt_app(
     async def record_before_ack(
         body: dict[str, Any], next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
-        inbound = inbound_from_event(body, agent=agent, bot=bot())
+        identity = bot()
+        inbound = inbound_from_event(body, agent=agent, bot=identity)
         if inbound is None:
+            edit = edit_from_event(body, bot=identity)
+            if edit is not None and not await apply_edit(edit):
+                return BoltResponse(status=503, body="store unavailable")
             await next()
             return None
+        decision = decide(inbound_speaker(inbound), trust)
+        if not decision.allowed:
+            refuse(inbound, decision, event_kind=str(body["event"].get("type")))
+            return BoltResponse(status=200, body="")
         try:
             fresh = await store.record_delivery(
                 delivery_id(inbound), "slack", inbound.key, inbound.to_payload()
@@ -82,6 +114,37 @@ def build_bolt_app(
         wake()
         await next()
         return None
+
+    def refuse(inbound: Inbound, decision: Decision, *, event_kind: str) -> None:
+        """Acknowledged, not recorded: count it and (maybe) tell the person."""
+        log.info(
+            "Slack message %s from %s refused: %s",
+            delivery_id(inbound),
+            inbound.author_id,
+            decision.reason,
+        )
+        if event_kind == "message" and not inbound.is_dm:
+            return  # a mention in a channel also arrives as app_mention, which does this
+        metrics.refusal("slack", str(decision.reason))
+        if decision.note and inbound.channel:
+            notes.send(
+                user=inbound.author_id,
+                channel=inbound.channel,
+                thread_ts=inbound.thread_ts if inbound.thread_ts != inbound.ts else None,
+                note=decision.note,
+            )
+
+    async def apply_edit(edit: MessageEdit) -> bool:
+        """Rewrite the stored message; False when the store failed (Slack retries)."""
+        rewrite = functools.partial(rewrite_edited, edit=edit, render=user_message)
+        try:
+            changed = await store.rewrite_messages(edit.ref, rewrite, cause=edit.cause)
+        except StoreError as exc:
+            log.error("could not apply the edit of %s: %s", edit.ref, exc)
+            return False
+        if changed:
+            log.info("%s: %s transcript message(s) rewritten", edit.cause, changed)
+        return True
 
     async def recorded(ack: AsyncAck) -> None:
         # The middleware has stored the message; the worker answers it.
@@ -99,6 +162,15 @@ def build_bolt_app(
 
     @app.command("/reset")
     async def reset_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        decision = decide(command_speaker(command, bot()), trust, command=True)
+        if not decision.allowed:
+            metrics.refusal("slack", str(decision.reason))
+            log.info("/reset by %s refused: %s", command.get("user_id"), decision.reason)
+            if decision.note:
+                await ack(text=decision.note)
+            else:
+                await ack()
+            return
         plan = plan_reset(command, agent=agent)
         if plan.key is None:
             await ack(text=plan.refusal or RESET_HELP)

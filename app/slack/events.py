@@ -1,4 +1,16 @@
-"""Turning Slack payloads into ``Inbound`` messages and reset plans: pure functions."""
+"""Turning Slack payloads into ``Inbound`` messages and reset plans: pure functions.
+
+Besides what to answer, the edge reads two facts of trust from each event:
+
+* **external**: the author belongs to another organisation (Slack Connect). Their team
+  (``user_team``, else ``team``, else ``source_team`` of the event) is not the bot's team nor
+  one the event was authorised for. A channel the event marks as not externally shared
+  (``is_ext_shared_channel: false``) holds nobody from another organisation, so colleagues
+  from another workspace of the same Enterprise Grid org are not external there.
+* **audience**: ``is_ext_shared_channel: true`` makes the place ``PUBLIC``, ``false``
+  ``INTERNAL``; a DM is internal unless the person in it is external. Without the flag a
+  channel's audience is left to ``SlackSurface.audience`` (which asks Slack).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
-from app.core import ConversationKey, Inbound
+from app.core import Audience, ConversationKey, Inbound
 from app.core.keys import DM_MAIN
 from app.slack.format import strip_mentions
 
@@ -64,6 +76,7 @@ def inbound_from_event(body: dict[str, Any], *, agent: str, bot: BotIdentity) ->
         conversation = thread_ts or ts
         reply_thread = conversation
     team = event.get("team") or body.get("team_id")
+    external = is_external(body, event, bot)
     return Inbound(
         source="slack",
         key=str(ConversationKey.slack(agent, channel, conversation)),
@@ -74,7 +87,45 @@ def inbound_from_event(body: dict[str, Any], *, agent: str, bot: BotIdentity) ->
         ts=ts,
         team_id=team if isinstance(team, str) else None,
         is_dm=is_dm,
+        audience=_place_audience(body, is_dm=is_dm, external=external),
+        external=external,
     )
+
+
+def author_team(event: dict[str, Any]) -> str | None:
+    """The team (workspace) of an event's author, as the event names it."""
+    for field in ("user_team", "team", "source_team"):
+        value = event.get(field)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def our_teams(body: dict[str, Any], bot: BotIdentity) -> frozenset[str]:
+    """The bot's own team and the teams this event was authorised for (never the wrapper's
+    ``team_id``, which in a shared channel can be the other organisation's)."""
+    teams = {bot.team_id} if bot.team_id else set()
+    for grant in body.get("authorizations") or ():
+        if isinstance(grant, dict) and isinstance(grant.get("team_id"), str):
+            teams.add(grant["team_id"])
+    return frozenset(teams)
+
+
+def is_external(body: dict[str, Any], event: dict[str, Any], bot: BotIdentity) -> bool:
+    """Whether the author of ``event`` belongs to another organisation (see the module doc)."""
+    if body.get("is_ext_shared_channel") is False:
+        return False
+    team, ours = author_team(event), our_teams(body, bot)
+    return bool(team and ours) and team not in ours
+
+
+def _place_audience(body: dict[str, Any], *, is_dm: bool, external: bool) -> str | None:
+    shared = body.get("is_ext_shared_channel")
+    if shared is True or (is_dm and external):
+        return Audience.PUBLIC.value
+    if shared is False or is_dm:
+        return Audience.INTERNAL.value
+    return None  # the surface asks Slack
 
 
 def _mentions(text: str, bot_user_id: str | None) -> bool:

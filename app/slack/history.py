@@ -4,7 +4,8 @@ The bot is told only about mentions, yet it should know what was said around the
 turn in a channel thread, the messages since the previous handled message of that thread are
 fetched (``conversations.replies``, oldest first, a few pages; the newest are kept), then
 filtered by ``unseen_messages``: people only (no bots, no edits or joins), not the current
-message, and not other mentions of the bot (each of those is a turn of its own).
+message, and not other mentions of the bot (each of those is a turn of its own). What is left
+reaches Claude quoted, with its author (``context_block``): data, never instructions.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Final
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.core.text import quote
 from app.slack.events import BotIdentity
 from app.slack.failures import SLACK_FAILURES, describe
 
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 PER_PAGE: Final = 100  # messages per page, and the most that are passed on
 PAGES: Final = 5
 MAX_CHARS: Final = 20_000
+CONTEXT_HEADER: Final = "[Said in this thread since you last looked, not addressed to you]"
 
 # Subtypes that are a person writing (anything else is an edit, a join, a bot...).
 _PEOPLE_SUBTYPES: Final = (None, "file_share", "thread_broadcast")
@@ -99,14 +102,32 @@ def unseen_messages(
     return said
 
 
-def context_block(lines: Sequence[str], max_chars: int = MAX_CHARS) -> str | None:
-    """The quoted block Claude reads, keeping the most recent part when it is long (pure)."""
-    if not lines:
+def context_block(entries: Sequence[tuple[str, str]], max_chars: int = MAX_CHARS) -> str | None:
+    """The block Claude reads, from ``(author, text)`` pairs oldest first (pure).
+
+    Each message is its author's label on a line of its own, then its text quoted line by
+    line (``quote``), so nothing written in the thread can pass for an author header or for
+    the bot's own words. When the whole is too long, the oldest messages are left out (and
+    the block says so); a single message too long on its own keeps its end.
+    """
+    if not entries:
         return None
-    body = "\n".join(lines)
-    if len(body) > max_chars:
-        body = "…" + body[-max_chars:]
-    return "[Said in this thread since you last looked, not addressed to you]\n" + body
+    rendered = [f"- {author}:\n{quote(text)}" for author, text in entries]
+    kept: list[str] = []
+    size = 0
+    for item in reversed(rendered):
+        if kept and size + len(item) + 1 > max_chars:
+            break
+        kept.append(item)
+        size += len(item) + 1
+    kept.reverse()
+    if len(kept) == 1 and len(kept[0]) > max_chars:
+        author, text = entries[-1]
+        kept = [f"- {author}:\n{quote('…' + text[-max_chars:])}"]
+    lines = [CONTEXT_HEADER]
+    if len(kept) < len(rendered):
+        lines.append(f"(the {len(rendered) - len(kept)} oldest messages are left out)")
+    return "\n".join([*lines, *kept])
 
 
 def ts_order(ts: str) -> tuple[int, int]:

@@ -1,4 +1,8 @@
-"""Display names of Slack users, looked up once and kept in a small bounded cache."""
+"""Display names of Slack users, looked up once and kept in a small bounded cache.
+
+Names are chosen by the people they name, so they come out cleaned (``clean_name``): no line
+breaks, brackets or ``<>``, so a name can neither pose as an author header nor ping anyone.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections import OrderedDict
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.core.text import clean_name
 from app.slack.failures import SLACK_FAILURES, describe
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,7 @@ class UserNames:
         self._cache: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
 
     async def name(self, user_id: str) -> str | None:
+        """The user's display name, cleaned; None when Slack does not say (or fails)."""
         hit = self._cache.get(user_id)
         now = time.monotonic()
         if hit and now - hit[0] < self._ttl:
@@ -44,13 +50,13 @@ class UserNames:
             response = await self._client.users_info(user=user_id)
             user = response.get("user") or {}
             profile = user.get("profile") or {}
-            name = (
+            chosen = (
                 profile.get("display_name")
                 or profile.get("real_name")
                 or user.get("real_name")
                 or user.get("name")
-                or None
             )
+            name = (clean_name(str(chosen), fallback="") or None) if chosen else None
         except SLACK_FAILURES as exc:
             # A name is a nicety: the transcript still carries the user id. Remembered only
             # for a minute, so a passing rate limit does not hide names for an hour.

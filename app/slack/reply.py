@@ -4,7 +4,8 @@ Threads get Slack's native streaming (``chat.startStream``/``appendStream``/``st
 Where streaming is refused, and for top-level DMs (streams must be thread replies), the answer
 is posted once and then edited as it grows. Text reaches Slack a whole line at a time, each
 message stays within Slack's limits, and a long answer continues in the next message at a
-paragraph or line boundary: nothing is cut.
+paragraph or line boundary: nothing is cut. Group pings (``<!here>``, ``<!channel>``...)
+are made inert in everything written (``no_group_pings``), and posted messages unfurl nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.errors import IntegrationError
 from app.slack.failures import SLACK_FAILURES, describe
-from app.slack.format import MESSAGE_LIMIT, markdown_message, split_text
+from app.slack.format import (
+    MESSAGE_LIMIT,
+    markdown_message,
+    new_message,
+    no_group_pings,
+    split_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +159,8 @@ class SlackReply:
 
     async def _emit(self, text: str) -> None:
         self._written += text
+        # Text arrives here in whole lines (or a text block's end), and no ping spans a line.
+        text = no_group_pings(text)
         try:
             await self._writer.write(text)
         except SLACK_FAILURES as exc:
@@ -300,7 +309,7 @@ class _UpdateWriter:
             body = self._text if self._text.strip() else PLACEHOLDER
             response = await client.chat_postMessage(
                 channel=self._reply._channel,
-                **markdown_message(body, thread_ts=self._reply._thread_ts),
+                **new_message(body, thread_ts=self._reply._thread_ts),
             )
             self._ts = str(response["ts"])
             self._shown = body

@@ -3,7 +3,10 @@
 A Slack message is the only thing that starts a conversation. Answers stream into the thread
 (``SlackReply``); commands (``reset``, ``links``) are typed after a mention or in a DM; before
 a turn in a channel thread, what people said there since the bot last looked is fetched and
-quoted for Claude.
+quoted for Claude, each message under its author's cleaned name.
+
+A place's audience is what the event said at the edge; otherwise a DM is internal and a
+channel is asked of Slack (``ChannelAudiences``: shared with another organisation is public).
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from dataclasses import replace
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.core import Audience, ConversationKey, Inbound
+from app.core.text import clean_name
 from app.errors import IntegrationError
 from app.slack import history
+from app.slack.channels import ChannelAudiences
 from app.slack.events import BotIdentity, command_of
 from app.slack.failures import SLACK_FAILURES, describe
-from app.slack.format import markdown_message
+from app.slack.format import new_message
 from app.slack.names import UserNames
 from app.slack.reply import SlackReply
 from app.surfaces.base import Command, OnPosted, PostedLog, PreviousMessage, Reply
@@ -31,21 +36,31 @@ class SlackSurface:
     is_item = False
 
     def __init__(
-        self, client: AsyncWebClient, names: UserNames, bot: Callable[[], BotIdentity]
+        self,
+        client: AsyncWebClient,
+        names: UserNames,
+        bot: Callable[[], BotIdentity],
+        places: ChannelAudiences | None = None,
     ) -> None:
         self._client = client
         self._names = names
         self._bot = bot
+        self._places = places or ChannelAudiences(client)
 
     def item_label(self, key: ConversationKey) -> str:
         channel, thread = key.slack_place
         return f"Slack thread {channel}/{thread}" if thread else f"Slack DM {channel}"
 
     def author_header(self, inbound: Inbound) -> str:
-        return f"[{inbound.author_name or inbound.author_id} ({inbound.author_id}) in Slack]"
+        author = clean_name(inbound.author_id)
+        return f"[{clean_name(inbound.author_name, author)} ({author}) in Slack]"
 
     async def audience(self, inbound: Inbound) -> Audience:
-        return Audience(inbound.audience) if inbound.audience else Audience.INTERNAL
+        if inbound.audience:
+            return Audience(inbound.audience)
+        if inbound.is_dm or not inbound.channel:
+            return Audience.INTERNAL
+        return await self._places.of(inbound.channel)
 
     def command_of(self, inbound: Inbound) -> Command | None:
         return command_of(inbound.text)
@@ -70,8 +85,13 @@ class SlackSurface:
         said = history.unseen_messages(
             messages, current_ts=inbound.ts, oldest=oldest, bot=self._bot()
         )
-        lines = [f"- {await self._names.name(s.user) or s.user} ({s.user}): {s.text}" for s in said]
-        return history.context_block(lines)
+        entries = []
+        for s in said:
+            author = clean_name(s.user)
+            entries.append(
+                (f"{clean_name(await self._names.name(s.user), author)} ({author})", s.text)
+            )
+        return history.context_block(entries)
 
     def reply(self, inbound: Inbound, log: PostedLog, on_posted: OnPosted) -> Reply:
         assert inbound.channel is not None
@@ -114,7 +134,7 @@ class SlackSurface:
     async def _post(self, channel: str, thread: str | None, text: str) -> None:
         try:
             await self._client.chat_postMessage(
-                channel=channel, **markdown_message(text, thread_ts=thread)
+                channel=channel, **new_message(text, thread_ts=thread)
             )
         except SLACK_FAILURES as exc:
             raise IntegrationError("slack", describe(exc)) from exc

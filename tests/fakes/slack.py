@@ -160,9 +160,28 @@ class FakeSlack(FakeServer):
         self.team = "Threadline Test"
         self.user = "threadline"
         self.workspace_url = "https://fake.slack.test/"
+        # the token's scopes, sent by auth.test in the x-oauth-scopes header as Slack does
+        self.oauth_scopes: list[str] = [
+            "app_mentions:read",
+            "assistant:write",
+            "channels:history",
+            "channels:read",
+            "chat:write",
+            "commands",
+            "groups:history",
+            "groups:read",
+            "im:history",
+            "im:read",
+            "im:write",
+            "mpim:history",
+            "users:read",
+        ]
         self.token_prefixes: tuple[str, ...] = ("xoxb-",)
         self.app_token_prefixes: tuple[str, ...] = ("xapp-",)
         self.users: dict[str, dict[str, Any]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
+        """Flags ``conversations.info`` reports per channel id (``is_private``, ``is_im``,
+        ``is_ext_shared``, ``is_shared``...), set by tests; unset flags read false."""
         self.refuse_streaming = False
         self.calls: list[Call] = []
         self._messages: list[Message] = []
@@ -233,6 +252,20 @@ class FakeSlack(FakeServer):
         )
         self._messages.append(msg)
         return msg
+
+    def set_channel(self, channel: str, **flags: Any) -> None:
+        """Describe ``channel`` for ``conversations.info``, e.g. ``is_ext_shared=True``."""
+        self.channels.setdefault(channel, {}).update(flags)
+
+    def ephemerals(self, channel: str | None = None, user: str | None = None) -> list[Message]:
+        """Ephemeral messages posted (to ``user``, in ``channel``), oldest first."""
+        return [
+            m
+            for m in sorted(self._messages, key=lambda m: _ts_key(m.ts))
+            if m.ephemeral_to is not None
+            and (channel is None or m.channel == channel)
+            and (user is None or m.ephemeral_to == user)
+        ]
 
     def status(self, channel: str, thread_ts: str) -> str:
         """Current assistant thread status ("" when cleared or never set)."""
@@ -451,6 +484,8 @@ class FakeSlack(FakeServer):
             body = handler(params)
         except _SlackError as err:
             body = {"ok": False, "error": err.error}
+        if method == "auth.test":
+            return 200, body, {"x-oauth-scopes": ",".join(self.oauth_scopes)}
         return 200, body, {}
 
     def _take_fail_rule(self, method: str) -> _FailRule | None:
@@ -676,6 +711,36 @@ class FakeSlack(FakeServer):
         if msg is not None and msg.thread_ts and msg.thread_ts != ts:
             link += f"?thread_ts={msg.thread_ts}&cid={channel}"
         return {"ok": True, "channel": channel, "permalink": link}
+
+    def _m_conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What Slack says of a channel: its kind from the id prefix, flags from ``channels``."""
+        channel = str(_require(params, "channel"))
+        flags = self.channels.get(channel, {})
+        if flags.get("not_found"):
+            raise _SlackError("channel_not_found")
+        is_im = bool(flags.get("is_im", channel.startswith("D")))
+        info: dict[str, Any] = {
+            "id": channel,
+            "is_channel": not is_im and not flags.get("is_mpim", False),
+            "is_group": False,
+            "is_im": is_im,
+            "is_mpim": False,
+            "is_private": is_im,
+            "is_archived": False,
+            "is_general": False,
+            "is_shared": False,
+            "is_ext_shared": False,
+            "is_org_shared": False,
+            "is_pending_ext_shared": False,
+            "context_team_id": self.team_id,
+            "created": 1_700_000_000,
+        }
+        if is_im:
+            info["user"] = "U1"
+        else:
+            info["name"] = channel.lower()
+        info.update({k: v for k, v in flags.items() if k != "not_found"})
+        return {"ok": True, "channel": info}
 
     def _m_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(_require(params, "channel"))

@@ -22,7 +22,11 @@ async def test_status_and_stream_show_progress_within_four_calls_for_a_short_rep
     await bot.send_event(mention("hi", ts=root))
     await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
     assert slack.statuses("C1", root)[0] == "is thinking…"
-    per_reply = [c.method for c in slack.calls if c.method not in ("auth.test",)]
+    # conversations.info: the harness's events do not say whether the channel is shared with
+    # another organisation (Slack's do, ``is_ext_shared_channel``), so the surface asks once.
+    per_reply = [
+        c.method for c in slack.calls if c.method not in ("auth.test", "conversations.info")
+    ]
     assert per_reply[:1] == ["users.info"]
     assert len(per_reply) <= 4, per_reply
     assert "chat.startStream" in per_reply and "chat.stopStream" in per_reply

@@ -34,15 +34,16 @@ async def test_thread_messages_between_mentions_reach_claude_once(
     await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
     first = user_turn_text(claude.requests[0])
     assert first.startswith("[ada (U1) in Slack]\nwhat do you think?")
-    assert "- grace (U2): The deploy failed at step 3" in first
-    assert "- ada (U1): Logs say OOM" in first
+    # each message quoted under its author: nothing said there can pass for a header
+    assert "- grace (U2):\n> The deploy failed at step 3" in first
+    assert "- ada (U1):\n> Logs say OOM" in first
     assert "earlier mention" not in first  # mentions are turns of their own
 
     slack.add_message("C1", "Raised the limit", user="U2", thread_ts=root, ts="1763800000.000400")
     await bot.send_event(mention("fixed now?", thread_ts=root, ts="1763800000.000500"))
     await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 2)
     second = user_turn_text(claude.requests[1])
-    assert "- grace (U2): Raised the limit" in second
+    assert "- grace (U2):\n> Raised the limit" in second
     assert "Logs say OOM" not in second  # already seen in the first turn
     # and the first turn's context stays in the conversation's memory
     remembered = "\n".join(
