@@ -39,10 +39,11 @@ def add_commands(commands: Any) -> None:
         "doctor",
         help="check the configuration and every service it points at",
         description=(
-            "Check the settings, Slack, Anthropic (key and model), the database and its "
-            "schema, and Jira and GitHub when configured: one PASS/FAIL line per check, with "
-            "the fix for each failure. Exit status 0 when everything passes, 1 when a check "
-            "fails, 2 when the configuration itself is invalid."
+            "Check the settings, Slack (token and scopes), Anthropic (key and model), the "
+            "database and its schema, Jira and GitHub when configured, and the trust settings: "
+            "one PASS/WARN/FAIL/SKIP line per check, with the fix for each warning and failure. "
+            "Exit status 0 when nothing fails (warnings included), 1 when a check fails, 2 "
+            "when the configuration itself is invalid."
         ),
     )
     _json_flag(check)

@@ -1,38 +1,49 @@
 """``doctor``: checks every configured dependency for real and says how to fix what fails.
 
-One line per check, ``PASS``, ``FAIL`` or ``SKIP``, then ``name: what was found``, and for a
-failure `` — what to do``. The configuration is read once, with ``Settings.best_effort``: each
-malformed or missing setting it reports is a failed check naming it, and every check that does
-not depend on one still runs (on the default or placeholder put in its place).
+One line per check, ``PASS``, ``WARN``, ``FAIL`` or ``SKIP`` (``app.ops.checks``), then
+``name: what was found``, and for a warning or a failure `` — what to do``. The configuration
+is read once, with ``Settings.best_effort``: each malformed or missing setting it reports is a
+failed check naming it, and every check that does not depend on one still runs (on the default
+or placeholder put in its place). Warnings never change the exit status.
 
-Checks: the settings; Slack ``auth.test`` (and the app-level token in Socket Mode); the
-Anthropic key and model (``GET /v1/models/{model}``); the database and its schema version;
-Jira ``GET /rest/api/3/myself`` and GitHub ``GET /user`` when configured, with their webhook
-secrets.
+Checks: the settings; Slack ``auth.test`` with the token's scopes (and the app-level token in
+Socket Mode); the Anthropic key and model (``GET /v1/models/{model}``); the database and its
+schema version (``doctor_db``); Jira ``GET /rest/api/3/myself`` and GitHub ``GET /user`` when
+configured, with their webhook secrets; and the trust settings that open the bot up
+(``doctor_trust``), which warn.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 import anthropic
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.config import Secret, Settings
-from app.errors import IntegrationError, SettingProblem, StoreError
+from app.errors import IntegrationError, SettingProblem
 from app.integrations import clients
+from app.ops.checks import Check, Status, failed, passed, skipped, warned
+from app.ops.doctor_db import database
+from app.ops.doctor_trust import REQUIRED_SLACK_SCOPES, missing_scopes, slack_scopes, trust_checks
 
-Status = Literal["pass", "fail", "skip"]
+__all__ = [
+    "REQUIRED_SLACK_SCOPES",
+    "Check",
+    "Status",
+    "failed",
+    "missing_scopes",
+    "passed",
+    "run_checks",
+    "skipped",
+    "warned",
+]
 
 CHECK_TIMEOUT: Final = 20.0
-MIGRATE: Final = "run `python -m app migrate` (serve also migrates when it starts)"
 SLACK_TOKEN_FIX: Final = (
     "set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth page"
 )
@@ -44,35 +55,6 @@ NEEDS: Final = {
     "jira": ("JIRA_BASE_URL", "JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PROJECTS"),
     "github": ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_REPOS"),
 }
-# Bot scopes the app cannot work without (manifest.json has the full list).
-REQUIRED_SLACK_SCOPES: Final = (
-    "app_mentions:read",
-    "assistant:write",
-    "chat:write",
-    "im:history",
-    "users:read",
-)
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str
-    fix: str | None = None
-
-    def line(self) -> str:
-        text = f"{self.status.upper()} {self.name}: {self.detail}"
-        return f"{text} — {self.fix}" if self.fix else text
-
-
-def passed(name: str, detail: str) -> Check:
-    return Check(name, "pass", detail)
-
-
-def failed(name: str, detail: str, fix: str) -> Check:
-    return Check(name, "fail", detail, fix)
-
 
 CheckFn = Callable[[Settings], Awaitable[list[Check]]]
 
@@ -82,7 +64,7 @@ async def run_checks(env: Mapping[str, str]) -> list[Check]:
     settings, invalid = Settings.best_effort(env)
     problems = invalid.problems if invalid is not None else ()
     broken = {p.setting for p in problems}
-    planned: dict[str, CheckFn] = {"slack": _slack, "anthropic": _anthropic, "database": _database}
+    planned: dict[str, CheckFn] = {"slack": _slack, "anthropic": _anthropic, "database": database}
     # Broken Jira or GitHub settings still describe an integration: best_effort keeps it.
     if settings.jira is not None:
         planned["jira"] = _jira
@@ -92,7 +74,7 @@ async def run_checks(env: Mapping[str, str]) -> list[Check]:
     async def guarded(name: str, check: CheckFn) -> list[Check]:
         bad = [s for s in NEEDS[name] if s in broken]
         if bad:
-            return [Check(name, "skip", f"not checked until {', '.join(bad)} is fixed")]
+            return [skipped(name, f"not checked until {', '.join(bad)} is fixed")]
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
                 return await check(settings)
@@ -100,7 +82,11 @@ async def run_checks(env: Mapping[str, str]) -> list[Check]:
             return [failed(name, f"no answer within {CHECK_TIMEOUT:g}s", "check the network path")]
 
     results = await asyncio.gather(*(guarded(*p) for p in planned.items()))
-    return _config_checks(settings, problems, env) + [c for group in results for c in group]
+    return [
+        *_config_checks(settings, problems, env),
+        *(c for group in results for c in group),
+        *trust_checks(settings, broken),
+    ]
 
 
 # -- configuration -----------------------------------------------------------------------------
@@ -128,14 +114,6 @@ def _config_checks(
 # -- Slack -------------------------------------------------------------------------------------
 
 
-def missing_scopes(granted_header: str | None) -> list[str]:
-    """Required bot scopes absent from an ``x-oauth-scopes`` header (none when no header)."""
-    if not granted_header:
-        return []
-    granted = {s.strip() for s in granted_header.split(",")}
-    return [s for s in REQUIRED_SLACK_SCOPES if s not in granted]
-
-
 async def _slack(s: Settings) -> list[Check]:
     client = clients.slack_client(s, timeout=10, retries=False)
     try:
@@ -154,18 +132,8 @@ async def _slack(s: Settings) -> list[Check]:
     who = (
         f"@{auth.get('user')} ({auth.get('user_id')}) in {auth.get('team')} ({auth.get('team_id')})"
     )
-    checks = [passed("slack", f"authenticated as {who}")]
-    missing = missing_scopes(auth.headers.get("x-oauth-scopes"))
-    if missing:
-        checks.append(
-            failed(
-                "slack scopes",
-                f"the token lacks {', '.join(missing)}",
-                "add them under OAuth & Permissions → Bot Token Scopes, then reinstall the app",
-            )
-        )
-    checks.append(await _slack_events(s, client))
-    return checks
+    scopes = slack_scopes(auth.headers.get("x-oauth-scopes"))
+    return [passed("slack", f"authenticated as {who}"), scopes, await _slack_events(s, client)]
 
 
 async def _slack_events(s: Settings, client: AsyncWebClient) -> Check:
@@ -224,90 +192,6 @@ async def _anthropic(s: Settings) -> list[Check]:
     name = getattr(info, "display_name", None) or info.id
     available = passed("model", f"{info.id} ({name}) is available")
     return [passed("anthropic", f"API key accepted by {where}"), available]
-
-
-# -- database ----------------------------------------------------------------------------------
-
-
-def _sqlite_path(url: str) -> Path | None:
-    if not url.startswith("sqlite"):
-        return None
-    _, _, rest = url.partition(":///")
-    return Path(rest.split("?", 1)[0]) if rest else None
-
-
-async def _database(s: Settings) -> list[Check]:
-    from app.store import open_store
-
-    shown = s.database_url_masked
-    fix_url = "check DATABASE_URL (sqlite:///path/to/file.db or postgresql://user@host/db)"
-    path = _sqlite_path(s.database_url)
-    if path is not None:
-        problem = _sqlite_problem(path)
-        if problem is not None:
-            return [failed("database", f"{shown}: {problem}", fix_url + " and the file's folder")]
-    try:
-        store = await open_store(s.database_url, ttl_days=s.session_ttl_days)
-    except StoreError as exc:
-        return [failed("database", f"{shown}: {exc}", fix_url)]
-    try:
-        if path is not None and not path.exists():
-            # Checking must not create the file (connecting to SQLite would).
-            head = await store.head_version()
-            return [
-                passed("database", f"{shown}: no file yet; it can be created there"),
-                failed("schema", f"no database yet (this version needs schema {head})", MIGRATE),
-            ]
-        await store.ping()
-        current = await store.schema_version()
-        head = await store.head_version()
-    except StoreError as exc:
-        return [failed("database", f"cannot use {shown}: {exc}", fix_url)]
-    finally:
-        with contextlib.suppress(StoreError):
-            await store.close()
-    reachable = passed("database", f"{shown} is reachable")
-    if current == head:
-        return [reachable, passed("schema", f"at {head}, the current version")]
-    if current is None:
-        detail, fix = f"no tables yet (this version needs schema {head})", MIGRATE
-    elif not _known_revision(current):
-        detail = f"at {current}, which this version of Threadline does not know (newest: {head})"
-        fix = "upgrade Threadline: a newer version migrated this database"
-    else:
-        detail, fix = f"at {current}, behind this version's {head}", MIGRATE
-    return [reachable, failed("schema", detail, fix)]
-
-
-def _known_revision(revision: str) -> bool:
-    from alembic.script import ScriptDirectory
-
-    from app.store.sql import MIGRATIONS_DIR
-
-    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
-    try:
-        return scripts.get_revision(revision) is not None
-    except Exception:  # alembic raises several kinds for an unknown revision
-        return False
-
-
-def _sqlite_problem(path: Path) -> str | None:
-    """Why Threadline could not write the SQLite file at ``path`` (None: it can)."""
-    folder = path.parent
-    if path.exists():
-        if not path.is_file():
-            return "the path exists but is not a file"
-        if not os.access(path, os.R_OK | os.W_OK):
-            return "the file is not readable and writable by this user"
-    else:
-        while not folder.exists():
-            folder = folder.parent
-        if not folder.is_dir():
-            return f"{folder} is not a folder, so the database file cannot be created"
-    # SQLite keeps its WAL and lock files next to the database.
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"the folder {folder} is not writable by this user"
-    return None
 
 
 # -- Jira and GitHub ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Fixtures for the operator commands: a seeded store, and ``python -m app`` run in-process.
+"""Fixtures for the operator commands: a seeded store, ``python -m app`` run in-process, and
+the loopback fakes ``doctor`` checks, with a healthy configuration pointing at them (``env``).
 
 ``cli(*argv)`` runs ``app.cli.main`` in a worker thread (it calls ``asyncio.run`` itself, and
 the loopback fakes keep serving on the test's loop meanwhile) with the environment given by
@@ -26,6 +27,10 @@ from app.store.base import (
     TurnCommit,
 )
 from tests.conftest import Clock
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.github import FakeGitHub
+from tests.fakes.jira import FakeJira
+from tests.fakes.slack import FakeSlack
 
 AGENT = "threadline"
 SLACK_THREAD = f"{AGENT}:slack:C01ABC::1763700000.000100"
@@ -300,3 +305,60 @@ def child_env(env: dict[str, str]) -> dict[str, str]:
         "PYTHONPATH": str(repo_root()),
         **env,
     }
+
+
+# -- doctor: the services it checks --------------------------------------------------------
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def claude() -> AsyncIterator[FakeAnthropic]:
+    async with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def jira() -> AsyncIterator[FakeJira]:
+    async with FakeJira() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def github() -> AsyncIterator[FakeGitHub]:
+    async with FakeGitHub() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def env(
+    cli_env: dict[str, str],
+    slack: FakeSlack,
+    claude: FakeAnthropic,
+    jira: FakeJira,
+    github: FakeGitHub,
+) -> dict[str, str]:
+    """A healthy configuration: every integration on, pointing at the fakes; DB migrated."""
+    store = SqlStore(cli_env["DATABASE_URL"], ttl_days=30)
+    await store.migrate()
+    await store.close()
+    cli_env.update(
+        {
+            "SLACK_API_URL": slack.url,
+            "ANTHROPIC_BASE_URL": claude.root_url,
+            "JIRA_BASE_URL": jira.url,
+            "JIRA_EMAIL": jira.email,
+            "JIRA_API_TOKEN": jira.token,
+            "JIRA_PROJECTS": "AD,OPS",
+            "JIRA_WEBHOOK_SECRET": "jira-hook-secret",
+            "GITHUB_API_URL": github.url,
+            "GITHUB_TOKEN": github.token,
+            "GITHUB_REPOS": "acme/widgets",
+            "GITHUB_WEBHOOK_SECRET": "github-hook-secret",
+        }
+    )
+    return cli_env
