@@ -128,7 +128,11 @@ class Threadline:
         if self._store is None:
             from app.store import open_store
 
-            self._store = await open_store(s.database_url, ttl_days=s.session_ttl_days)
+            self._store = await open_store(
+                s.database_url,
+                ttl_days=s.session_ttl_days,
+                max_age_days=s.trust.session_max_age_days,
+            )
             resources.push_async_callback(self._store.close)
         version = await self.store.migrate()
         log.info("store ready (schema %s)", version)
