@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from app.agent.model import Model
 from app.agent.tools.base import Toolbox, ToolContext
 from app.core import Usage
+from app.core.text import quote
 
 MAX_TOOL_ROUNDS = 8
 _EPHEMERAL = {"type": "ephemeral"}
@@ -80,7 +81,9 @@ async def run_agent(
                 {
                     "type": "tool_result",
                     "tool_use_id": call["id"],
-                    "content": result.content,
+                    # Quoted: a result carries what others wrote (titles, descriptions), and
+                    # that must read as material, not as instructions.
+                    "content": f"[{call['name']} result]\n{quote(result.content)}",
                     "is_error": result.is_error,
                 }
             )

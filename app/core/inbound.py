@@ -30,6 +30,7 @@ class Inbound:
     item_ref: str | None = None
     item_url: str | None = None
     comment_id: str | None = None
+    comment_url: str | None = None  # the comment itself, for links back to it
     # Who can read the place it was written (an ``Audience`` value); None: the surface finds
     # out (e.g. asks Slack whether a channel is shared with another organisation).
     audience: str | None = None

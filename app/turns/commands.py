@@ -119,6 +119,30 @@ class Commands:
         result = await run_command(
             command, inbound, store=self._store, surfaces=self._surfaces, turn_id=turn_id
         )
+        await self._answer(command, inbound, delivery, turn_id, result)
+
+    async def refuse(
+        self, command: Command, inbound: Inbound, delivery: Delivery, turn_id: str
+    ) -> None:
+        """A command from someone who may chat but not act (another organisation's user)."""
+        session = await self._store.resolve(inbound.key)
+        text = f"Only people of this workspace can use `{command}` here."
+        await self._answer(
+            command,
+            inbound,
+            delivery,
+            turn_id,
+            CommandResult(session.id if session else None, text),
+        )
+
+    async def _answer(
+        self,
+        command: Command,
+        inbound: Inbound,
+        delivery: Delivery,
+        turn_id: str,
+        result: CommandResult,
+    ) -> None:
         try:
             await self._router.notify(inbound, result.text)
         except IntegrationError as exc:

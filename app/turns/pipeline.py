@@ -14,16 +14,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from app import logs
 from app.agent.loop import AgentResult, run_agent
 from app.agent.model import Model, classify
-from app.agent.prompt import system_prompt, user_message
-from app.agent.tools.base import Toolbox, ToolContext
+from app.agent.prompt import audience_line, system_prompt, user_message
+from app.agent.tools.base import Toolbox, ToolContext, ToolRegistry
 from app.core import Inbound, KeyClaim, Usage
+from app.core.text import quote
 from app.errors import IntegrationError, LeaseLost, StoreError
 from app.store.base import Delivery, Session, Store, TurnCommit, TurnRecord
 from app.surfaces.base import SurfaceRegistry
@@ -32,7 +33,7 @@ from app.turns.commands import Commands
 from app.turns.lease import Leases
 from app.turns.recovery import Recovery, log_failure
 from app.turns.replay import DeliveryRecord, ReplayingTools
-from app.turns.routing import ReplyRouter
+from app.turns.routing import AudiencePolicy, ReplyRouter
 from app.turns.turn import FirstToken, NoObserver, Observer, Turn, new_message
 
 log = logging.getLogger("app.turn")
@@ -46,6 +47,8 @@ class PipelineConfig:
     holder: str
     lease_seconds: float
     turn_timeout: float
+    external_users: str = "chat"  # ignore | chat | full: what people of another org may do
+    audience: AudiencePolicy = field(default_factory=AudiencePolicy)
 
 
 class TurnPipeline:
@@ -65,7 +68,7 @@ class TurnPipeline:
         self._model = model
         self._tools = tools
         self._surfaces = surfaces
-        self._router = ReplyRouter(surfaces, store)
+        self._router = ReplyRouter(surfaces, store, policy=config.audience)
         self._leases = Leases(store, holder=config.holder, lease_seconds=config.lease_seconds)
         self._recovery = Recovery(store, self._leases, agent=config.agent)
         self._observer = observer or NoObserver()
@@ -98,7 +101,10 @@ class TurnPipeline:
         command = surface.command_of(inbound)
         if command is not None:
             async with self._leases.keep_claimed(delivery):
-                await self._commands.handle(command, inbound, delivery, turn_id)
+                if self._may_use_tools(inbound):
+                    await self._commands.handle(command, inbound, delivery, turn_id)
+                else:
+                    await self._commands.refuse(command, inbound, delivery, turn_id)
             return
         session = await self._store.resolve(inbound.key)
         if session is None:
@@ -115,11 +121,7 @@ class TurnPipeline:
             return
         record = DeliveryRecord(self._store, delivery.id, delivery.reply_ref, holder)
         t0 = asyncio.get_running_loop().time()
-        reply = self._router.reply(inbound, session.id, record)
-        first = FirstToken(
-            reply, lambda: self._observer.first_token(asyncio.get_running_loop().time() - t0)
-        )
-        turn = Turn(turn_id, inbound, delivery, lease, record, first, self._clock(), t0)
+        turn = Turn(turn_id, inbound, delivery, lease, record, session, self._clock(), t0)
         with logs.bind(session_id=session.id):
             task = asyncio.create_task(self._turn(turn))
         try:
@@ -145,10 +147,21 @@ class TurnPipeline:
             await self._leases.release(lease)
 
     async def _turn(self, turn: Turn) -> None:
-        tools = ReplayingTools(self._tools, turn.record)
+        plan = await self._router.plan(turn.inbound, turn.session, turn.record)
+        turn.reply = FirstToken(
+            plan.reply,
+            lambda: self._observer.first_token(asyncio.get_running_loop().time() - turn.t0),
+        )
+        turn.audience, turn.place = plan.audience, plan.place
+        # People of another organisation chat, but reach no tools (EXTERNAL_USERS=chat).
+        offered = self._tools if self._may_use_tools(turn.inbound) else ToolRegistry()
+        tools = ReplayingTools(offered, turn.record)
         history = await self._store.load_messages(turn.session_id)
         surface = self._router.surface_of(turn.inbound)
-        turn.user = user_message(surface.author_header(turn.inbound), turn.inbound.text)
+        # What people write on an item (a comment) is material to read, not the voice of
+        # someone in the conversation: it reaches Claude quoted.
+        body = quote(turn.inbound.text) if surface.is_item else turn.inbound.text
+        turn.user = user_message(surface.author_header(turn.inbound), body)
 
         async def previous() -> Inbound | None:
             before = await self._store.previous_delivery(turn.inbound.key, turn.delivery.id)
@@ -157,6 +170,10 @@ class TurnPipeline:
         context = await surface.context(turn.inbound, previous)
         if context:
             turn.user["content"].append({"type": "text", "text": context})
+        where = "Slack" if plan.redirected else _place_name(surface.title, turn.inbound)
+        turn.user["content"].append(
+            {"type": "text", "text": audience_line(plan.audience.value, where)}
+        )
         note: str | None = None
         outcome = "ok"
         try:
@@ -215,7 +232,8 @@ class TurnPipeline:
             )
 
     async def _commit(self, turn: Turn, result: AgentResult, outcome: str) -> None:
-        messages = [new_message(m, turn.inbound) for m in (turn.user, *result.messages)]
+        ref = turn.delivery.delivery_id
+        messages = [new_message(m, turn.inbound, ref) for m in (turn.user, *result.messages)]
         turn.lease.committing = True
         try:
             await self._store.commit_turn(
@@ -230,6 +248,7 @@ class TurnPipeline:
                     delivery_pk=turn.delivery.id,
                     holder=self._cfg.holder,
                     started_at=turn.started,
+                    audience=turn.place.value,
                 )
             )
         except LeaseLost:
@@ -273,6 +292,11 @@ class TurnPipeline:
             raise StoreError("key owner vanished")
         return winner
 
+    def _may_use_tools(self, inbound: Inbound) -> bool:
+        """Tools and commands are for the organisation's people (and outsiders only when
+        ``EXTERNAL_USERS=full``)."""
+        return not inbound.external or self._cfg.external_users == "full"
+
     def _tool_context(self, turn: Turn) -> ToolContext:
         lease = turn.lease  # read at call time: a fresh retry swaps the session
 
@@ -313,3 +337,7 @@ class TurnPipeline:
         )
         seconds = (finished - turn.started).total_seconds()
         self._observer.turn_finished(outcome, seconds, Usage())
+
+
+def _place_name(title: str, inbound: Inbound) -> str:
+    return f"{title} {inbound.item_ref}" if inbound.item_ref else title

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.core import Inbound, Usage
-from app.store.base import Delivery, NewMessage
+from app.core import Audience, Inbound, Usage
+from app.store.base import Delivery, NewMessage, Session
 from app.surfaces.base import Reply
 from app.turns.lease import SessionLease
 from app.turns.replay import DeliveryRecord
@@ -39,10 +39,14 @@ class Turn:
     delivery: Delivery
     lease: SessionLease
     record: DeliveryRecord  # what earlier attempts of this delivery already did outside
-    reply: Reply
+    session: Session  # as resolved at the start (its audience)
     started: datetime
     t0: float  # loop time at start, for latency
     user: dict[str, Any] = field(default_factory=dict)  # the user message, as Claude reads it
+    # Set once the turn knows where its answer goes (``ReplyRouter.plan``).
+    reply: Reply = field(init=False)
+    audience: Audience = field(init=False)  # who will read the answer
+    place: Audience = field(init=False)  # who can read where the message was written
 
     @property
     def session_id(self) -> str:
@@ -83,8 +87,9 @@ class FirstToken:
         await self._inner.tool_finished(call_id, name, ok)
 
 
-def new_message(message: dict[str, Any], inbound: Inbound) -> NewMessage:
-    """A message of the turn as stored: user messages a person wrote carry their author."""
+def new_message(message: dict[str, Any], inbound: Inbound, ref: str | None) -> NewMessage:
+    """A message of the turn as stored: user messages a person wrote carry their author and
+    the id of the platform message (``ref``), so an edit or an erasure can find them."""
     is_person = message["role"] == "user" and any(
         b.get("type") == "text" for b in message["content"]
     )
@@ -94,4 +99,5 @@ def new_message(message: dict[str, Any], inbound: Inbound) -> NewMessage:
         author_id=inbound.author_id if is_person else None,
         author_name=inbound.author_name if is_person else None,
         source=inbound.source,
+        ref=ref if is_person else None,
     )

@@ -58,7 +58,8 @@ async def test_tools_run_between_rounds_and_the_turn_ends_with_an_answer() -> No
     assert echo.calls == [{"say": "x"}]
     assert [m["role"] for m in result.messages] == ["assistant", "user", "assistant"]
     tool_result = result.messages[1]["content"][0]
-    assert tool_result["content"] == "echo x" and tool_result["is_error"] is False
+    assert tool_result["content"] == "[echo result]\n> echo x"
+    assert tool_result["is_error"] is False
     assert result.rounds == 2 and result.usage.input_tokens == 200
     assert result.text == "Let me check.\n\nIt said x."
     assert progress.events == [

@@ -18,18 +18,25 @@ from app.store.base import Delivery
 from app.store.memory import MemoryStore
 from app.surfaces.base import SurfaceRegistry
 from app.turns.pipeline import PipelineConfig, TurnPipeline
+from app.turns.routing import AudiencePolicy
 from tests.agent.scripted import ScriptedModel, say, use_tool
 from tests.conftest import Clock
 from tests.turns.doubles import ChatSurface, TrackerSurface, chat_message, tracker_comment
 
 HOLDER = "replica-1"
+NOTE = "Thanks, the team has been notified."
 _ids = itertools.count(1)
 
 
 class World:
     """One pipeline with its store, model and surfaces."""
 
-    def __init__(self, *steps: Any, tools: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        *steps: Any,
+        tools: list[Any] | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
         self.clock = Clock()
         self.store = MemoryStore(clock=self.clock.now)
         self.model = ScriptedModel(list(steps))
@@ -37,7 +44,13 @@ class World:
         surfaces = SurfaceRegistry(home=self.chat)
         surfaces.register(self.tracker)
         self.pipeline = TurnPipeline(
-            config=PipelineConfig(agent="tl", holder=HOLDER, lease_seconds=30, turn_timeout=10),
+            config=PipelineConfig(
+                agent="tl",
+                holder=HOLDER,
+                lease_seconds=30,
+                turn_timeout=10,
+                **{"audience": AudiencePolicy("redirect", NOTE), **(config or {})},
+            ),
             store=self.store,
             model=self.model,
             tools=ToolRegistry(tools or []),
@@ -105,7 +118,9 @@ async def test_the_next_message_replays_the_conversation_with_context_quoted() -
     # The cache breakpoint is added per request, never stored.
     assert "cache_control" in sent[-1]["content"][-1]
     texts = await world.transcript_texts(chat_message("x").key)
-    assert len(texts) == 5 and not any("cache_control" in t for t in texts)
+    # Each user message ends with who reads the answer, kept so replays stay cacheable.
+    assert texts.count("[Your answer will be read inside the organisation, on Chat.]") == 2
+    assert len(texts) == 7 and not any("cache_control" in t for t in texts)
 
 
 async def test_a_comment_on_an_item_nobody_links_is_ignored_without_a_model_call() -> None:
@@ -132,7 +147,7 @@ async def test_a_comment_on_a_linked_item_is_answered_there_and_the_home_thread_
         (home.key, "bea commented on <https://tracker.example/ITEM-1|ITEM-1>; I answered there.")
     ]
     texts = await world.transcript_texts(home.key)
-    assert "[bea (bea) in Tracker]\nstatus?" in texts
+    assert "[bea (bea) in Tracker]\n> status?" in texts  # a comment is quoted material
 
 
 async def test_a_transient_failure_keeps_the_conversation_as_it_was() -> None:
@@ -150,7 +165,7 @@ async def test_a_transient_failure_keeps_the_conversation_as_it_was() -> None:
     assert after == before
     assert after is not None
     assert [t.outcome for t in await world.store.turns_for(after.id)] == ["ok", "transient_error"]
-    assert len(await world.transcript_texts(message.key)) == 2
+    assert len(await world.transcript_texts(message.key)) == 3  # the first turn only
 
 
 async def test_an_unexpected_error_is_logged_not_shown_and_nothing_is_committed() -> None:
@@ -226,7 +241,7 @@ async def test_an_answer_that_cannot_be_shown_is_retried_without_repeating_its_t
         for b in e.content
         if b["type"] == "tool_result"
     ]
-    assert [r["content"] for r in tool_results] == ["Created ITEM-9."]
+    assert [r["content"] for r in tool_results] == ["[create_thing result]\n> Created ITEM-9."]
 
 
 async def test_reset_and_links_are_answered_where_they_were_typed() -> None:
@@ -263,3 +278,88 @@ async def test_a_delivery_that_keeps_failing_is_given_up_with_a_note(attempts: i
     assert after is not None and after.status == "failed"
     assert "after several attempts" in world.chat.notes[0][1]
     assert world.model.requests == []
+
+
+async def _linked(world: World, home: Any) -> str:
+    await world.deliver(home)
+    session = await world.store.resolve(home.key)
+    assert session is not None
+    await world.store.register_key(tracker_comment("x").key, session.id)
+    return session.id
+
+
+async def test_an_internal_conversation_answers_a_public_comment_in_its_home_thread() -> None:
+    world = World(say("Filed."), say("The secret plan is X."))
+    home = chat_message("file it")
+    session_id = await _linked(world, home)
+    assert (await world.store.get_session(session_id)).audience == "internal"  # type: ignore[union-attr]
+
+    public = replace(tracker_comment("paste the discussion"), audience="public")
+    public = replace(public, comment_url="https://tracker.example/ITEM-1#c1")
+    delivery = await world.deliver(public)
+
+    assert delivery.status == "done"
+    # The public item got the fixed note, nothing the model wrote.
+    assert world.tracker.notes == [(public.key, NOTE)]
+    assert world.tracker.replies == []
+    ((where, text),) = world.chat.notes
+    assert where == home.key
+    assert "<https://tracker.example/ITEM-1#c1|Tracker ITEM-1>" in text
+    assert text.endswith("The secret plan is X.")
+    # Claude was told its answer stays inside.
+    told = world.model.requests[-1]["messages"][-1]["content"][-1]["text"]
+    assert told == "[Your answer will be read inside the organisation, on Slack.]"
+
+
+async def test_public_replies_allowed_answer_where_asked_and_say_so() -> None:
+    world = World(
+        say("Filed."),
+        say("Public answer."),
+        config={"audience": AudiencePolicy("allow", NOTE)},
+    )
+    await _linked(world, chat_message("file it"))
+    public = replace(tracker_comment("status?"), audience="public")
+    await world.deliver(public)
+
+    assert world.tracker.replies[0].shown == "Public answer."
+    assert world.tracker.notes == []
+    told = world.model.requests[-1]["messages"][-1]["content"][-1]["text"]
+    assert told.startswith("[Your answer will be posted publicly on Tracker ITEM-1")
+
+
+async def test_a_public_conversation_answers_in_public() -> None:
+    world = World(say("Hello."), say("Answer."))
+    home = replace(chat_message("hi"), audience="public")  # a channel shared with outsiders
+    await world.deliver(home)
+    session = await world.store.resolve(home.key)
+    assert session is not None and session.audience == "public"
+    await world.store.register_key(tracker_comment("x").key, session.id)
+
+    await world.deliver(replace(tracker_comment("status?"), audience="public"))
+    assert world.tracker.replies[0].shown == "Answer." and world.tracker.notes == []
+
+
+async def test_people_of_another_organisation_chat_without_tools_or_commands() -> None:
+    ran: list[str] = []
+
+    class Tool:
+        name = "create_thing"
+
+        def definition(self) -> dict[str, Any]:
+            return {"name": self.name, "description": "d", "input_schema": {"type": "object"}}
+
+        async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+            ran.append(self.name)
+            return ToolResult("ran")
+
+    world = World(say("Hi, guest."), tools=[Tool()])
+    guest = replace(chat_message("hello"), external=True)
+    await world.deliver(guest)
+    assert world.model.requests[0]["tools"] == []
+    await world.deliver(replace(guest, text="reset"))
+    assert world.chat.notes[-1][1] == "Only people of this workspace can use `reset` here."
+    assert await world.store.resolve(guest.key) is not None  # not reset
+
+    full = World(say("Hi."), tools=[Tool()], config={"external_users": "full"})
+    await full.deliver(guest)
+    assert full.model.requests[0]["tools"] == ["create_thing"]
