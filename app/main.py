@@ -266,6 +266,7 @@ class Threadline:
                     agent=self.settings.agent_name,
                     max_body=self.settings.max_body_bytes,
                     wake=self._wake,
+                    on_refused=self.metrics.refusal,
                 )
         return surfaces, ToolRegistry(tools)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from app.core import Audience, ConversationKey, Inbound
+from app.core.text import clean_name
 from app.slack.format import split_text
 from app.surfaces.base import Command, OnPosted, PostedLog, PreviousMessage, Reply
 
@@ -98,8 +99,10 @@ class CommentSurface:
         return f"{self.title} {key.label}"
 
     def author_header(self, inbound: Inbound) -> str:
-        name = inbound.author_name or inbound.author_id
-        return f"[{name} ({inbound.author_id}) in {self.title} {inbound.item_ref}]"
+        # Cleaned here too (the parsers clean names already): nothing the commenter chose may
+        # close the bracket or start a line of its own.
+        name = clean_name(inbound.author_name or inbound.author_id)
+        return f"[{name} ({clean_name(inbound.author_id)}) in {self.title} {inbound.item_ref}]"
 
     async def audience(self, inbound: Inbound) -> Audience:
         return Audience(inbound.audience) if inbound.audience else Audience.INTERNAL

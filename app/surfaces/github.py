@@ -1,7 +1,9 @@
 """GitHub: issues (and pull requests) whose comments continue the conversation that filed them.
 
 Registered when ``GITHUB_TOKEN`` is set: the create/link tools, the comment surface, and the
-``/webhooks/github`` route when ``GITHUB_WEBHOOK_SECRET`` is set too.
+``/webhooks/github`` route when ``GITHUB_WEBHOOK_SECRET`` is set too. Every comment the bot
+posts goes through ``github_safe`` first: it mentions nobody and shows no image from outside
+GitHub.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import httpx
 from app.agent.tools.github import github_tools
 from app.config import GitHubSettings
 from app.integrations.github import GitHubClient
+from app.integrations.github_markdown import github_safe
 from app.surfaces.comments import CommentSurface
 from app.surfaces.integration import Account, Integration, Webhook
-from app.webhooks.github import GITHUB, github_comment_ref
+from app.webhooks.github import github_comment_ref, github_spec
 
 
 class GitHubSurface(CommentSurface):
@@ -32,7 +35,7 @@ def github_integration(
 
     async def post(item_ref: str, body: str) -> str:
         repo, _, number = item_ref.partition("#")
-        return await client.create_comment(repo, int(number), body)
+        return await client.create_comment(repo, int(number), github_safe(body))
 
     account = Account()
     return Integration(
@@ -42,7 +45,7 @@ def github_integration(
         whoami=client.whoami,
         account=account,
         webhook=(
-            Webhook(GITHUB, settings.webhook_secret, account)
+            Webhook(github_spec(settings.trusted_associations), settings.webhook_secret, account)
             if settings.webhook_secret is not None
             else None
         ),

@@ -43,8 +43,16 @@ class Webhook:
     account: Account
 
     def handler(
-        self, *, store: Store, agent: str, max_body: int, wake: Callable[[], None]
+        self,
+        *,
+        store: Store,
+        agent: str,
+        max_body: int,
+        wake: Callable[[], None],
+        on_refused: Callable[[str, str], None],
     ) -> WebHandler:
+        """The route's handler; ``on_refused(surface, reason)`` counts comments refused
+        because of who wrote them (the app passes ``Metrics.refusal``)."""
         return make_handler(
             self.spec,
             secret=self.secret,
@@ -53,6 +61,7 @@ class Webhook:
             identity=lambda: self.account.id,
             max_body=max_body,
             wake=wake,
+            on_refused=on_refused,
         )
 
 

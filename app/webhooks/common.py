@@ -9,9 +9,17 @@ A delivery goes through these steps, in this order; the first that fails answers
     parse into an action (pure, per platform) .... 400 when the payload has the wrong shape
     apply the action to the store ................ 503 on StoreError, so the sender retries
 
-Actions: ``CommentAction`` (a person commented on a linked item: queue it in the inbox and
-wake the worker, 202), ``UnlinkAction`` (the item was closed/deleted/resolved: drop its key,
-200), ``IgnoreAction`` (200, with the reason). The turn itself runs later, in the worker.
+Actions: ``CommentAction`` (a person who may speak commented on a linked item: queue it in
+the inbox and wake the worker, 202), ``RefuseAction`` (someone who may not speak there
+commented: 200 with the reason, counted through ``on_refused``, logged without the text),
+``UnlinkAction`` (the item was closed/deleted/resolved: drop its key, 200), ``IgnoreAction``
+(200, with the reason). The turn itself runs later, in the worker.
+
+A comment is queued under its own identity (``spec.comment_ref``: ``github:comment:{id}``,
+``jira:comment:{issue}/{id}``), not under the delivery header's id, so the same comment
+delivered again under a new delivery id (a redelivery from the platform's settings page, a
+retry after a timeout) is recognised and answered once. The header is still required, and
+logged.
 """
 
 from __future__ import annotations
@@ -46,6 +54,21 @@ class CommentAction:
 
 
 @dataclass(frozen=True)
+class RefuseAction:
+    """A comment by someone who may not speak there (an outsider, a customer, a bot).
+
+    Never queued; answered 200 with ``reason``, counted by ``label`` (a short, fixed word for
+    metrics), logged with the author's id but never the comment's text.
+    """
+
+    key: str  # the item's conversation key: refusals count only on linked items
+    comment_ref: str  # ``spec.comment_ref`` of the comment: our own is never a refusal
+    author_id: str
+    reason: str  # "commenter not trusted (author_association NONE)": the 200's ``ignored``
+    label: str  # "untrusted_association", "customer", "app", "bot": the metrics reason
+
+
+@dataclass(frozen=True)
 class UnlinkAction:
     """The item is finished (closed, resolved, deleted): detach its key from its session."""
 
@@ -58,7 +81,7 @@ class IgnoreAction:
     reason: str
 
 
-Action = CommentAction | UnlinkAction | IgnoreAction
+Action = CommentAction | RefuseAction | UnlinkAction | IgnoreAction
 
 # (event name, payload, agent, our own identity) -> action
 Parser = Callable[[str, Mapping[str, Any], str, str | None], Action]
@@ -136,8 +159,12 @@ def make_handler(
     identity: Callable[[], str | None],
     max_body: int,
     wake: Callable[[], None],
+    on_refused: Callable[[str, str], None],
 ) -> Handler:
-    """An aiohttp handler for ``spec``'s deliveries (see the module docstring for the steps)."""
+    """An aiohttp handler for ``spec``'s deliveries (see the module docstring for the steps).
+
+    ``on_refused(surface, reason)`` counts a comment refused because of who wrote it.
+    """
     key = secret.reveal().encode()
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -158,6 +185,8 @@ def make_handler(
             log.warning("%s webhook refused: %s", spec.source, exc)
             return _answer(exc.status, error=str(exc))
         try:
+            if isinstance(action, RefuseAction):
+                return await _refuse(spec, delivery, action, store, on_refused)
             return await _apply(spec, delivery, action, store, wake)
         except StoreError as exc:
             log.error("%s webhook %s not stored: %s", spec.source, delivery, exc)
@@ -167,7 +196,11 @@ def make_handler(
 
 
 async def _apply(
-    spec: WebhookSpec, delivery: str, action: Action, store: Store, wake: Callable[[], None]
+    spec: WebhookSpec,
+    delivery: str,
+    action: CommentAction | UnlinkAction | IgnoreAction,
+    store: Store,
+    wake: Callable[[], None],
 ) -> web.Response:
     source = spec.source
     extra = {"delivery": f"{source}:{delivery}"}
@@ -185,18 +218,47 @@ async def _apply(
         log.info("unlinked %s (%s) session=%s", action.key, action.cause, owner, extra=extra)
         return _answer(200, unlinked=owner is not None)
     inbound = action.inbound
-    if await store.was_posted(spec.posted_ref(inbound)):
+    comment = spec.posted_ref(inbound)
+    if await store.was_posted(comment):
         return _answer(200, ignored="our own comment")
     if await store.resolve(inbound.key) is None:
         return _answer(200, ignored="item not linked to a conversation")
+    # Deduplicated by the comment, not the delivery: a redelivery under a new id is the
+    # same comment and must not be answered twice.
     fresh = await store.record_delivery(
-        f"{source}:{delivery}", source, lane=inbound.key, payload=inbound.to_payload()
+        comment, source, lane=inbound.key, payload=inbound.to_payload()
     )
     if not fresh:
+        log.info("comment %s delivered again, not queued twice", comment, extra=extra)
         return _answer(200, duplicate=True)
     wake()
-    log.info("queued comment on %s", inbound.key, extra=extra)
+    log.info("queued comment %s on %s", comment, inbound.key, extra=extra)
     return _answer(202, queued=True)
+
+
+async def _refuse(
+    spec: WebhookSpec,
+    delivery: str,
+    action: RefuseAction,
+    store: Store,
+    on_refused: Callable[[str, str], None],
+) -> web.Response:
+    """Acknowledge a comment by someone who may not speak: counted on linked items only
+    (elsewhere it would not have started a turn anyway), never queued, its text never
+    logged."""
+    if await store.was_posted(action.comment_ref):
+        return _answer(200, ignored="our own comment")
+    if await store.resolve(action.key) is None:
+        return _answer(200, ignored="item not linked to a conversation")
+    on_refused(spec.source, action.label)
+    log.info(
+        "comment by %r on %s refused: %s",
+        action.author_id,
+        action.key,
+        action.reason,
+        extra={"delivery": f"{spec.source}:{delivery}"},
+    )
+    return _answer(200, ignored=action.reason)
 
 
 def _answer(status: int, *, error: str | None = None, **fields: Any) -> web.Response:

@@ -3,22 +3,32 @@
 Configure the repository's webhook with content type ``application/json``, the secret in
 ``GITHUB_WEBHOOK_SECRET`` and the events *Issue comments* and *Issues*. Comments on pull
 requests arrive as ``issue_comment`` too and are handled the same way.
+
+Who may speak: a comment starts a turn only when its ``author_association`` (the
+commenter's relation to the repository: OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR,
+FIRST_TIME_CONTRIBUTOR, FIRST_TIMER, MANNEQUIN or NONE) is one of ``GITHUB_TRUSTED_ASSOCIATIONS``;
+a comment without one is not trusted. Bots never speak. Our own comments are ignored, not
+refused. The audience of a comment is its repository's (``app.integrations.audience``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from app.config import Secret
 from app.core import ConversationKey, Inbound
+from app.core.text import clean_name
 from app.errors import BadRequest
+from app.integrations.audience import repository_audience
 from app.store.base import Store
 from app.webhooks.common import (
     Action,
     CommentAction,
     Handler,
     IgnoreAction,
+    RefuseAction,
     UnlinkAction,
     WebhookSpec,
     integer,
@@ -41,11 +51,19 @@ def verify_github_signature(secret: bytes, body: bytes, header: str | None) -> b
 
 
 def parse_github_event(
-    event: str, payload: Mapping[str, Any], agent: str, our_login: str | None
+    event: str,
+    payload: Mapping[str, Any],
+    agent: str,
+    our_login: str | None,
+    *,
+    trusted: frozenset[str],
 ) -> Action:
-    """What to do with one GitHub delivery (pure; ``BadRequest`` on a malformed payload)."""
+    """What to do with one GitHub delivery (pure; ``BadRequest`` on a malformed payload).
+
+    ``trusted`` holds the ``author_association`` values whose comments start turns.
+    """
     if event == "issue_comment":
-        return _comment(payload, agent, our_login)
+        return _comment(payload, agent, our_login, trusted)
     if event == "issues":
         action = payload.get("action")
         if action in _UNLINKING:
@@ -62,20 +80,34 @@ def _item(payload: Mapping[str, Any]) -> tuple[str, int, Mapping[str, Any]]:
     return repo, integer(issue, "number"), issue
 
 
-def _comment(payload: Mapping[str, Any], agent: str, our_login: str | None) -> Action:
+def _comment(
+    payload: Mapping[str, Any], agent: str, our_login: str | None, trusted: frozenset[str]
+) -> Action:
     action = payload.get("action")
     if action != "created":
         return IgnoreAction(f"comment {action}")
     repo, number, issue = _item(payload)
     comment = obj(payload, "comment")
+    comment_id = string(comment, "id")
     user = obj(comment, "user")
     login = string(user, "login")
+    key = _key(agent, repo, number)
+    if our_login and login.casefold() == our_login.casefold():
+        return IgnoreAction("our own comment")
     sender = payload.get("sender")
     sender_type = sender.get("type") if isinstance(sender, dict) else None
     if user.get("type") == "Bot" or sender_type == "Bot":
-        return IgnoreAction("comment by a bot")
-    if our_login and login.casefold() == our_login.casefold():
-        return IgnoreAction("our own comment")
+        return _refused(key, comment_id, login, "comment by a bot", "bot")
+    association = comment.get("author_association")
+    if not isinstance(association, str) or association.upper() not in trusted:
+        shown = association if isinstance(association, str) and association else "missing"
+        return _refused(
+            key,
+            comment_id,
+            login,
+            f"commenter not trusted (author_association {clean_name(shown)})",
+            "untrusted_association",
+        )
     body = comment.get("body")
     if not isinstance(body, str) or not body.strip():
         return IgnoreAction("empty comment")
@@ -83,15 +115,20 @@ def _comment(payload: Mapping[str, Any], agent: str, our_login: str | None) -> A
     return CommentAction(
         Inbound(
             source="github",
-            key=_key(agent, repo, number),
+            key=key,
             text=body,
             author_id=login,
-            author_name=login,
+            author_name=clean_name(login),
             item_ref=f"{repo}#{number}",
             item_url=url if isinstance(url, str) else None,
-            comment_id=string(comment, "id"),
+            comment_id=comment_id,
+            audience=repository_audience(obj(payload, "repository")).value,
         )
     )
+
+
+def _refused(key: str, comment_id: str, login: str, reason: str, label: str) -> RefuseAction:
+    return RefuseAction(key, github_comment_ref("", comment_id), login, reason, label)
 
 
 def github_comment_ref(item_ref: str, comment_id: str) -> str:
@@ -106,15 +143,17 @@ def _event_of(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str:
     return event
 
 
-GITHUB = WebhookSpec(
-    source="github",
-    signature_header=SIGNATURE_HEADER,
-    delivery_header=DELIVERY_HEADER,
-    verify=verify_github_signature,
-    event_of=_event_of,
-    parse=parse_github_event,
-    comment_ref=github_comment_ref,
-)
+def github_spec(trusted: frozenset[str]) -> WebhookSpec:
+    """GitHub's webhook, where comments by ``trusted`` associations start turns."""
+    return WebhookSpec(
+        source="github",
+        signature_header=SIGNATURE_HEADER,
+        delivery_header=DELIVERY_HEADER,
+        verify=verify_github_signature,
+        event_of=_event_of,
+        parse=partial(parse_github_event, trusted=frozenset(a.upper() for a in trusted)),
+        comment_ref=github_comment_ref,
+    )
 
 
 def make_github_handler(
@@ -125,16 +164,19 @@ def make_github_handler(
     identity: Callable[[], str | None],
     max_body: int,
     wake: Callable[[], None],
+    trusted: frozenset[str],
+    on_refused: Callable[[str, str], None],
 ) -> Handler:
     """The ``POST /webhooks/github`` handler; ``identity()`` returns our login, when known."""
     return make_handler(
-        GITHUB,
+        github_spec(trusted),
         secret=secret,
         store=store,
         agent=agent,
         identity=identity,
         max_body=max_body,
         wake=wake,
+        on_refused=on_refused,
     )
 
 

@@ -4,6 +4,11 @@ Configure a Jira Cloud webhook (System → WebHooks) with the secret in ``JIRA_W
 and the events *Comment: created*, *Issue: updated* and *Issue: deleted*; a JQL filter such as
 ``project in (AD, OPS)`` keeps the traffic down. Jira signs with
 ``X-Hub-Signature: sha256=<hex>`` and names each delivery in ``X-Atlassian-Webhook-Identifier``.
+
+Who may speak: only licensed users (``comment.author.accountType == "atlassian"``). Service
+Management customers (``customer``), apps and automation (``app``) and authors whose account
+type the payload does not give are refused. A comment's audience follows
+``app.integrations.audience``: public when customers can see it in a service project.
 """
 
 from __future__ import annotations
@@ -13,13 +18,16 @@ from typing import Any
 
 from app.config import Secret
 from app.core import ConversationKey, Inbound
+from app.core.text import clean_name
 from app.integrations.adf import adf_to_text
+from app.integrations.audience import jira_comment_audience
 from app.store.base import Store
 from app.webhooks.common import (
     Action,
     CommentAction,
     Handler,
     IgnoreAction,
+    RefuseAction,
     UnlinkAction,
     WebhookSpec,
     make_handler,
@@ -30,6 +38,12 @@ from app.webhooks.common import (
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 DELIVERY_HEADER = "X-Atlassian-Webhook-Identifier"
+LICENSED = "atlassian"
+# accountType -> (the 200's ``ignored`` reason, the metrics label)
+_REFUSED = {
+    "customer": ("comment by a customer", "customer"),
+    "app": ("comment by an app", "app"),
+}
 
 
 def verify_jira_signature(secret: bytes, body: bytes, header: str | None) -> bool:
@@ -84,12 +98,19 @@ def _comment(payload: Mapping[str, Any], agent: str, our_account: str | None) ->
     issue = obj(payload, "issue")
     key = string(issue, "key").upper()
     comment = obj(payload, "comment")
+    comment_id = string(comment, "id")
     author = obj(comment, "author")
     account = string(author, "accountId")
-    if author.get("accountType") == "app":
-        return IgnoreAction("comment by an app")
     if our_account and account == our_account:
         return IgnoreAction("our own comment")
+    account_type = author.get("accountType")
+    if account_type != LICENSED:
+        reason, label = _REFUSED.get(
+            str(account_type), ("comment by an account of unknown type", "unknown_account_type")
+        )
+        return RefuseAction(
+            _key(agent, key), jira_comment_ref(key, comment_id), account, reason, label
+        )
     text = adf_to_text(comment.get("body"))
     if not text.strip():
         return IgnoreAction("empty comment")
@@ -100,10 +121,11 @@ def _comment(payload: Mapping[str, Any], agent: str, our_account: str | None) ->
             key=_key(agent, key),
             text=text,
             author_id=account,
-            author_name=name if isinstance(name, str) and name else None,
+            author_name=clean_name(name) if isinstance(name, str) and name.strip() else None,
             item_ref=key,
             item_url=_browse_url(issue, key),
-            comment_id=string(comment, "id"),
+            comment_id=comment_id,
+            audience=jira_comment_audience(comment, issue).value,
         )
     )
 
@@ -140,6 +162,7 @@ def make_jira_handler(
     identity: Callable[[], str | None],
     max_body: int,
     wake: Callable[[], None],
+    on_refused: Callable[[str, str], None],
 ) -> Handler:
     """The ``POST /webhooks/jira`` handler; ``identity()`` returns our accountId, when known."""
     return make_handler(
@@ -150,6 +173,7 @@ def make_jira_handler(
         identity=identity,
         max_body=max_body,
         wake=wake,
+        on_refused=on_refused,
     )
 
 

@@ -111,6 +111,65 @@ async def test_create_goes_on_when_the_thread_link_fails(
     assert "Filed by Threadline" in gh.issues[("acme/widgets", 1)]["body"]
 
 
+async def test_a_public_repository_gets_no_link_to_the_slack_thread(
+    create: CreateGitHubIssue, gh: FakeGitHub
+) -> None:
+    gh.set_visibility("acme/widgets", "public")
+    talk = Conversation()
+
+    result = await create.run(issue_args(), talk.context())
+
+    assert not result.is_error
+    body = gh.issues[("acme/widgets", 1)]["body"]
+    assert body == "Steps to reproduce\n\n---\n_Filed by Threadline · session `sess-1`_"
+    assert THREAD not in body and "slack.com" not in body
+    assert talk.links == [
+        ("threadline:github:acme/widgets#1", "https://github.com/acme/widgets/issues/1")
+    ]
+
+
+@pytest.mark.parametrize("visibility", ["private", "internal"])
+async def test_a_private_or_internal_repository_gets_the_link(
+    create: CreateGitHubIssue, gh: FakeGitHub, visibility: str
+) -> None:
+    gh.set_visibility("acme/widgets", visibility)
+    await create.run(issue_args(), Conversation().context())
+    assert THREAD in gh.issues[("acme/widgets", 1)]["body"]
+
+
+async def test_when_github_cannot_say_who_reads_the_repository_no_link_is_given(
+    create: CreateGitHubIssue, gh: FakeGitHub
+) -> None:
+    gh.fail(r"^GET /repos/acme/widgets$", 503, times=1)
+
+    result = await create.run(issue_args(), Conversation().context())
+
+    assert not result.is_error
+    assert THREAD not in gh.issues[("acme/widgets", 1)]["body"]
+
+
+async def test_the_filed_body_mentions_nobody_and_loads_no_foreign_image(
+    create: CreateGitHubIssue, gh: FakeGitHub
+) -> None:
+    body = (
+        "Reported by @alice, cc @acme/oncall.\n\n"
+        "![screenshot](https://evil.example/s.png)\n"
+        "![ok](https://user-images.githubusercontent.com/1/a.png)\n"
+        "```\n@decorator\n```"
+    )
+
+    await create.run(issue_args(body=body), Conversation().context())
+
+    filed = gh.issues[("acme/widgets", 1)]["body"]
+    assert filed.startswith(
+        "Reported by @\u200dalice, cc @\u200dacme/oncall.\n\n"
+        "screenshot\n"
+        "![ok](https://user-images.githubusercontent.com/1/a.png)\n"
+        "```\n@decorator\n```"
+    )
+    assert "evil.example" not in filed
+
+
 async def test_repository_outside_the_allow_list_is_refused(
     create: CreateGitHubIssue, gh: FakeGitHub
 ) -> None:

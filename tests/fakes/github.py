@@ -1,13 +1,17 @@
 """A fake GitHub REST API on loopback, and signed webhook deliveries for tests.
 
-    async with FakeGitHub(repos=["acme/widgets"]) as gh:
+    async with FakeGitHub(repos=["acme/widgets"], visibility={"acme/site": "public"}) as gh:
         client = GitHubClient(gh.settings(), httpx.AsyncClient())
         ...
         assert gh.issues[("acme/widgets", 1)]["title"] == "Crash"
 
-Implements POST/GET issues, POST/GET issue comments and GET /user, checks the bearer token
-(wrong → 401), records every request, and can be scripted to fail (``fail``) or to answer
-slowly (``delay``). ``ScriptedFake`` is the shared plumbing, also used by the Jira fake.
+Implements GET /repos/{owner}/{repo} (``private`` and ``visibility`` per repository: private
+unless told otherwise; 404 for a repository it does not hold, as GitHub answers for one the
+token cannot see), POST/GET issues, POST/GET issue comments and GET /user; checks the bearer
+token (wrong → 401), records every request, and can be scripted to fail (``fail``) or to answer
+slowly (``delay``); ``ScriptedFake`` (``tests.fakes.scripted``) is the plumbing it shares
+with the Jira fake. Webhook payloads are built like GitHub's (``issue_comment_event``: the
+comment's ``author_association``, the repository's ``private`` and ``visibility``).
 
 Run standalone: ``python -m tests.fakes.github --port 8081``.
 """
@@ -21,153 +25,25 @@ import hashlib
 import hmac
 import itertools
 import json
-import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Self
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from aiohttp import web
 
 from app.config import GitHubSettings, Secret
+from tests.fakes.scripted import Recorded, ScriptedFake
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """One request the fake received."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
-
-    @property
-    def route(self) -> str:
-        return f"{self.method} {self.path}"
-
-
-@dataclass
-class _Script:
-    pattern: re.Pattern[str]
-    times: int | None
-    status: int = 0
-    retry_after: float | str | None = None
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def matches(self, route: str) -> bool:
-        return (self.times is None or self.times > 0) and bool(self.pattern.search(route))
-
-    def use(self) -> None:
-        if self.times is not None:
-            self.times -= 1
-
-
-class ScriptedFake:
-    """An aiohttp app on 127.0.0.1:0 that records requests and can be told to misbehave.
-
-    Routes are matched as ``"METHOD /path"`` with ``re.search``: ``"/user"``,
-    ``r"POST /repos/.*/issues$"``.
-    """
-
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.requests: list[Recorded] = []
-        self._host = host
-        self._port = port
-        self._failures: list[_Script] = []
-        self._delays: list[_Script] = []
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    # scripting ---------------------------------------------------------------------------
-    def fail(
-        self,
-        route: str,
-        status: int,
-        times: int | None = 1,
-        retry_after: float | str | None = None,
-        *,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """Answer the next ``times`` requests matching ``route`` with ``status`` (None: always)."""
-        self._failures.append(
-            _Script(re.compile(route), times, status, retry_after, body, dict(headers or {}))
-        )
-
-    def delay(self, route: str, seconds: float, times: int | None = None) -> None:
-        """Hold requests matching ``route`` for ``seconds`` before answering."""
-        self._delays.append(_Script(re.compile(route), times, seconds=seconds))
-
-    def requests_to(self, route: str) -> list[Recorded]:
-        pattern = re.compile(route)
-        return [r for r in self.requests if pattern.search(r.route)]
-
-    # to override -------------------------------------------------------------------------
-    def routes(self) -> list[web.RouteDef]:
-        raise NotImplementedError
-
-    def authorized(self, request: web.Request) -> bool:
-        raise NotImplementedError
-
-    def unauthorized(self) -> web.Response:
-        raise NotImplementedError
-
-    def failure_body(self, status: int) -> Any:
-        return {"message": f"scripted failure {status}"}
-
-    # server ------------------------------------------------------------------------------
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        body = await request.read()
-        recorded = Recorded(
-            request.method, request.path, dict(request.query), dict(request.headers), body
-        )
-        self.requests.append(recorded)
-        for script in self._delays:
-            if script.matches(recorded.route):
-                script.use()
-                await asyncio.sleep(script.seconds)
-        for script in self._failures:
-            if script.matches(recorded.route):
-                script.use()
-                headers = dict(script.headers)
-                if script.retry_after is not None:
-                    headers["Retry-After"] = str(script.retry_after)
-                payload = (
-                    script.body if script.body is not None else self.failure_body(script.status)
-                )
-                if isinstance(payload, str):
-                    return web.Response(status=script.status, text=payload, headers=headers)
-                return web.json_response(payload, status=script.status, headers=headers)
-        if not self.authorized(request):
-            return self.unauthorized()
-        return await handler(request)
-
-    async def __aenter__(self) -> Self:
-        app = web.Application(middlewares=[self._middleware])
-        app.add_routes(self.routes())
-        # Cancel a delayed handler when the client gives up, so shutdown is not held up.
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://{self._host}:{port}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
+__all__ = [
+    "FakeGitHub",
+    "Recorded",
+    "ScriptedFake",
+    "github_webhook",
+    "issue_comment_event",
+    "issues_event",
+    "repository_payload",
+]
+VISIBILITIES = ("public", "private", "internal")
 
 # -- GitHub ------------------------------------------------------------------------------------
 
@@ -181,6 +57,7 @@ class FakeGitHub(ScriptedFake):
         token: str = "ghp_faketoken0123456789",
         login: str = "threadline-bot",
         repos: Iterable[str] | None = None,
+        visibility: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -189,6 +66,10 @@ class FakeGitHub(ScriptedFake):
         self.login = login
         # None: every repository exists; otherwise only these (others answer 404).
         self.repos = None if repos is None else {r.lower() for r in repos}
+        # "public", "private" or "internal" per repository; "private" when not named.
+        self.visibility: dict[str, str] = {}
+        for repo, seen in (visibility or {}).items():
+            self.set_visibility(repo, seen)
         self.issues: dict[tuple[str, int], dict[str, Any]] = {}
         self._comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._ids = itertools.count(1_000_001)
@@ -203,6 +84,16 @@ class FakeGitHub(ScriptedFake):
             repos=frozenset(r.lower() for r in repos),
             webhook_secret=None,
         )
+
+    def set_visibility(self, repo: str, visibility: str) -> None:
+        """Make ``repo`` public, private or internal (an Enterprise "internal" repository)."""
+        if visibility not in VISIBILITIES:
+            raise ValueError(f"visibility must be one of {VISIBILITIES}, got {visibility!r}")
+        self.visibility[repo.lower()] = visibility
+
+    def repository(self, repo: str) -> dict[str, Any]:
+        """The repository as GitHub describes it (REST and webhook payloads alike)."""
+        return repository_payload(repo, self.visibility.get(repo.lower(), "private"))
 
     def comments(self, repo: str, number: int) -> list[dict[str, Any]]:
         return list(self._comments.get((repo.lower(), number), []))
@@ -231,6 +122,7 @@ class FakeGitHub(ScriptedFake):
             "html_url": f"https://github.com/{repo}/{kind}/{number}",
             "url": f"{self.url}/repos/{repo}/issues/{number}",
             "user": {"login": author, "type": "User"},
+            "author_association": "MEMBER",
             "comments": 0,
             "created_at": "2025-11-21T10:00:00Z",
         }
@@ -242,6 +134,7 @@ class FakeGitHub(ScriptedFake):
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/user", self._user),
+            web.get("/repos/{owner}/{name}", self._get_repository),
             web.post("/repos/{owner}/{name}/issues", self._create_issue),
             web.get("/repos/{owner}/{name}/issues/{number:\\d+}", self._get_issue),
             web.post("/repos/{owner}/{name}/issues/{number:\\d+}/comments", self._comment),
@@ -291,6 +184,10 @@ class FakeGitHub(ScriptedFake):
     async def _user(self, request: web.Request) -> web.Response:
         return web.json_response({"login": self.login, "id": 4242, "type": "Bot"})
 
+    async def _get_repository(self, request: web.Request) -> web.Response:
+        repo = self._repo(request)
+        return self._not_found() if repo is None else web.json_response(self.repository(repo))
+
     async def _create_issue(self, request: web.Request) -> web.Response:
         repo = self._repo(request)
         if repo is None:
@@ -339,6 +236,7 @@ class FakeGitHub(ScriptedFake):
             "html_url": f"{issue['html_url']}#issuecomment-{comment_id}",
             "body": body,
             "user": {"login": self.login, "type": "Bot"},
+            "author_association": "NONE",
             "created_at": "2025-11-21T10:05:00Z",
         }
         self._comments.setdefault((repo, number), []).append(comment)
@@ -377,13 +275,18 @@ def github_webhook(
     return body, headers
 
 
-def _repository(repo: str) -> dict[str, Any]:
+def repository_payload(repo: str, visibility: str = "private") -> dict[str, Any]:
+    """A repository object: GitHub sends both ``private`` and ``visibility`` (an Enterprise
+    "internal" repository is private too)."""
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"visibility must be one of {VISIBILITIES}, got {visibility!r}")
     owner, name = repo.split("/", 1)
     return {
-        "id": 70000001,
+        "id": 70_000_000 + sum(map(ord, repo.lower())),
         "name": name,
         "full_name": repo,
-        "private": True,
+        "private": visibility != "public",
+        "visibility": visibility,
         "owner": {"login": owner, "type": "Organization"},
         "html_url": f"https://github.com/{repo}",
     }
@@ -398,6 +301,7 @@ def _issue(repo: str, number: int, *, state: str, pull_request: bool) -> dict[st
         "state": state,
         "html_url": f"https://github.com/{repo}/{kind}/{number}",
         "user": {"login": "alice", "type": "User"},
+        "author_association": "MEMBER",
         "body": "",
     }
     if pull_request:
@@ -415,33 +319,45 @@ def issue_comment_event(
     comment_id: int = 9001,
     action: str = "created",
     pull_request: bool = False,
+    association: str | None = "MEMBER",
+    visibility: str = "private",
 ) -> dict[str, Any]:
-    """An ``issue_comment`` webhook payload."""
+    """An ``issue_comment`` webhook payload, shaped like GitHub's: the commenter's
+    ``author_association`` on the comment (None: left out), the repository's ``private`` and
+    ``visibility``."""
     user = {"login": login, "id": 101, "type": user_type}
+    comment: dict[str, Any] = {
+        "id": comment_id,
+        "html_url": f"https://github.com/{repo}/issues/{number}#issuecomment-{comment_id}",
+        "body": body,
+        "user": user,
+        "created_at": "2025-11-21T10:10:00Z",
+    }
+    if association is not None:
+        comment["author_association"] = association
     return {
         "action": action,
         "issue": _issue(repo, number, state="open", pull_request=pull_request),
-        "comment": {
-            "id": comment_id,
-            "html_url": f"https://github.com/{repo}/issues/{number}#issuecomment-{comment_id}",
-            "body": body,
-            "user": user,
-            "created_at": "2025-11-21T10:10:00Z",
-        },
-        "repository": _repository(repo),
+        "comment": comment,
+        "repository": repository_payload(repo, visibility),
         "sender": user,
     }
 
 
 def issues_event(
-    repo: str, number: int, action: str = "closed", *, login: str = "alice"
+    repo: str,
+    number: int,
+    action: str = "closed",
+    *,
+    login: str = "alice",
+    visibility: str = "private",
 ) -> dict[str, Any]:
     """An ``issues`` webhook payload (``closed``, ``reopened``, ``deleted``, ...)."""
     state = "closed" if action == "closed" else "open"
     return {
         "action": action,
         "issue": _issue(repo, number, state=state, pull_request=False),
-        "repository": _repository(repo),
+        "repository": repository_payload(repo, visibility),
         "sender": {"login": login, "id": 101, "type": "User"},
     }
 

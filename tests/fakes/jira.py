@@ -7,7 +7,11 @@
 
 Implements POST/GET issue, POST issue comment and GET myself, checks Basic auth (wrong → 401,
 plain text as Jira does), validates that descriptions and comments are ADF documents, records
-every request, and can be scripted to fail or to be slow (see ``ScriptedFake``).
+every request, and can be scripted to fail or to be slow (see ``ScriptedFake``). Projects have
+a type (``service_desks`` are ``service_desk``, the others ``software``); comments carry
+``jsdPublic`` (true, as Jira Cloud sets it, unless created with the ``sd.public.comment``
+property marking them internal) and authors their ``accountType``. Webhook payloads
+(``tests.fakes.jira_events``, re-exported here) have the same fields.
 
 Run standalone: ``python -m tests.fakes.jira --port 8082``.
 """
@@ -18,18 +22,35 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import hashlib
 import hmac
 import itertools
-import json
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
 from app.config import JiraSettings, Secret
-from tests.fakes.github import ScriptedFake
+from tests.fakes.jira_events import (
+    SERVICE_DESK,
+    SOFTWARE,
+    comment_created_event,
+    issue_deleted_event,
+    issue_updated_event,
+    jira_webhook,
+    project_payload,
+    text_adf,
+)
+from tests.fakes.scripted import ScriptedFake
+
+__all__ = [
+    "FakeJira",
+    "adf_problem",
+    "comment_created_event",
+    "issue_deleted_event",
+    "issue_updated_event",
+    "jira_webhook",
+    "text_adf",
+]
 
 ISSUE_TYPES = ("Task", "Bug", "Story", "Epic", "Improvement", "New Feature")
 _MARKS = {"strong", "em", "code", "strike", "link", "underline", "subsup", "textColor"}
@@ -70,6 +91,7 @@ class FakeJira(ScriptedFake):
         token: str = "jira-fake-token-0123456789",
         account_id: str = "557058:bot-account",
         projects: Iterable[str] = ("AD", "OPS"),
+        service_desks: Iterable[str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -77,7 +99,10 @@ class FakeJira(ScriptedFake):
         self.email = email
         self.token = token
         self.account_id = account_id
-        self.projects = {p.upper() for p in projects}
+        desks = {p.upper() for p in service_desks}
+        self.projects = {p.upper() for p in projects} | desks
+        # projectTypeKey per project, as Jira Cloud reports it
+        self.project_types = {p: SERVICE_DESK if p in desks else SOFTWARE for p in self.projects}
         self.issues: dict[str, dict[str, Any]] = {}
         self._comments: dict[str, list[dict[str, Any]]] = {}
         self._ids = itertools.count(10001)
@@ -111,7 +136,7 @@ class FakeJira(ScriptedFake):
             "self": f"{self.url}/rest/api/3/issue/{issue_id}",
             "fields": {
                 "summary": summary,
-                "project": {"key": project},
+                "project": project_payload(project, self.project_types.get(project, SOFTWARE)),
                 "issuetype": {"name": issue_type},
                 "description": None,
                 "status": {"name": "To Do", "statusCategory": {"key": "new"}},
@@ -224,6 +249,13 @@ class FakeJira(ScriptedFake):
         problem = adf_problem(body)
         if problem:
             return self._bad({"comment": problem})
+        internal = any(
+            isinstance(p, dict)
+            and p.get("key") == "sd.public.comment"
+            and isinstance(p.get("value"), dict)
+            and p["value"].get("internal") is True
+            for p in (data.get("properties") or [])
+        )
         comment_id = str(next(self._ids))
         comment = {
             "id": comment_id,
@@ -235,108 +267,10 @@ class FakeJira(ScriptedFake):
             },
             "body": body,
             "created": "2025-11-21T10:05:00.000+0000",
+            "jsdPublic": not internal,
         }
         self._comments.setdefault(key, []).append(comment)
         return web.json_response(comment, status=201)
-
-
-# -- webhook deliveries ------------------------------------------------------------------------
-
-
-def jira_webhook(
-    secret: str | bytes, payload: dict[str, Any], delivery: str | None = None
-) -> tuple[bytes, dict[str, str]]:
-    """A delivery as Jira Cloud sends it: JSON body and headers, signed with ``secret``."""
-    key = secret.encode() if isinstance(secret, str) else secret
-    body = json.dumps(payload).encode()
-    signature = hmac.new(key, body, hashlib.sha256).hexdigest()
-    headers = {
-        "Content-Type": "application/json; charset=utf-8",
-        "User-Agent": "Atlassian Webhook HTTP Client",
-        "X-Atlassian-Webhook-Identifier": delivery or str(uuid.uuid4()),
-        "X-Atlassian-Webhook-Retry": "0",
-        "X-Hub-Signature": f"sha256={signature}",
-    }
-    return body, headers
-
-
-def _issue(key: str, *, resolution: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "id": "10042",
-        "key": key,
-        "self": f"https://acme.atlassian.net/rest/api/3/issue/{key}",
-        "fields": {
-            "summary": f"Ticket {key}",
-            "status": {"name": "Done" if resolution else "In Progress"},
-            "resolution": resolution,
-        },
-    }
-
-
-def text_adf(text: str) -> dict[str, Any]:
-    """A plain ADF document: one paragraph per line."""
-    return {
-        "type": "doc",
-        "version": 1,
-        "content": [
-            {"type": "paragraph", "content": [{"type": "text", "text": line}] if line else []}
-            for line in text.split("\n")
-        ],
-    }
-
-
-def comment_created_event(
-    key: str,
-    body: str | dict[str, Any],
-    *,
-    account_id: str = "5b10a2844c20165700ede21g",
-    display_name: str = "Alice Example",
-    account_type: str = "atlassian",
-    comment_id: str = "10100",
-    event: str = "comment_created",
-) -> dict[str, Any]:
-    """A ``comment_created`` webhook payload; a str ``body`` is sent as ADF."""
-    author = {"accountId": account_id, "displayName": display_name, "accountType": account_type}
-    return {
-        "timestamp": 1763719800000,
-        "webhookEvent": event,
-        "comment": {
-            "id": comment_id,
-            "self": f"https://acme.atlassian.net/rest/api/3/issue/10042/comment/{comment_id}",
-            "author": author,
-            "updateAuthor": author,
-            "body": text_adf(body) if isinstance(body, str) else body,
-            "created": "2025-11-21T10:10:00.000+0000",
-        },
-        "issue": _issue(key),
-    }
-
-
-def issue_deleted_event(key: str) -> dict[str, Any]:
-    return {
-        "timestamp": 1763719800000,
-        "webhookEvent": "jira:issue_deleted",
-        "issue_event_type_name": "issue_deleted",
-        "user": {"accountId": "5b10a2844c20165700ede21g", "displayName": "Alice Example"},
-        "issue": _issue(key),
-    }
-
-
-def issue_updated_event(
-    key: str,
-    *,
-    resolved: bool = False,
-    changelog: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """A ``jira:issue_updated`` payload; ``resolved`` sets ``fields.resolution``."""
-    return {
-        "timestamp": 1763719800000,
-        "webhookEvent": "jira:issue_updated",
-        "issue_event_type_name": "issue_generic",
-        "user": {"accountId": "5b10a2844c20165700ede21g", "displayName": "Alice Example"},
-        "issue": _issue(key, resolution={"name": "Done"} if resolved else None),
-        "changelog": {"id": "20001", "items": changelog or []},
-    }
 
 
 async def _serve(port: int, email: str, token: str) -> None:

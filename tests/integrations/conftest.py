@@ -1,14 +1,17 @@
-"""Loopback fakes of GitHub and Jira, and an httpx client to reach them."""
+"""Loopback fakes of GitHub and Jira, an httpx client to reach them, and the running app wired
+to every fake (``world``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes.github import FakeGitHub
 from tests.fakes.jira import FakeJira
+from tests.integrations.world import World, running_world
 
 
 @pytest.fixture
@@ -27,3 +30,9 @@ async def gh() -> AsyncIterator[FakeGitHub]:
 async def jira() -> AsyncIterator[FakeJira]:
     async with FakeJira(projects=["AD", "OPS"]) as fake:
         yield fake
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with running_world(tmp_path) as running:
+        yield running

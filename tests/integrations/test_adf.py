@@ -283,3 +283,27 @@ def test_malformed_nodes_do_not_raise() -> None:
 
 def test_emphasis_spanning_nodes_is_rendered_once() -> None:
     assert adf_to_text(markdown_to_adf("**a *b* c** d")) == "**a _b_ c** d"
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "@alice and @acme/team, please look",
+        "[~accountid:5b10a2844c20165700ede21g] and [~alice]",
+        "**@bold** [@link](https://example.com/@x) `@code`",
+        "- @in a list\n\n> @in a quote",
+    ],
+)
+def test_markdown_never_becomes_a_mention_in_jira(markdown: str) -> None:
+    # Jira notifies only for ADF "mention" nodes; what the bot writes is text, so naming
+    # someone in an answer pings nobody there.
+    doc = markdown_to_adf(markdown)
+    kinds: set[str] = set()
+    stack: list[Any] = [doc]
+    while stack:
+        node = stack.pop()
+        kinds.add(node["type"])
+        stack.extend(node.get("content", []))
+    assert "mention" not in kinds
+    assert kinds <= {"doc", "paragraph", "text", "bulletList", "listItem", "blockquote"}
+    assert words(markdown) <= words(adf_to_text(doc))  # still there, as text

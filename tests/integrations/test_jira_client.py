@@ -199,3 +199,28 @@ async def test_timeout_is_an_integration_error(jira: FakeJira, http: httpx.Async
 
     assert caught.value.status is None
     assert caught.value.message == "did not answer in time (project AD)"
+
+
+async def test_the_fake_gives_projects_a_type_and_comments_jsd_public(
+    http: httpx.AsyncClient,
+) -> None:
+    async with FakeJira(projects=["AD"], service_desks=["HELP"]) as jira:
+        jira.add_issue("AD", "Crash")
+        jira.add_issue("HELP", "Cannot log in")
+        client = client_for(jira, http)
+        await client.add_comment("HELP-1", "We are on it.")
+        internal = await http.post(
+            f"{jira.url}/rest/api/3/issue/HELP-1/comment",
+            auth=(jira.email, jira.token),
+            json={
+                "body": {"type": "doc", "version": 1, "content": []},
+                "properties": [{"key": "sd.public.comment", "value": {"internal": True}}],
+            },
+        )
+
+    types = {k: i["fields"]["project"]["projectTypeKey"] for k, i in jira.issues.items()}
+    assert types == {"AD-1": "software", "HELP-1": "service_desk"}
+    public, note = jira.comments("HELP-1")
+    assert internal.status_code == 201
+    assert (public["jsdPublic"], note["jsdPublic"]) == (True, False)
+    assert public["author"]["accountType"] == "atlassian"

@@ -2,86 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-
-import pytest
-
-from tests.fakes.anthropic import Fail, FakeAnthropic, Reply, ToolCall
-from tests.fakes.github import FakeGitHub, github_webhook, issue_comment_event, issues_event
-from tests.fakes.jira import FakeJira, comment_created_event, issue_updated_event, jira_webhook
-from tests.fakes.slack import FakeSlack
-from tests.harness import Running, base_env, eventually, mention, new_ts, replies, run_app
-
-GH_SECRET = "gh-webhook-secret"
-JIRA_SECRET = "jira-webhook-secret"
-
-
-@dataclass
-class World:
-    bot: Running
-    slack: FakeSlack
-    claude: FakeAnthropic
-    github: FakeGitHub
-    jira: FakeJira
-
-
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with (
-        FakeSlack() as slack,
-        FakeAnthropic() as claude,
-        FakeGitHub() as github,
-        FakeJira() as jira,
-    ):
-        slack.users["U1"] = {"real_name": "Ada Lovelace", "display_name": "ada"}
-        env = {
-            **base_env(slack.url, claude.root_url, f"sqlite:///{tmp_path / 'tl.db'}"),
-            "GITHUB_TOKEN": github.token,
-            "GITHUB_API_URL": github.url,
-            "GITHUB_REPOS": "acme/widgets",
-            "GITHUB_WEBHOOK_SECRET": GH_SECRET,
-            "JIRA_BASE_URL": jira.url,
-            "JIRA_EMAIL": jira.email,
-            "JIRA_API_TOKEN": jira.token,
-            "JIRA_PROJECTS": "AD",
-            "JIRA_WEBHOOK_SECRET": JIRA_SECRET,
-        }
-        async with run_app(env) as bot:
-            yield World(bot, slack, claude, github, jira)
-
-
-def all_texts(request: dict[str, object]) -> str:
-    parts = []
-    for message in request["messages"]:  # type: ignore[attr-defined]
-        for block in message["content"]:
-            if block.get("type") == "text":
-                parts.append(block["text"])
-            elif block.get("type") == "tool_result":
-                parts.append(str(block["content"]))
-    return "\n".join(parts)
-
-
-async def file_github_issue(w: World) -> tuple[str, int]:
-    w.claude.script(
-        Reply(
-            text="Filing it.",
-            tool_calls=[
-                ToolCall(
-                    "create_github_issue",
-                    {"repo": "acme/widgets", "title": "Login broken", "body": "Steps: log in."},
-                )
-            ],
-        ),
-        Reply(text="Filed acme/widgets#1 for you."),
-    )
-    root = new_ts()
-    await w.bot.send_event(mention("the login page 500s, please file an issue", ts=root))
-    await w.slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
-    await w.bot.idle()
-    [(_, number)] = list(w.github.issues)
-    return root, number
+from tests.fakes.anthropic import Fail, Reply, ToolCall
+from tests.fakes.github import github_webhook, issue_comment_event, issues_event
+from tests.fakes.jira import comment_created_event, issue_updated_event, jira_webhook
+from tests.harness import eventually, mention, new_ts, replies
+from tests.integrations.world import (
+    GH_SECRET,
+    JIRA_SECRET,
+    World,
+    all_texts,
+    file_github_issue,
+)
 
 
 async def test_an_issue_filed_from_slack_answers_its_comments_with_the_slack_history(

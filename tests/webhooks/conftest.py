@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from app.config import Secret
+from app.config import DEFAULT_TRUSTED_ASSOCIATIONS, Secret
 from app.store import SqlStore, open_store
 from app.store.base import Store
 from app.webhooks.github import make_github_handler
@@ -34,6 +34,7 @@ class Hooks:
     http: aiohttp.ClientSession
     store: SqlStore
     wakes: list[None] = field(default_factory=list)
+    refusals: list[tuple[str, str]] = field(default_factory=list)  # (surface, reason)
 
     async def post(
         self, path: str, body: Any, headers: dict[str, str]
@@ -56,7 +57,9 @@ class Hooks:
         return found
 
 
-def build_app(store: Store, wake: Callable[[], None]) -> web.Application:
+def build_app(
+    store: Store, wake: Callable[[], None], on_refused: Callable[[str, str], None]
+) -> web.Application:
     app = web.Application()
     app.router.add_post(
         "/webhooks/github",
@@ -67,6 +70,8 @@ def build_app(store: Store, wake: Callable[[], None]) -> web.Application:
             identity=lambda: BOT_LOGIN,
             max_body=MAX_BODY,
             wake=wake,
+            trusted=DEFAULT_TRUSTED_ASSOCIATIONS,
+            on_refused=on_refused,
         ),
     )
     app.router.add_post(
@@ -78,6 +83,7 @@ def build_app(store: Store, wake: Callable[[], None]) -> web.Application:
             identity=lambda: BOT_ACCOUNT,
             max_body=MAX_BODY,
             wake=wake,
+            on_refused=on_refused,
         ),
     )
     return app
@@ -95,11 +101,18 @@ async def sql_store(tmp_path: Path) -> AsyncIterator[SqlStore]:
 
 async def _serve(store: SqlStore) -> AsyncIterator[Hooks]:
     wakes: list[None] = []
-    server = TestServer(build_app(store, lambda: wakes.append(None)))
+    refusals: list[tuple[str, str]] = []
+    server = TestServer(
+        build_app(
+            store,
+            lambda: wakes.append(None),
+            lambda surface, reason: refusals.append((surface, reason)),
+        )
+    )
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as http:
-            yield Hooks(server, http, store, wakes)
+            yield Hooks(server, http, store, wakes, refusals)
     finally:
         await server.close()
 

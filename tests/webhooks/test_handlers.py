@@ -55,8 +55,9 @@ async def test_a_comment_on_a_linked_issue_is_queued_and_wakes_the_worker(hooks:
     assert (status, answer) == (202, {"ok": True, "queued": True})
     assert len(hooks.wakes) == 1
     (delivery,) = await hooks.queued()
+    # queued under the comment's own identity, whatever the delivery header said
     assert (delivery.delivery_id, delivery.source, delivery.lane) == (
-        "github:d-1",
+        "github:comment:501",
         "github",
         GH_KEY,
     )
@@ -278,7 +279,7 @@ async def test_a_jira_comment_on_a_linked_ticket_is_queued(hooks: Hooks) -> None
     assert first == (202, {"ok": True, "queued": True})
     assert again == (200, {"ok": True, "duplicate": True})
     (delivery,) = await hooks.queued()
-    assert (delivery.delivery_id, delivery.lane) == ("jira:jira-d-1", JIRA_KEY)
+    assert (delivery.delivery_id, delivery.lane) == ("jira:comment:AD-12/10300", JIRA_KEY)
     inbound = Inbound.from_payload(delivery.payload)
     assert inbound.text == "Can you *check* this?"
     assert (inbound.author_name, inbound.item_ref, inbound.comment_id) == (
@@ -294,7 +295,6 @@ async def test_jira_comments_that_start_no_turn(hooks: Hooks) -> None:
     await hooks.store.remember_posted("jira:comment:AD-12/555")
     cases = [
         (comment_created_event("AD-12", "x", account_id=BOT_ACCOUNT), "our own comment"),
-        (comment_created_event("AD-12", "x", account_type="app"), "comment by an app"),
         (comment_created_event("AD-12", "x", comment_id="555"), "our own comment"),
         (comment_created_event("AD-99", "x"), "item not linked to a conversation"),
     ]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
 
+from app.config import DEFAULT_TRUSTED_ASSOCIATIONS
 from app.core import Inbound
 from app.errors import BadRequest
-from app.webhooks.common import CommentAction, IgnoreAction, UnlinkAction
-from app.webhooks.github import GITHUB, parse_github_event
+from app.webhooks.common import CommentAction, IgnoreAction, RefuseAction, UnlinkAction
+from app.webhooks.github import github_spec
+from app.webhooks.github import parse_github_event as parse_github
 from app.webhooks.jira import JIRA, parse_jira_event
 from tests.fakes.github import issue_comment_event, issues_event
 from tests.fakes.jira import (
@@ -22,6 +25,8 @@ from tests.fakes.jira import (
 AGENT = "threadline"
 BOT_LOGIN = "threadline-bot"
 BOT_ACCOUNT = "557058:bot-account"
+GITHUB = github_spec(DEFAULT_TRUSTED_ASSOCIATIONS)
+parse_github_event = partial(parse_github, trusted=DEFAULT_TRUSTED_ASSOCIATIONS)
 
 
 # -- GitHub ------------------------------------------------------------------------------------
@@ -42,6 +47,7 @@ def test_a_new_issue_comment_becomes_an_inbound_message() -> None:
             item_ref="Acme/Widgets#42",
             item_url="https://github.com/Acme/Widgets/issues/42",
             comment_id="77",
+            audience="internal",
         )
     )
     assert GITHUB.posted_ref(action.inbound) == "github:comment:77"
@@ -62,8 +68,11 @@ def test_a_pull_request_comment_is_handled_like_an_issue_comment() -> None:
     [
         (issue_comment_event("acme/widgets", 1, "x", action="edited"), "comment edited"),
         (issue_comment_event("acme/widgets", 1, "x", action="deleted"), "comment deleted"),
-        (issue_comment_event("acme/widgets", 1, "x", user_type="Bot"), "comment by a bot"),
         (issue_comment_event("acme/widgets", 1, "x", login="Threadline-Bot"), "our own comment"),
+        (
+            issue_comment_event("acme/widgets", 1, "x", login="Threadline-Bot", user_type="Bot"),
+            "our own comment",
+        ),
         (issue_comment_event("acme/widgets", 1, "   "), "empty comment"),
     ],
 )
@@ -76,11 +85,11 @@ def test_our_login_unknown_still_accepts_other_comments() -> None:
     assert isinstance(parse_github_event("issue_comment", payload, AGENT, None), CommentAction)
 
 
-def test_a_bot_sender_is_ignored_even_if_the_comment_user_looks_human() -> None:
-    payload = issue_comment_event("acme/widgets", 1, "hi")
+def test_a_bot_sender_is_refused_even_if_the_comment_user_looks_human() -> None:
+    payload = issue_comment_event("acme/widgets", 1, "hi", comment_id=5)
     payload["sender"] = {"login": "renovate[bot]", "type": "Bot"}
-    assert parse_github_event("issue_comment", payload, AGENT, BOT_LOGIN) == IgnoreAction(
-        "comment by a bot"
+    assert parse_github_event("issue_comment", payload, AGENT, BOT_LOGIN) == RefuseAction(
+        "threadline:github:acme/widgets#1", "github:comment:5", "alice", "comment by a bot", "bot"
     )
 
 
@@ -141,6 +150,7 @@ def test_a_new_jira_comment_becomes_an_inbound_message() -> None:
             item_ref="AD-12",
             item_url="https://acme.atlassian.net/browse/AD-12",
             comment_id="10200",
+            audience="internal",
         )
     )
     assert JIRA.posted_ref(action.inbound) == "jira:comment:AD-12/10200"
@@ -160,7 +170,10 @@ def test_a_plain_string_comment_body_is_accepted() -> None:
     ("payload", "reason"),
     [
         (comment_created_event("AD-1", "x", account_id=BOT_ACCOUNT), "our own comment"),
-        (comment_created_event("AD-1", "x", account_type="app"), "comment by an app"),
+        (
+            comment_created_event("AD-1", "x", account_id=BOT_ACCOUNT, account_type="app"),
+            "our own comment",
+        ),
         (comment_created_event("AD-1", text_adf("")), "empty comment"),
         (comment_created_event("AD-1", "x", event="comment_updated"), "event comment_updated"),
         (comment_created_event("AD-1", "x", event="comment_deleted"), "event comment_deleted"),

@@ -2,7 +2,9 @@
 
 Once linked (key ``{agent}:github:owner/repo#n``), a comment on the issue runs a turn on this
 conversation and is answered on the issue. Only repositories in ``GITHUB_REPOS`` are accepted;
-refusals and upstream failures come back as error results, never as exceptions.
+refusals and upstream failures come back as error results, never as exceptions. A filed body
+goes through ``github_safe`` (no mentions, no images from outside GitHub), and in a public
+repository its footer carries no link to the Slack thread.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from app.integrations.filing import (
     text_arg,
 )
 from app.integrations.github import GitHubClient
+from app.integrations.github_markdown import github_safe
 from app.integrations.item import Item
 
 _REPO_RE: Final = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -67,7 +70,9 @@ class CreateGitHubIssue(_GitHubTool, CreateItemTool):
         return self._definition(
             "Create a GitHub issue and link it to this conversation: comments on the issue "
             "come back to this conversation and are answered on the issue. The body gets a "
-            f"footer linking back to this Slack thread. Allowed repositories: {self._allowed()}.",
+            "footer linking back to this Slack thread (in a private repository; a public one "
+            "gets no link). @mentions in the body notify nobody and images from outside GitHub "
+            f"are dropped. Allowed repositories: {self._allowed()}.",
             {
                 "repo": self._repo_property(),
                 "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
@@ -87,7 +92,8 @@ class CreateGitHubIssue(_GitHubTool, CreateItemTool):
         return Filing(
             f"create the issue in {repo}",
             body,
-            lambda full: self._client.create_issue(repo, title, full),
+            lambda full: self._client.create_issue(repo, title, github_safe(full)),
+            audience=lambda: self._client.repository_audience(repo),
         )
 
     def _created(self, item: Item) -> str:

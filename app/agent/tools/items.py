@@ -3,6 +3,10 @@
 The GitHub and Jira tools differ only in their arguments, their client calls and their words
 for the item; the flow (footer, first-writer-wins link, the sentences Claude reads back, and
 refusals and upstream failures as error results) is written once, here.
+
+The footer links back to the Slack thread only when the target is not public: a public
+repository's readers get "Filed by Threadline" and the session id, never a link into the
+workspace.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.agent.tools.base import ToolContext, ToolResult
+from app.core import Audience
 from app.errors import IntegrationError, NotFound, StoreError
 from app.integrations.filing import (
     InvalidInput,
@@ -70,6 +75,10 @@ class ItemTool:
         return ToolResult(upstream_failure(exc, doing), is_error=True)
 
 
+async def _internal() -> Audience:
+    return Audience.INTERNAL
+
+
 @dataclass(frozen=True)
 class Filing:
     """A checked create request: the body Claude wrote and the client call that files it."""
@@ -77,6 +86,8 @@ class Filing:
     doing: str  # "create the issue in acme/widgets", for the failure sentence
     body: str  # without the footer, which is added just before filing
     file: Callable[[str], Awaitable[Item]]  # files the body, footer included
+    # Who will read the item; a PUBLIC one gets no link to the Slack thread.
+    audience: Callable[[], Awaitable[Audience]] = _internal
 
 
 class CreateItemTool(ItemTool):
@@ -94,7 +105,8 @@ class CreateItemTool(ItemTool):
             filing = self._filing(args)
         except InvalidInput as exc:
             return ToolResult(str(exc), is_error=True)
-        link = await thread_link_or_none(ctx.thread_link)
+        public = await filing.audience() is Audience.PUBLIC
+        link = None if public else await thread_link_or_none(ctx.thread_link)
         try:
             item = await filing.file(with_footer(filing.body, link, ctx.session_id))
         except IntegrationError as exc:
