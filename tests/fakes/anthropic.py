@@ -4,8 +4,9 @@
         fake.script(Reply("hello"), Fail(529, "overloaded_error", "Overloaded"))
         client = anthropic.AsyncAnthropic(base_url=fake.url, api_key="test")
 
-Unscripted requests get ``Reply(f"echo: {last user text}")``. Token usage (including prompt
-caching) is estimated as ceil(len(json)/4) per block, so tests can measure caching.
+Unscripted requests get ``Reply(f"echo: {first text of the last user turn}")``. Token
+usage (including prompt caching) is estimated as ceil(len(json)/4) per block, so tests can
+measure caching.
 
 Standalone: ``python -m tests.fakes.anthropic --port 9002`` (prints the root URL, serves
 until SIGTERM/SIGINT).
@@ -230,6 +231,12 @@ class FakeAnthropic(FakeServer):
     def last_user_texts(self, i: int = -1) -> list[str]:
         """Every text block of every user message in request ``i`` (tool results skipped)."""
         return [t for m in self._messages(i) if m.get("role") == "user" for t in _texts(m)]
+
+    def newest_user_text(self, i: int = -1) -> str:
+        """The first text block of the last user message of request ``i``: what the person
+        wrote, with its header (context and the audience line follow it)."""
+        users = [m for m in self._messages(i) if m.get("role") == "user" and _texts(m)]
+        return _texts(users[-1])[0] if users else ""
 
     def system_of(self, i: int = -1) -> str:
         system = self.requests[i].get("system")
@@ -493,9 +500,11 @@ class FakeAnthropic(FakeServer):
     def _echo(body: dict[str, Any]) -> Reply:
         for msg in reversed(body.get("messages") or []):
             if isinstance(msg, dict) and msg.get("role") == "user":
+                # The person's words: the first text block (thread context and the line
+                # saying who reads the answer follow it).
                 texts = _texts(msg)
                 if texts:
-                    return Reply(f"echo: {texts[-1]}")
+                    return Reply(f"echo: {texts[0]}")
         return Reply("echo: ")
 
     def _usage(self, body: dict[str, Any], output_tokens: int) -> dict[str, Any]:

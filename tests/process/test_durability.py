@@ -100,7 +100,7 @@ async def test_a_burst_into_one_thread_over_two_replicas_is_answered_in_order(
         assert [next(w for w in words if w in a) for a in answers] == words
         # one turn per message, in the sent order, each seeing all the turns before it
         assert [len(r["messages"]) for r in claude.requests] == list(range(1, 20, 2))
-        assert [claude.last_user_texts(i)[-1].split("\n")[-1] for i in range(10)] == words
+        assert [claude.newest_user_text(i).split("\n")[-1] for i in range(10)] == words
     finally:
         await asyncio.gather(*(r.stop() for r in replicas))
 

@@ -25,7 +25,8 @@ async def test_top_level_mention_is_answered_in_a_thread_under_it(
     assert start["thread_ts"] == root
     assert start["recipient_user_id"] == "U1" and start["recipient_team_id"] == "T1"
     # Claude saw who wrote the message, without the bot's own mention
-    [text] = claude.last_user_texts(0)
+    text, audience = claude.last_user_texts(0)
+    assert audience == "[Your answer will be read inside the organisation, on Slack.]"
     assert text.startswith("[ada (U1) in Slack]")
     assert text.endswith("is the build green?")
     assert "<@UBOT>" not in text
@@ -48,9 +49,10 @@ async def test_next_message_in_thread_resumes_and_other_threads_start_fresh(
         for block in message["content"]
         if block.get("type") == "text"
     ]
-    assert "remember the number 42" in texts[0]
-    assert texts[1] == said("remember the number 42")
-    assert texts[2].startswith("[grace (U2) in Slack]")
+    audience = "[Your answer will be read inside the organisation, on Slack.]"
+    assert "remember the number 42" in texts[0] and texts[1] == audience
+    assert texts[2] == said("remember the number 42")
+    assert texts[3].startswith("[grace (U2) in Slack]") and texts[4] == audience
     # who is talking is in the message header: the cached system prompt stays the same
     assert claude.system_of(0) == claude.system_of(1)
 
@@ -146,7 +148,7 @@ async def test_messages_sent_during_a_turn_are_answered_in_order_each_seeing_the
     ]
     # each request saw all earlier exchanges (in request order): 1, 3, 5, 7 messages
     assert [len(r["messages"]) for r in claude.requests] == [1, 3, 5, 7]
-    assert [claude.last_user_texts(i)[-1].split("\n")[-1] for i in range(4)] == [
+    assert [claude.newest_user_text(i).split("\n")[-1] for i in range(4)] == [
         "one",
         "two",
         "three",
