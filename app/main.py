@@ -53,6 +53,7 @@ from app.store.base import Store
 from app.surfaces import SurfaceRegistry, configured_integrations
 from app.surfaces.slack import SlackSurface
 from app.turns.pipeline import PipelineConfig, TurnPipeline
+from app.turns.routing import AudiencePolicy
 from app.turns.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -229,6 +230,8 @@ class Threadline:
                 holder=self.holder,
                 lease_seconds=s.lease_seconds,
                 turn_timeout=s.turn_timeout_seconds,
+                external_users=s.trust.external_users,
+                audience=AudiencePolicy(s.trust.public_replies, s.trust.public_reply_note),
             ),
             store=self.store,
             model=self._model,
