@@ -112,6 +112,7 @@ def _comment(
     if not isinstance(body, str) or not body.strip():
         return IgnoreAction("empty comment")
     url = issue.get("html_url")
+    comment_url = comment.get("html_url")
     return CommentAction(
         Inbound(
             source="github",
@@ -122,6 +123,7 @@ def _comment(
             item_ref=f"{repo}#{number}",
             item_url=url if isinstance(url, str) else None,
             comment_id=comment_id,
+            comment_url=comment_url if isinstance(comment_url, str) else None,
             audience=repository_audience(obj(payload, "repository")).value,
         )
     )

@@ -115,6 +115,7 @@ def _comment(payload: Mapping[str, Any], agent: str, our_account: str | None) ->
     if not text.strip():
         return IgnoreAction("empty comment")
     name = author.get("displayName")
+    browse = _browse_url(issue, key)
     return CommentAction(
         Inbound(
             source="jira",
@@ -123,8 +124,9 @@ def _comment(payload: Mapping[str, Any], agent: str, our_account: str | None) ->
             author_id=account,
             author_name=clean_name(name) if isinstance(name, str) and name.strip() else None,
             item_ref=key,
-            item_url=_browse_url(issue, key),
+            item_url=browse,
             comment_id=comment_id,
+            comment_url=f"{browse}?focusedCommentId={comment_id}" if browse else None,
             audience=jira_comment_audience(comment, issue).value,
         )
     )
