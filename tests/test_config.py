@@ -195,3 +195,38 @@ def test_the_entry_point_prints_every_problem_and_exits_2(
         "threadline: configuration error: PORT: must be a whole number, got 'abc' "
         "(see .env.example)",
     ]
+
+
+def test_action_and_long_conversation_settings_have_documented_defaults() -> None:
+    s = Settings.from_mapping(BASE)
+    assert (s.compaction, s.compact_at_tokens, s.anthropic_thinking) == ("server", 150_000, "off")
+    a = s.actions
+    assert (a.tool_approval, a.approvers, a.approval_ttl_seconds) == (
+        "untrusted",
+        frozenset(),
+        3600,
+    )
+    assert (a.max_writes_per_turn, a.user_turns_per_hour, a.channel_turns_per_hour) == (3, 60, 300)
+    assert (a.daily_token_budget, a.user_daily_token_budget) == (0, 0)
+    assert (a.max_message_chars, a.max_pending_per_conversation) == (40_000, 50)
+
+
+def test_action_and_long_conversation_settings_are_validated_together() -> None:
+    env = {
+        **BASE,
+        "COMPACTION": "sometimes",
+        "COMPACT_AT_TOKENS": "1000",
+        "TOOL_APPROVAL": "maybe",
+        "APPROVERS": "U1,not an id",
+        "MAX_WRITES_PER_TURN": "-1",
+    }
+    with pytest.raises(InvalidSettings) as caught:
+        Settings.from_mapping(env)
+    named = [p.setting for p in caught.value.problems]
+    assert named == [
+        "TOOL_APPROVAL",
+        "APPROVERS",
+        "MAX_WRITES_PER_TURN",
+        "COMPACTION",
+        "COMPACT_AT_TOKENS",
+    ]

@@ -62,6 +62,22 @@ class GitHubSettings:
 
 
 @dataclass(frozen=True)
+class ActionSettings:
+    """What Claude may do, and how much: approvals for write tools, caps and budgets."""
+
+    tool_approval: str = "untrusted"  # always | untrusted | never
+    approvers: frozenset[str] = frozenset()  # Slack user ids who may approve anything
+    approval_ttl_seconds: int = 3600
+    max_writes_per_turn: int = 3
+    user_turns_per_hour: int = 60  # 0: unlimited
+    channel_turns_per_hour: int = 300  # 0: unlimited
+    daily_token_budget: int = 0  # input + output tokens a day, whole workspace; 0: unlimited
+    user_daily_token_budget: int = 0  # the same per Slack user; 0: unlimited
+    max_message_chars: int = 40_000
+    max_pending_per_conversation: int = 50
+
+
+@dataclass(frozen=True)
 class TrustSettings:
     """Who may speak to the bot in Slack, and where internal content may go."""
 
@@ -101,6 +117,10 @@ class Settings:
     jira: JiraSettings | None = None
     github: GitHubSettings | None = None
     trust: TrustSettings = field(default_factory=TrustSettings)
+    actions: ActionSettings = field(default_factory=ActionSettings)
+    compaction: str = "server"  # server | client | off
+    compact_at_tokens: int = 150_000
+    anthropic_thinking: str = "off"  # off | adaptive
     extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -158,6 +178,10 @@ class Settings:
             jira=_jira(r),
             github=_github(r),
             trust=_trust(r),
+            actions=_actions(r),
+            compaction=r.choice("COMPACTION", "server", ("server", "client", "off")),
+            compact_at_tokens=r.integer("COMPACT_AT_TOKENS", 150_000, low=50_000, high=10_000_000),
+            anthropic_thinking=r.choice("ANTHROPIC_THINKING", "off", ("off", "adaptive")),
             extra=dict(env),
         )
         return settings, (InvalidSettings(r.problems) if r.problems else None)
@@ -194,6 +218,23 @@ def _github(r: Reader) -> GitHubSettings | None:
     )
 
 
+def _actions(r: Reader) -> ActionSettings:
+    return ActionSettings(
+        tool_approval=r.choice("TOOL_APPROVAL", "untrusted", ("always", "untrusted", "never")),
+        approvers=r.ids("APPROVERS"),
+        approval_ttl_seconds=r.integer("APPROVAL_TTL_SECONDS", 3600, low=60, high=7 * 86400),
+        max_writes_per_turn=r.integer("MAX_WRITES_PER_TURN", 3, low=0, high=100),
+        user_turns_per_hour=r.integer("USER_TURNS_PER_HOUR", 60, low=0, high=1_000_000),
+        channel_turns_per_hour=r.integer("CHANNEL_TURNS_PER_HOUR", 300, low=0, high=1_000_000),
+        daily_token_budget=r.integer("DAILY_TOKEN_BUDGET", 0, low=0, high=10**12),
+        user_daily_token_budget=r.integer("USER_DAILY_TOKEN_BUDGET", 0, low=0, high=10**12),
+        max_message_chars=r.integer("MAX_MESSAGE_CHARS", 40_000, low=1000, high=1_000_000),
+        max_pending_per_conversation=r.integer(
+            "MAX_PENDING_PER_CONVERSATION", 50, low=1, high=100_000
+        ),
+    )
+
+
 def _trust(r: Reader) -> TrustSettings:
     return TrustSettings(
         allowed_channels=r.ids("ALLOWED_CHANNELS"),
@@ -225,6 +266,7 @@ def _with_slash(url: str) -> str:
 
 
 __all__ = [
+    "ActionSettings",
     "GitHubSettings",
     "JiraSettings",
     "Secret",
