@@ -36,6 +36,9 @@ class Inbound:
     audience: str | None = None
     # Written by someone of another organisation (a Slack Connect guest); see EXTERNAL_USERS.
     external: bool = False
+    # The length of what the person wrote when ``text`` is only its beginning (cut at
+    # MAX_MESSAGE_CHARS by ``app.core.bounds.cut_message``); None: ``text`` is all of it.
+    cut_from: int | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,6 +10,9 @@ Besides what to answer, the edge reads two facts of trust from each event:
 * **audience**: ``is_ext_shared_channel: true`` makes the place ``PUBLIC``, ``false``
   ``INTERNAL``; a DM is internal unless the person in it is external. Without the flag a
   channel's audience is left to ``SlackSurface.audience`` (which asks Slack).
+
+A message longer than ``max_chars`` (``MAX_MESSAGE_CHARS``) is cut here, at the edge
+(``app.core.bounds.cut_message``), and its original length kept in ``Inbound.cut_from``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
+from app.config import ActionSettings
 from app.core import Audience, ConversationKey, Inbound
+from app.core.bounds import cut_message
 from app.core.keys import DM_MAIN
 from app.slack.format import strip_mentions
 
@@ -44,8 +49,15 @@ def delivery_id(inbound: Inbound) -> str:
     return f"slack:{inbound.channel}:{inbound.ts}"
 
 
-def inbound_from_event(body: dict[str, Any], *, agent: str, bot: BotIdentity) -> Inbound | None:
-    """The message to answer in an Events API payload, or None when it is not for us."""
+def inbound_from_event(
+    body: dict[str, Any],
+    *,
+    agent: str,
+    bot: BotIdentity,
+    max_chars: int = ActionSettings.max_message_chars,
+) -> Inbound | None:
+    """The message to answer in an Events API payload, or None when it is not for us; its
+    text cut to ``max_chars`` (see the module docstring)."""
     if body.get("type") != "event_callback":
         return None
     event = body.get("event")
@@ -77,10 +89,11 @@ def inbound_from_event(body: dict[str, Any], *, agent: str, bot: BotIdentity) ->
         reply_thread = conversation
     team = event.get("team") or body.get("team_id")
     external = is_external(body, event, bot)
+    kept, cut_from = cut_message(strip_mentions(text, bot.user_id), max_chars)
     return Inbound(
         source="slack",
         key=str(ConversationKey.slack(agent, channel, conversation)),
-        text=strip_mentions(text, bot.user_id),
+        text=kept,
         author_id=user,
         channel=channel,
         thread_ts=reply_thread,
@@ -89,6 +102,7 @@ def inbound_from_event(body: dict[str, Any], *, agent: str, bot: BotIdentity) ->
         is_dm=is_dm,
         audience=_place_audience(body, is_dm=is_dm, external=external),
         external=external,
+        cut_from=cut_from,
     )
 
 
