@@ -3,6 +3,7 @@ its SQL implementation (``sql``) and an in-memory one (``memory``)::
 
     base.py         the role protocols (Inbox, Sessions, Leases, Transcripts, Maintenance,
                     Lifecycle) and Store, their union
+    bounded.py      the role protocols for bounded actions (Approvals, Quotas), in Store too
     types.py        value types, vocabulary and the liveness rule
     compose.py      ComposedStore: a Store assembled from one part per role
     sql/            SqlStore on SQLite and PostgreSQL (one module per role)

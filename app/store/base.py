@@ -13,7 +13,11 @@ uses; ``Store`` is all of them together::
     │                 rewriting the messages that came from one platform message
     ├── Maintenance   listing, deleting, expiring and pruning sessions; erasing a person;
     │                 stats
+    ├── Approvals     write actions waiting for a person's decision (decided exactly once)
+    ├── Quotas        turn admissions and token spend per scope, counted across replicas
     └── Lifecycle     migrate, schema versions, ping, close
+
+``Approvals`` and ``Quotas`` are defined in ``app.store.bounded`` and re-exported here.
 
 Two implementations: ``SqlStore`` (``app.store.sql``: SQLite and PostgreSQL through SQLAlchemy's
 async core) and ``MemoryStore`` (``app.store.memory``: plain dicts, for tests and tools). Both
@@ -30,7 +34,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.core import KeyClaim
+from app.store.bounded import Approvals, Quotas
 from app.store.types import (
+    Approval,
+    ApprovalDecision,
+    ApprovalStatus,
     Delivery,
     DeliveryStatus,
     EraseResult,
@@ -50,6 +58,10 @@ from app.store.types import (
 )
 
 __all__ = [
+    "Approval",
+    "ApprovalDecision",
+    "ApprovalStatus",
+    "Approvals",
     "Delivery",
     "DeliveryStatus",
     "EraseResult",
@@ -60,6 +72,7 @@ __all__ = [
     "Maintenance",
     "NewMessage",
     "PruneResult",
+    "Quotas",
     "Session",
     "SessionEvent",
     "SessionFilter",
@@ -141,6 +154,10 @@ class Inbox(Protocol):
         ...
 
     async def get_delivery(self, pk: int) -> Delivery | None: ...
+
+    async def pending_count(self, lane: str) -> int:
+        """How many deliveries of ``lane`` are not handled yet (pending or processing)."""
+        ...
 
     async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
         """The latest handled (done or failed) delivery of ``lane`` before ``before_pk``."""
@@ -304,7 +321,8 @@ class Maintenance(Protocol):
         ...
 
     async def delete_session(self, session_id: str) -> bool:
-        """Delete a session with its keys, transcript, turns and events; False if unknown."""
+        """Delete a session with its keys, transcript, turns, events and approvals; False if
+        unknown."""
         ...
 
     async def expire_sessions(self, *, batch: int = 500) -> int:
@@ -316,9 +334,10 @@ class Maintenance(Protocol):
         ...
 
     async def prune(self, retention_days: float, *, batch: int = 500) -> PruneResult:
-        """Expire, then delete ended sessions (with transcripts, keys, events), inbox rows
-        handled before the retention period or received before it and never handled, and
-        remembered refs older than it."""
+        """Expire, then delete ended sessions (with transcripts, keys, events, approvals),
+        inbox rows handled before the retention period or received before it and never
+        handled, remembered refs older than it, approvals decided or expired before it, and
+        quota events older than ``QUOTA_RETENTION``."""
         ...
 
     async def erase_author(
@@ -340,5 +359,8 @@ class Maintenance(Protocol):
     async def stats(self) -> StoreStats: ...
 
 
-class Store(Inbox, Sessions, Leases, Transcripts, Maintenance, Lifecycle, Protocol):
-    """Persistence for sessions, keys, transcripts, the inbox, leases and the event log."""
+class Store(
+    Inbox, Sessions, Leases, Transcripts, Maintenance, Approvals, Quotas, Lifecycle, Protocol
+):
+    """Persistence for sessions, keys, transcripts, the inbox, leases, the event log,
+    approvals and quotas."""

@@ -9,11 +9,14 @@ methods, since only it knows what it owns (an engine, or nothing).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from app.core import KeyClaim
-from app.store.base import Inbox, Leases, Maintenance, Sessions, Transcripts
+from app.store.base import Approvals, Inbox, Leases, Maintenance, Quotas, Sessions, Transcripts
 from app.store.types import (
+    Approval,
+    ApprovalDecision,
     Delivery,
     DeliveryStatus,
     EraseResult,
@@ -42,12 +45,16 @@ class ComposedStore:
         leases: Leases,
         transcripts: Transcripts,
         maintenance: Maintenance,
+        approvals: Approvals,
+        quotas: Quotas,
     ) -> None:
         self._inbox = inbox
         self._sessions = sessions
         self._leases = leases
         self._transcripts = transcripts
         self._maintenance = maintenance
+        self._approvals = approvals
+        self._quotas = quotas
 
     # Inbox -------------------------------------------------------------------------------
     async def record_delivery(
@@ -76,6 +83,9 @@ class ComposedStore:
 
     async def get_delivery(self, pk: int) -> Delivery | None:
         return await self._inbox.get_delivery(pk)
+
+    async def pending_count(self, lane: str) -> int:
+        return await self._inbox.pending_count(lane)
 
     async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
         return await self._inbox.previous_delivery(lane, before_pk)
@@ -203,3 +213,61 @@ class ComposedStore:
 
     async def stats(self) -> StoreStats:
         return await self._maintenance.stats()
+
+    # Approvals ---------------------------------------------------------------------------
+    async def create_approval(
+        self,
+        *,
+        session_id: str,
+        turn_id: str,
+        tool: str,
+        tool_input: dict[str, Any],
+        summary: dict[str, Any],
+        asked_by: str,
+        deciders: str,
+        channel: str | None,
+        thread_ts: str | None,
+        ttl_seconds: float,
+    ) -> Approval:
+        return await self._approvals.create_approval(
+            session_id=session_id,
+            turn_id=turn_id,
+            tool=tool,
+            tool_input=tool_input,
+            summary=summary,
+            asked_by=asked_by,
+            deciders=deciders,
+            channel=channel,
+            thread_ts=thread_ts,
+            ttl_seconds=ttl_seconds,
+        )
+
+    async def get_approval(self, approval_id: str) -> Approval | None:
+        return await self._approvals.get_approval(approval_id)
+
+    async def set_approval_card(self, approval_id: str, card_ts: str) -> None:
+        await self._approvals.set_approval_card(approval_id, card_ts)
+
+    async def decide_approval(
+        self, approval_id: str, status: ApprovalDecision, by: str
+    ) -> Approval | None:
+        return await self._approvals.decide_approval(approval_id, status, by)
+
+    async def record_approval_result(self, approval_id: str, result: str, is_error: bool) -> None:
+        await self._approvals.record_approval_result(approval_id, result, is_error)
+
+    async def pending_approvals(self, session_id: str) -> list[Approval]:
+        return await self._approvals.pending_approvals(session_id)
+
+    # Quotas ------------------------------------------------------------------------------
+    async def admit(self, *, scopes: list[tuple[str, int]], window_seconds: float) -> str | None:
+        return await self._quotas.admit(scopes=scopes, window_seconds=window_seconds)
+
+    async def add_tokens(self, *, scopes: list[str], tokens: int) -> None:
+        await self._quotas.add_tokens(scopes=scopes, tokens=tokens)
+
+    async def tokens_since(self, scope: str, since: datetime) -> int:
+        return await self._quotas.tokens_since(scope, since)
+
+    async def usage_by_scope(self, since: datetime, prefix: str) -> list[tuple[str, int]]:
+        return await self._quotas.usage_by_scope(since, prefix)

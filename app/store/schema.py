@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -187,6 +188,8 @@ inbox = Table(
     Index("ix_inbox_lane_pk", "lane", "pk"),
     # prune: finished rows by age.
     Index("ix_inbox_finished_at", "finished_at"),
+    # pending_count: a lane's unfinished rows (migration 0003).
+    Index("ix_inbox_lane_status", "lane", "status"),
     # never reuse a pk on SQLite (deliveries are ordered and referred to by pk)
     sqlite_autoincrement=True,
 )
@@ -210,4 +213,49 @@ posted = Table(
     Column("ref", String(500), primary_key=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_posted_created_at", "created_at"),
+)
+
+# Write actions waiting for a decision (migration 0003). No foreign key, like the logs: they
+# are deleted with their session explicitly, and by age.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("session_id", String(36), nullable=False),
+    Column("turn_id", String(100), nullable=False),
+    Column("tool", String(100), nullable=False),
+    Column("tool_input", JSONText(), nullable=False),
+    Column("summary", JSONText(), nullable=False),
+    Column("asked_by", String(200), nullable=False),
+    Column("deciders", String(16), nullable=False),
+    Column("channel", String(100), nullable=True),
+    Column("thread_ts", String(64), nullable=True),
+    Column("card_ts", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_at", UTCDateTime(), nullable=True),
+    Column("result", Text, nullable=True),
+    Column("result_is_error", Boolean(), nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    # pending_approvals and deleting a session's approvals
+    Index("ix_approvals_session_id_status", "session_id", "status"),
+    # prune by age
+    Index("ix_approvals_expires_at", "expires_at"),
+)
+
+# Quota events (migration 0003): one row per admitted turn (kind "admit", amount 1) or per
+# token spend (kind "tokens"), per scope. Kept for QUOTA_RETENTION only.
+quota_events = Table(
+    "quota_events",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("scope", String(300), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # admit counts and tokens_since sums: one scope and kind over a time range
+    Index("ix_quota_events_scope_kind_created_at", "scope", "kind", "created_at"),
+    # usage_by_scope and prune: by time
+    Index("ix_quota_events_created_at", "created_at"),
 )

@@ -19,12 +19,17 @@ Vocabulary
   order and never two at once.
 * **lease**: a session's turn lock across replicas, with a fencing counter; a turn commits only
   while it still holds the fence it was given.
+* **approval**: a write action waiting for a person's decision. It is ``pending`` until someone
+  decides it (``approved`` or ``declined``, exactly one decision wins) or until it is asked
+  about after ``expires_at`` (``expired``); see ``seen_at``.
+* **scope** of a quota: what a limit or a budget is counted for, ``user:U1``, ``channel:C1``,
+  ``workspace``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -32,6 +37,8 @@ from app.core import Usage
 
 SessionStatus = Literal["active", "reset", "dropped", "expired"]
 DeliveryStatus = Literal["pending", "processing", "done", "failed"]
+ApprovalStatus = Literal["pending", "approved", "declined", "expired"]
+ApprovalDecision = Literal["approved", "declined"]
 
 # The statuses of a session that has ended (end_session takes only these).
 ENDED_STATUSES: Final[tuple[SessionStatus, ...]] = ("reset", "dropped", "expired")
@@ -43,6 +50,10 @@ FINISHED: Final[tuple[DeliveryStatus, ...]] = ("done", "failed")
 AUDIENCES: Final[tuple[str, ...]] = ("public", "internal")
 # How long a session may live at all, whatever its activity (SESSION_MAX_AGE_DAYS).
 DEFAULT_MAX_AGE_DAYS: Final = 180.0
+# What decide_approval takes.
+DECISIONS: Final[tuple[ApprovalDecision, ...]] = ("approved", "declined")
+# How long quota events are kept: limits look back an hour, budgets a day (``prune``).
+QUOTA_RETENTION: Final = timedelta(days=2)
 
 
 def utcnow() -> datetime:
@@ -224,6 +235,48 @@ class PruneResult:
     sessions_deleted: int = 0
     deliveries_deleted: int = 0
     events_deleted: int = 0
+    # decided or expired before the retention period (those of deleted sessions not counted)
+    approvals_deleted: int = 0
+    # turn admissions and token spend older than ``QUOTA_RETENTION``
+    quota_events_deleted: int = 0
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A write action waiting for (or past) a person's decision; what its card shows.
+
+    ``status`` is an ``ApprovalStatus``; ``deciders`` says who besides ``APPROVERS`` may
+    decide: ``"asker"`` (only ``asked_by``) or ``"channel"`` (any member of ``channel``).
+    ``tool_input`` is what the tool runs with once approved; ``summary`` what the card shows
+    (opaque JSON to the store). ``result`` is what running it gave, once it ran.
+    """
+
+    id: str  # uuid4 hex
+    session_id: str
+    turn_id: str
+    tool: str
+    tool_input: dict[str, Any]
+    summary: dict[str, Any]
+    asked_by: str
+    deciders: str
+    channel: str | None
+    thread_ts: str | None
+    card_ts: str | None
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+    result: str | None
+    result_is_error: bool
+    created_at: datetime
+    expires_at: datetime
+
+
+def seen_at(approval: Approval, now: datetime) -> Approval:
+    """``approval`` as it reads at ``now``: still ``pending`` after ``expires_at`` (nobody
+    asked since) reads as ``expired``. Exactly at ``expires_at`` it may still be decided."""
+    if approval.status == "pending" and now > approval.expires_at:
+        return replace(approval, status="expired")
+    return approval
 
 
 @dataclass(frozen=True)

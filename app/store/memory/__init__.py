@@ -11,8 +11,8 @@ one process's data, so it cannot stand in for several replicas sharing a databas
 persisted: ``close()`` keeps the data, and a new store starts empty. There is no schema:
 ``migrate()``, ``schema_version()`` and ``head_version()`` all report ``SCHEMA_VERSION``.
 
-Layout: ``tables.py`` holds the data (one dict per SQL table) and the lock; one module per
-role mirrors ``app.store.sql``.
+Layout: ``tables.py`` holds the data (one dict or list per SQL table) and the lock; one module
+per role mirrors ``app.store.sql``.
 """
 
 from __future__ import annotations
@@ -22,16 +22,27 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from app.store.compose import ComposedStore
+from app.store.memory.approvals import MemoryApprovals
 from app.store.memory.inbox import MemoryInbox
 from app.store.memory.leases import MemoryLeases
 from app.store.memory.maintenance import MemoryMaintenance
+from app.store.memory.quotas import MemoryQuotas
 from app.store.memory.sessions import MemorySessions
 from app.store.memory.tables import Tables
 from app.store.memory.transcripts import MemoryTranscripts
 from app.store.types import DEFAULT_MAX_AGE_DAYS, utcnow
 
 if TYPE_CHECKING:
-    from app.store.base import Inbox, Leases, Maintenance, Sessions, Store, Transcripts
+    from app.store.base import (
+        Approvals,
+        Inbox,
+        Leases,
+        Maintenance,
+        Quotas,
+        Sessions,
+        Store,
+        Transcripts,
+    )
 
 __all__ = ["SCHEMA_VERSION", "MemoryStore"]
 
@@ -56,6 +67,8 @@ class MemoryStore(ComposedStore):
             leases=MemoryLeases(tables),
             transcripts=MemoryTranscripts(tables),
             maintenance=MemoryMaintenance(tables),
+            approvals=MemoryApprovals(tables),
+            quotas=MemoryQuotas(tables),
         )
 
     async def migrate(self) -> str:
@@ -93,4 +106,10 @@ if TYPE_CHECKING:
         return part
 
     def _maintenance(part: MemoryMaintenance) -> Maintenance:
+        return part
+
+    def _approvals(part: MemoryApprovals) -> Approvals:
+        return part
+
+    def _quotas(part: MemoryQuotas) -> Quotas:
         return part

@@ -114,6 +114,12 @@ class MemoryInbox:
             row = self._t.inbox.get(pk)
             return row.delivery() if row is not None else None
 
+    async def pending_count(self, lane: str) -> int:
+        async with self._t.lock:
+            return sum(
+                row.lane == lane and row.status in UNFINISHED for row in self._t.inbox.values()
+            )
+
     async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
         async with self._t.lock:
             handled = [

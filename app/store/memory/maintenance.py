@@ -16,6 +16,7 @@ from app.store.memory.tables import Tables, json_copy
 from app.store.types import (
     ENDED_STATUSES,
     FINISHED,
+    QUOTA_RETENTION,
     UNFINISHED,
     EraseResult,
     PruneResult,
@@ -143,11 +144,26 @@ class MemoryMaintenance:
                 if r.session_id is None and r.finished_at < cutoff
             ]:
                 del t.turns[turn_id]
+            # Decided before the retention period, or could no longer be decided by then.
+            old_approvals = [
+                a.id
+                for a in t.approvals.values()
+                if a.expires_at < cutoff or (a.decided_at is not None and a.decided_at < cutoff)
+            ]
+            for approval_id in old_approvals:
+                del t.approvals[approval_id]
+            quota_cutoff = t.now() - QUOTA_RETENTION
+            kept_admissions = [e for e in t.admissions if e[1] >= quota_cutoff]
+            kept_spend = [e for e in t.spend if e[1] >= quota_cutoff]
+            quota_events = len(t.admissions) - len(kept_admissions) + len(t.spend) - len(kept_spend)
+            t.admissions, t.spend = kept_admissions, kept_spend
             return PruneResult(
                 sessions_expired=expired,
                 sessions_deleted=sessions_deleted,
                 deliveries_deleted=len(old_deliveries),
                 events_deleted=events_deleted,
+                approvals_deleted=len(old_approvals),
+                quota_events_deleted=quota_events,
             )
 
     async def erase_author(

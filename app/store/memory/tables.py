@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from app.errors import StoreError
 from app.store.types import (
+    Approval,
     Delivery,
     DeliveryStatus,
     KeyLink,
@@ -39,6 +40,15 @@ def json_copy(value: J, *, op: str) -> J:
     except (TypeError, ValueError) as exc:
         raise StoreError(f"store.{op} failed: {type(exc).__name__}: {exc}"[:240]) from exc
     return copied
+
+
+def approval_copy(approval: Approval, *, op: str) -> Approval:
+    """``approval`` with its JSON fields copied, so a caller cannot change what is stored."""
+    return replace(
+        approval,
+        tool_input=json_copy(approval.tool_input, op=op),
+        summary=json_copy(approval.summary, op=op),
+    )
 
 
 @dataclass
@@ -124,6 +134,10 @@ class Tables:
         self.inbox: dict[int, InboxRow] = {}
         self.delivery_ids: dict[str, int] = {}
         self.posted: dict[str, datetime] = {}
+        self.approvals: dict[str, Approval] = {}
+        # quota events: (scope, time) per admission; (scope, time, tokens) per spend
+        self.admissions: list[tuple[str, datetime]] = []
+        self.spend: list[tuple[str, datetime, int]] = []
         self._last_pk = 0
 
     def now(self) -> datetime:
@@ -188,6 +202,8 @@ class Tables:
         sessions = events = 0
         for sid in ids:
             self.release_keys(sid)
+            for approval_id in [a.id for a in self.approvals.values() if a.session_id == sid]:
+                del self.approvals[approval_id]
             self.transcripts.pop(sid, None)
             for turn_id in [t.turn_id for t in self.turns.values() if t.session_id == sid]:
                 del self.turns[turn_id]

@@ -29,6 +29,8 @@ Layout::
     transcripts.py  Transcripts    (commit_turn under the session row lock)
     maintenance.py  Maintenance    (listing, expiry and pruning in batches, stats)
     erase.py        Maintenance.erase_author (one transaction per session, inbox in batches)
+    approvals.py    Approvals      (decided once: compare-and-set from pending)
+    quotas.py       Quotas         (admissions under per-scope advisory locks, token spend)
 
 The tables are described in ``app.store.schema`` and created by ``app.store.migrations``.
 """

@@ -11,6 +11,7 @@ How the lane order holds under concurrency:
   candidates), then compare-and-set it to ``processing``; a lost race retries a few rounds.
 * **Extending, releasing, finishing, recording a reply**: each UPDATE re-checks holder and
   status in its own ``WHERE``, so a holder that lost its claim changes nothing.
+* **Counting a lane's unfinished deliveries**: one indexed count (``ix_inbox_lane_status``).
 * **Remembering a ref once**: ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: of concurrent
   callers on any replica, exactly the one whose row went in gets True.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, case, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, update
 
 from app.store.schema import inbox, posted
 from app.store.sql.engine import Db, guard, lock_key
@@ -182,6 +183,16 @@ class SqlInbox:
         async with self._db.read() as conn:
             row = (await conn.execute(select(inbox).where(inbox.c.pk == pk))).first()
         return to_delivery(row) if row is not None else None
+
+    @guard
+    async def pending_count(self, lane: str) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(inbox)
+            .where(inbox.c.lane == lane, inbox.c.status.in_(UNFINISHED))
+        )
+        async with self._db.read() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
 
     @guard
     async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:

@@ -20,8 +20,10 @@ from sqlalchemy.sql.schema import Table
 
 from app.core import Usage
 from app.store.schema import (
+    approvals,
     inbox,
     posted,
+    quota_events,
     session_events,
     session_keys,
     sessions,
@@ -34,6 +36,7 @@ from app.store.sql.rows import live, stale, to_session
 from app.store.types import (
     ENDED_STATUSES,
     FINISHED,
+    QUOTA_RETENTION,
     UNFINISHED,
     EraseResult,
     PruneResult,
@@ -49,6 +52,7 @@ async def _delete_sessions(conn: AsyncConnection, ids: Sequence[str]) -> tuple[i
     await conn.execute(delete(session_keys).where(session_keys.c.session_id.in_(ids)))
     await conn.execute(delete(transcript).where(transcript.c.session_id.in_(ids)))
     await conn.execute(delete(turns).where(turns.c.session_id.in_(ids)))
+    await conn.execute(delete(approvals).where(approvals.c.session_id.in_(ids)))
     events = await conn.execute(delete(session_events).where(session_events.c.session_id.in_(ids)))
     gone = await conn.execute(delete(sessions).where(sessions.c.id.in_(ids)))
     return gone.rowcount, events.rowcount
@@ -265,11 +269,26 @@ class SqlMaintenance:
             and_(turns.c.session_id.is_(None), turns.c.finished_at < cutoff),
             batch,
         )
+        # Decided before the retention period, or could no longer be decided by then.
+        approvals_deleted = await self._delete_in_batches(
+            approvals,
+            approvals.c.id,
+            or_(approvals.c.expires_at < cutoff, approvals.c.decided_at < cutoff),
+            batch,
+        )
+        quota_events_deleted = await self._delete_in_batches(
+            quota_events,
+            quota_events.c.id,
+            quota_events.c.created_at < self._db.now() - QUOTA_RETENTION,
+            batch,
+        )
         return PruneResult(
             sessions_expired=expired,
             sessions_deleted=sessions_deleted,
             deliveries_deleted=deliveries_deleted,
             events_deleted=events_deleted,
+            approvals_deleted=approvals_deleted,
+            quota_events_deleted=quota_events_deleted,
         )
 
     @guard

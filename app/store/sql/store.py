@@ -10,16 +10,27 @@ from sqlalchemy import text
 
 from app.store.compose import ComposedStore
 from app.store.sql import migrate
+from app.store.sql.approvals import SqlApprovals
 from app.store.sql.engine import Db, create_engine, engine_url, guard
 from app.store.sql.inbox import SqlInbox
 from app.store.sql.leases import SqlLeases
 from app.store.sql.maintenance import SqlMaintenance
+from app.store.sql.quotas import SqlQuotas
 from app.store.sql.sessions import SqlSessions
 from app.store.sql.transcripts import SqlTranscripts
 from app.store.types import DEFAULT_MAX_AGE_DAYS, utcnow
 
 if TYPE_CHECKING:
-    from app.store.base import Inbox, Leases, Maintenance, Sessions, Store, Transcripts
+    from app.store.base import (
+        Approvals,
+        Inbox,
+        Leases,
+        Maintenance,
+        Quotas,
+        Sessions,
+        Store,
+        Transcripts,
+    )
 
 
 class SqlStore(ComposedStore):
@@ -52,6 +63,8 @@ class SqlStore(ComposedStore):
             leases=SqlLeases(self._db),
             transcripts=SqlTranscripts(self._db),
             maintenance=SqlMaintenance(self._db),
+            approvals=SqlApprovals(self._db),
+            quotas=SqlQuotas(self._db),
         )
 
     @guard
@@ -95,4 +108,10 @@ if TYPE_CHECKING:
         return part
 
     def _maintenance(part: SqlMaintenance) -> Maintenance:
+        return part
+
+    def _approvals(part: SqlApprovals) -> Approvals:
+        return part
+
+    def _quotas(part: SqlQuotas) -> Quotas:
         return part
