@@ -5,6 +5,9 @@ What feeds each family:
 * ``threadline_turns_total{outcome}``, ``threadline_turn_seconds``,
   ``threadline_time_to_first_token_seconds``, ``threadline_model_tokens_total{kind}``: the turn
   pipeline, through the ``Observer`` protocol (``turn_finished``, ``first_token``).
+* ``threadline_compactions_total{kind}`` (``server``: the API summarised; ``client``: we did)
+  and ``threadline_reseeded_sessions_total``: the pipeline too (``compacted``, ``reseeded``),
+  once the turn that did it is committed.
 * ``threadline_upstream_calls_total{service,outcome}``: Slack through the app's
   ``CountingWebClient``, Anthropic through ``anthropic_middleware`` (one count per HTTP
   attempt, retries included), Jira and GitHub through ``CountingTransport`` under the app's
@@ -71,6 +74,19 @@ class Metrics:
             "threadline_inbox_pending", "Deliveries waiting in the inbox", registry=r
         )
         self.in_flight = Gauge("threadline_turns_in_flight", "Turns running now", registry=r)
+        self.compactions = Counter(
+            "threadline_compactions",
+            "Conversations compacted, by who summarised them (server: the API; client: us)",
+            ["kind"],
+            registry=r,
+        )
+        for kind in ("server", "client"):
+            self.compactions.labels(kind=kind)  # both series exist from the start, at 0
+        self.reseeded_sessions = Counter(
+            "threadline_reseeded_sessions",
+            "Dropped conversations started over from their Slack thread's history",
+            registry=r,
+        )
         self.refused = Counter(
             "threadline_refused_messages",
             "Messages not answered because of who sent them or where, by surface and reason",
@@ -96,6 +112,12 @@ class Metrics:
 
     def first_token(self, seconds: float) -> None:
         self.first_token_seconds.observe(seconds)
+
+    def compacted(self, kind: str) -> None:
+        self.compactions.labels(kind=kind).inc()
+
+    def reseeded(self) -> None:
+        self.reseeded_sessions.inc()
 
     def refusal(self, surface: str, reason: str) -> None:
         """A message was acknowledged but not answered (an untrusted commenter, a channel

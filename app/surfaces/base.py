@@ -2,7 +2,8 @@
 
 A surface knows its key format (through ``ConversationKey``), how to label its items, who may
 speak there and its audience, how a message is described to Claude (the author header), how
-an answer is shown (streamed or posted as a comment) and how a one-off notice is posted. The
+an answer is shown (streamed or posted as a comment), how a one-off notice is posted and what
+a conversation that had to start over is seeded with (``seed``). The
 turn pipeline and the reply router talk to surfaces only through the ``Surface`` protocol, so
 a new surface (the dashboard, a background job) is one module and one registration.
 """
@@ -99,6 +100,12 @@ class Surface(Protocol):
 
     async def link(self, key: ConversationKey, inbound: Inbound | None = None) -> str | None:
         """A URL people can open for the conversation at ``key`` (None when there is none)."""
+        ...
+
+    async def seed(self, key: ConversationKey, *, before: str | None = None) -> str | None:
+        """What was said at ``key`` before the message ``before`` (a platform ts), as one
+        quoted block of context for a conversation that had to start over; None when this
+        surface has no such history (a tracker item, a DM's top level)."""
         ...
 
 

@@ -142,3 +142,6 @@ class CommentSurface:
 
     async def link(self, key: ConversationKey, inbound: Inbound | None = None) -> str | None:
         return inbound.item_url if inbound is not None else None
+
+    async def seed(self, key: ConversationKey, *, before: str | None = None) -> str | None:
+        return None  # a restarted conversation is seeded from its Slack thread, not comments

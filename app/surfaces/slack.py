@@ -93,6 +93,30 @@ class SlackSurface:
             )
         return history.context_block(entries)
 
+    async def seed(self, key: ConversationKey, *, before: str | None = None) -> str | None:
+        """The thread as people see it (their messages and the bot's replies, authors named),
+        newest kept within the context budget; None for a DM's top level."""
+        channel, thread = key.slack_place
+        if not thread:
+            return None
+        messages = await history.fetch_replies(
+            self._client,
+            channel=channel,
+            thread_ts=thread,
+            latest=before,
+            oldest=None,
+            pages=history.SEED_PAGES,
+        )
+        entries = []
+        for s in history.thread_history(messages, bot=self._bot(), before=before):
+            author = clean_name(s.user)
+            if s.by_bot:
+                entries.append(("You (the assistant), earlier", s.text))
+            else:
+                name = clean_name(await self._names.name(s.user), author)
+                entries.append((f"{name} ({author})", s.text))
+        return history.context_block(entries, header=history.SEED_HEADER)
+
     def reply(self, inbound: Inbound, log: PostedLog, on_posted: OnPosted) -> Reply:
         assert inbound.channel is not None
 

@@ -1,9 +1,11 @@
 """One delivery becomes one turn: resolve the session, hold its lease, run the agent, commit.
 
 The pipeline is the spine; each job around it lives in a module named for it: ``lease``
-(heartbeats), ``recovery`` (what a failure does to a session), ``commands`` (reset, links),
-``routing`` (where answers and notices go), ``replay`` (what a retried delivery already did),
-``outcome`` (what the user is told). Surfaces (``app.surfaces``) know everything
+(heartbeats), ``attempts`` (running the agent and retrying after a failure), ``replay_window``
+(what a turn replays of its transcript), ``compaction`` (summarising older turns),
+``recovery`` (starting a conversation over), ``commands`` (reset, links), ``routing`` (where
+answers and notices go), ``replay`` (what a retried delivery already did), ``outcome`` (what
+follows a failure, and what the user is told). Surfaces (``app.surfaces``) know everything
 platform-specific. Nothing of a turn is stored until it is complete: the new messages are
 committed in one transaction, under the session lease's fence.
 """
@@ -20,7 +22,7 @@ from typing import Any
 
 from app import logs
 from app.agent.loop import AgentResult, run_agent
-from app.agent.model import Model, classify
+from app.agent.model import Model
 from app.agent.prompt import audience_line, system_prompt, user_message
 from app.agent.tools.base import Toolbox, ToolContext, ToolRegistry
 from app.core import Inbound, KeyClaim, Usage
@@ -29,12 +31,13 @@ from app.errors import IntegrationError, LeaseLost, StoreError
 from app.store.base import Delivery, Session, Store, TurnCommit, TurnRecord
 from app.surfaces.base import SurfaceRegistry
 from app.turns import outcome as notes
+from app.turns.attempts import Attempts, Failed, Ran, RunAgent
 from app.turns.commands import Commands
 from app.turns.lease import Leases
-from app.turns.recovery import Recovery, log_failure
+from app.turns.recovery import Recovery
 from app.turns.replay import DeliveryRecord, ReplayingTools
 from app.turns.routing import AudiencePolicy, ReplyRouter
-from app.turns.turn import FirstToken, NoObserver, Observer, Turn, new_message
+from app.turns.turn import FirstToken, NoObserver, Observer, Turn, context_message, new_message
 
 log = logging.getLogger("app.turn")
 
@@ -48,6 +51,7 @@ class PipelineConfig:
     lease_seconds: float
     turn_timeout: float
     external_users: str = "chat"  # ignore | chat | full: what people of another org may do
+    compact_at_tokens: int = 150_000  # COMPACT_AT_TOKENS: when client compaction summarises
     audience: AudiencePolicy = field(default_factory=AudiencePolicy)
 
 
@@ -70,7 +74,12 @@ class TurnPipeline:
         self._surfaces = surfaces
         self._router = ReplyRouter(surfaces, store, policy=config.audience)
         self._leases = Leases(store, holder=config.holder, lease_seconds=config.lease_seconds)
-        self._recovery = Recovery(store, self._leases, agent=config.agent)
+        self._attempts = Attempts(
+            model,
+            Recovery(store, self._leases, surfaces, agent=config.agent),
+            compact_at_tokens=config.compact_at_tokens,
+            timeout=config.turn_timeout,
+        )
         self._observer = observer or NoObserver()
         self._clock = clock
         self._commands = Commands(
@@ -156,7 +165,7 @@ class TurnPipeline:
         # People of another organisation chat, but reach no tools (EXTERNAL_USERS=chat).
         offered = self._tools if self._may_use_tools(turn.inbound) else ToolRegistry()
         tools = ReplayingTools(offered, turn.record)
-        history = await self._store.load_messages(turn.session_id)
+        transcript = await self._store.load_messages(turn.session_id)
         surface = self._router.surface_of(turn.inbound)
         # What people write on an item (a comment) is material to read, not the voice of
         # someone in the conversation: it reaches Claude quoted.
@@ -174,66 +183,48 @@ class TurnPipeline:
         turn.user["content"].append(
             {"type": "text", "text": audience_line(plan.audience.value, where)}
         )
-        note: str | None = None
-        outcome = "ok"
         try:
             await turn.reply.begin()
-            try:
-                result = await self._run(turn, history, tools)
-            except Exception as exc:
-                if isinstance(exc, StoreError | IntegrationError):
-                    raise  # the store failed, or the answer could not be shown
-                classified = classify(exc)
-                decision = notes.after_model_error(
-                    classified,
-                    had_history=bool(history),
-                    answer_started=bool(turn.reply.text_so_far.strip()),
-                    turn_id=turn.turn_id,
-                )
-                log_failure(classified, exc, turn.log_extra)
-                if not decision.retry_fresh:
-                    await turn.reply.finish(decision.note)
-                    await self._fail(turn, decision.outcome)
-                    return
-
-                async def fresh_run() -> AgentResult:
-                    tools.restart()  # the fresh run's n-th create call is still the n-th
-                    return await self._run(turn, [], tools)
-
-                retried, failed = await self._recovery.retry_fresh(
-                    turn, fresh_run, classified.detail
-                )
-                if retried is None:
-                    await turn.reply.finish(failed)
-                    await self._fail(turn, "context_rejected")
-                    return
-                result, note, outcome = retried, notes.reset_note(), "ok_after_reset"
-            await turn.reply.finish(note)
+            ran = await self._attempts.run(turn, transcript, tools, self._runner(turn, tools))
+            await turn.reply.finish(ran.note)
         except IntegrationError as exc:
             # The answer could not be shown. Leave the delivery claimed: its lease runs out
             # and it is retried (counted), editing what was already posted.
             log.error("could not deliver the reply: %s", exc, extra=turn.log_extra)
             await self._record(turn, "reply_failed")
             return
-        await self._commit(turn, result, outcome)
+        if isinstance(ran, Failed):
+            await self._fail(turn, ran.outcome)
+            return
+        await self._commit(turn, ran)
 
-    async def _run(self, turn: Turn, history: list[dict[str, Any]], tools: Toolbox) -> AgentResult:
-        async with asyncio.timeout(self._cfg.turn_timeout):
-            return await run_agent(
-                self._model,
-                system=system_prompt(
-                    agent=self._cfg.agent, tool_names=tools.names, today=self._clock()
-                ),
-                history=history,
-                user_message=turn.user,
-                tools=tools,
-                tool_context=self._tool_context(turn),
-                progress=turn.reply,
-            )
+    def _runner(self, turn: Turn, tools: Toolbox) -> RunAgent:
+        """Runs the agent once for ``turn`` over a history and its user message, as sent."""
 
-    async def _commit(self, turn: Turn, result: AgentResult, outcome: str) -> None:
+        async def run(history: list[dict[str, Any]], user: dict[str, Any]) -> AgentResult:
+            async with asyncio.timeout(self._cfg.turn_timeout):
+                return await run_agent(
+                    self._model,
+                    system=system_prompt(
+                        agent=self._cfg.agent, tool_names=tools.names, today=self._clock()
+                    ),
+                    history=history,
+                    user_message=user,
+                    tools=tools,
+                    tool_context=self._tool_context(turn),
+                    progress=turn.reply,
+                )
+
+        return run
+
+    async def _commit(self, turn: Turn, ran: Ran) -> None:
+        result, outcome = ran.result, ran.outcome
         ref = turn.delivery.delivery_id
-        messages = [new_message(m, turn.inbound, ref) for m in (turn.user, *result.messages)]
+        messages = [
+            *(context_message(m) for m in ran.before),
+            *(new_message(m, turn.inbound, ref) for m in (turn.user, *result.messages)),
+        ]
+        usage = result.usage + ran.usage
         turn.lease.committing = True
         try:
             await self._store.commit_turn(
@@ -242,7 +233,7 @@ class TurnPipeline:
                     fence=turn.lease.fence,
                     turn_id=turn.turn_id,
                     messages=messages,
-                    usage=result.usage,
+                    usage=usage,
                     model=self._model.name,
                     outcome=outcome,
                     delivery_pk=turn.delivery.id,
@@ -260,14 +251,21 @@ class TurnPipeline:
                 await self._store.finish_delivery(
                     turn.delivery.id, self._cfg.holder, "done", "session ended during the turn"
                 )
-                self._observer.turn_finished("superseded", None, result.usage)
+                self._observer.turn_finished("superseded", None, usage)
                 return
             log.warning("lease lost before commit; turn not stored", extra=turn.log_extra)
-            self._observer.turn_finished("lease_lost", None, result.usage)
+            self._observer.turn_finished("lease_lost", None, usage)
             return
         elapsed = asyncio.get_running_loop().time() - turn.t0
-        self._observer.turn_finished(outcome, elapsed, result.usage)
-        u = result.usage
+        self._observer.turn_finished(outcome, elapsed, usage)
+        for kind in ran.compactions:
+            self._observer.compacted(kind)
+            await self._store.log_event(
+                turn.session_id, "compacted", cause=kind, turn_id=turn.turn_id
+            )
+        if ran.reseeded:
+            self._observer.reseeded()
+        u = usage
         log.info(
             "turn done outcome=%s rounds=%d in=%d out=%d cache_read=%d cache_write=%d %.2fs",
             outcome,

@@ -1,28 +1,48 @@
 """What a failed model call does to a session (the "Failures of a turn" table).
 
 ``after_model_error`` (in ``outcome``) decides; this module carries out the one decision that
-touches the store: the fresh-session retry. When the model rejects the replayed transcript,
-the turn runs once more on a new session with no history. The old session stays leased
-(nothing else may run on it) until the retry succeeds: then it is dropped and the new one
-takes over every key of the old (the Slack thread and linked items). If the retry fails too,
-the new session is dropped and the old one is left as it was.
+replaces a session: the fresh-session retry. When the model rejects the replayed transcript's
+structure, the turn runs once more on a new session. Its history is only a seed: what was
+said in the conversation's Slack thread (``Surface.seed``: people's messages and the bot's
+replies, authors named, as one quoted block joined to the front of the turn's user message);
+with no thread to read, nothing. The old session stays leased (nothing else may run on it)
+until the retry succeeds: then it is dropped and the new one takes over every key of the old
+(the Slack thread and linked items), and the seed is committed in front of the turn's user
+message. If the retry fails too, the new session is dropped and the old one is left as it was.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from app.agent.loop import AgentResult
 from app.agent.model import Classified, Failure, classify
+from app.core import ConversationKey
 from app.errors import IntegrationError, StoreError
-from app.store.base import Store
+from app.store.base import KeyLink, Store
+from app.surfaces.base import SurfaceRegistry
 from app.turns import outcome as notes
+from app.turns import replay_window as rw
 from app.turns.lease import Leases
 from app.turns.turn import Turn
 
 log = logging.getLogger("app.turn")
+
+# Runs the turn once more with the history it is given (the seed, or nothing).
+RunFresh = Callable[[list[dict[str, Any]]], Awaitable[AgentResult]]
+
+
+@dataclass(frozen=True)
+class FreshStart:
+    """How the fresh retry went: its result (None when it failed too), the user's note, and
+    the seed to commit in front of the turn's user message (its stored form)."""
+
+    result: AgentResult | None
+    note: str | None
+    seed: dict[str, Any] | None = None
 
 
 class Recovery:
@@ -30,27 +50,30 @@ class Recovery:
         self,
         store: Store,
         leases: Leases,
+        surfaces: SurfaceRegistry,
         *,
         agent: str,
     ) -> None:
         self._store = store
         self._leases = leases
+        self._surfaces = surfaces
         self._agent = agent
 
-    async def retry_fresh(
-        self, turn: Turn, run: Callable[[], Awaitable[AgentResult]], cause: str
-    ) -> tuple[AgentResult | None, str | None]:
-        """Run ``run`` once more on a new session: (result, None) on success, the old session
-        dropped for the new one; (None, note for the user) when it failed as well."""
+    async def retry_fresh(self, turn: Turn, run: RunFresh, cause: str) -> FreshStart:
+        """Run the turn once more on a new session seeded from its thread: on success the old
+        session is dropped for the new one; on failure the old one is left as it was."""
         lease, turn_id, extra = turn.lease, turn.turn_id, turn.log_extra
         old = lease.session
+        links = await self._store.keys_for(old.id)
+        seed_text = await self._seed(turn, links)
+        seed = rw.seed_message(seed_text) if seed_text else None
         fresh = await self._store.create_session(self._agent, turn_id=turn_id)
         fresh_lease = await self._leases.acquire(fresh)
         if fresh_lease is None:  # pragma: no cover - nobody else knows the new id yet
             raise StoreError("could not lease a brand-new session")
         old_fence, (lease.session, lease.fence) = lease.fence, (fresh, fresh_lease.fence)
         try:
-            result = await run()
+            result = await run([seed] if seed else [])
         except Exception as exc:
             if isinstance(exc, StoreError | IntegrationError):
                 raise
@@ -65,9 +88,10 @@ class Recovery:
                 had_history=False,
                 answer_started=bool(turn.reply.text_so_far.strip()),
                 turn_id=turn_id,
+                compacted=True,  # nothing is tried a second time: the note is final
+                fell_back=True,
             )
-            return None, decision.note
-        links = await self._store.keys_for(old.id)
+            return FreshStart(None, decision.note)
         await self._store.end_session(
             old.id, "dropped", cause=f"model rejected the transcript ({cause})", turn_id=turn_id
         )
@@ -81,8 +105,28 @@ class Recovery:
                 log.warning("key %s taken by %s", link.key, claim.owner_session_id, extra=extra)
         if not any(link.key == turn.inbound.key for link in links):
             await self._store.register_key(turn.inbound.key, fresh.id, turn_id=turn_id)
-        log.warning("session dropped and replaced by %s", fresh.id, extra=extra)
-        return result, None
+        log.warning(
+            "session dropped and replaced by %s (%s)",
+            fresh.id,
+            "seeded from the thread" if seed else "not seeded",
+            extra=extra,
+        )
+        return FreshStart(result, notes.reseeded_note() if seed else notes.reset_note(), seed)
+
+    async def _seed(self, turn: Turn, links: Sequence[KeyLink]) -> str | None:
+        """What the conversation's surfaces remember of it: the first that has something
+        (the turn's own place first, then the session's other keys, e.g. its Slack thread
+        when a comment on a linked issue started the turn)."""
+        keys = [turn.inbound.key, *(k.key for k in links if k.key != turn.inbound.key)]
+        for key in keys:
+            surface = self._surfaces.for_key(key)
+            if surface is None:
+                continue
+            before = turn.inbound.ts if key == turn.inbound.key else None
+            text = await surface.seed(ConversationKey.parse(key), before=before)
+            if text:
+                return text
+        return None
 
 
 def log_failure(classified: Classified, exc: BaseException, extra: dict[str, Any]) -> None:

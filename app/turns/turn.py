@@ -21,12 +21,26 @@ class Observer(Protocol):
 
     def first_token(self, seconds: float) -> None: ...
 
+    def compacted(self, kind: str) -> None:
+        """A conversation was compacted: ``kind`` is ``server`` or ``client``."""
+        ...
+
+    def reseeded(self) -> None:
+        """A dropped conversation started over, seeded from its thread's history."""
+        ...
+
 
 class NoObserver:
     def turn_finished(self, outcome: str, seconds: float | None, usage: Usage) -> None:
         return None
 
     def first_token(self, seconds: float) -> None:
+        return None
+
+    def compacted(self, kind: str) -> None:
+        return None
+
+    def reseeded(self) -> None:
         return None
 
 
@@ -101,3 +115,10 @@ def new_message(message: dict[str, Any], inbound: Inbound, ref: str | None) -> N
         source=inbound.source,
         ref=ref if is_person else None,
     )
+
+
+def context_message(message: dict[str, Any]) -> NewMessage:
+    """A message of the turn that no person wrote: a compaction summary or the seed of a
+    restarted conversation (``replay_window``), stored with no author, source or ref, so
+    edits and erasures of people's messages leave it alone."""
+    return NewMessage(role=message["role"], content=message["content"])

@@ -67,6 +67,8 @@ class ChatSurface:
         self.context_text: str | None = None
         self.context_error: BaseException | None = None
         self.fail_replies_with: BaseException | None = None
+        self.seed_text: str | None = None  # what ``seed`` returns (None, as comments do)
+        self.seeded: list[tuple[str, str | None]] = []  # (key, before) of each ``seed`` call
 
     def item_label(self, key: ConversationKey) -> str:
         return f"Chat {key.label}"
@@ -103,6 +105,10 @@ class ChatSurface:
 
     async def link(self, key: ConversationKey, inbound: Inbound | None = None) -> str | None:
         return f"https://chat.example/{key.label}"
+
+    async def seed(self, key: ConversationKey, *, before: str | None = None) -> str | None:
+        self.seeded.append((str(key), before))
+        return self.seed_text
 
 
 class TrackerSurface(ChatSurface):
