@@ -1,15 +1,36 @@
-"""Tools Claude can call: the protocol, the context a call runs in, and the registry."""
+"""Tools Claude can call: the protocol, the context a call runs in, and the registry.
+
+A *write tool* changes another system (files an issue, links one, starts a job). It says so
+with a ``writes = True`` class attribute; ``WRITE_TOOLS`` names the write tools Threadline
+knows, so a wrapper (``app.turns.writes``) treats them as writes whoever implements them. A
+write tool may also say where its writes land (``target_audience``): a public repository
+asks for approval under ``TOOL_APPROVAL=untrusted``.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
-from app.core import KeyClaim
+from app.core import Audience, KeyClaim
 
 log = logging.getLogger(__name__)
+
+# The tools that change other systems (DESIGN.md, "Actions"): capped per turn and, depending
+# on TOOL_APPROVAL, run only once a person approves.
+WRITE_TOOLS: Final = frozenset(
+    {
+        "create_github_issue",
+        "link_github_issue",
+        "create_jira_ticket",
+        "link_jira_ticket",
+        "start_background_job",
+        "continue_background_job",
+        "cancel_background_job",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +56,16 @@ class ToolContext:
 
 
 class Tool(Protocol):
+    """A tool Claude can call.
+
+    Optional members, read with ``getattr`` (so a tool without them is a read-only tool):
+
+    * ``writes: bool``: True when the tool changes another system (see ``WRITE_TOOLS``);
+    * ``async def target_audience(self, args) -> Audience | None``: who will read what the
+      tool writes for these arguments (``PUBLIC``: a public repository), None when it cannot
+      tell (e.g. the arguments are invalid, which ``run`` then refuses). Never raises.
+    """
+
     name: str
 
     def definition(self) -> dict[str, Any]:
@@ -57,6 +88,24 @@ class Toolbox(Protocol):
         ...
 
 
+@runtime_checkable
+class WriteAware(Protocol):
+    """What a Toolbox can tell about its write tools (``ToolRegistry`` does)."""
+
+    def writes(self, name: str) -> bool:
+        """Whether ``name`` changes another system."""
+        ...
+
+    async def target_audience(self, name: str, args: Any) -> Audience | None:
+        """Who will read what ``name`` writes for ``args``; None when it cannot tell."""
+        ...
+
+
+def is_write_tool(tool: object) -> bool:
+    """Whether ``tool`` is a write tool: marked ``writes = True``, or named in ``WRITE_TOOLS``."""
+    return bool(getattr(tool, "writes", False)) or getattr(tool, "name", None) in WRITE_TOOLS
+
+
 class ToolRegistry:
     """The tools offered in a turn (a ``Toolbox``); failures become error results."""
 
@@ -72,6 +121,23 @@ class ToolRegistry:
 
     def definitions(self) -> list[dict[str, Any]]:
         return [self._tools[name].definition() for name in sorted(self._tools)]
+
+    def writes(self, name: str) -> bool:
+        tool = self._tools.get(name)
+        return name in WRITE_TOOLS if tool is None else is_write_tool(tool)
+
+    async def target_audience(self, name: str, args: Any) -> Audience | None:
+        tool = self._tools.get(name)
+        ask = getattr(tool, "target_audience", None)
+        if ask is None or not isinstance(args, dict):
+            return None
+        try:
+            audience = await ask(args)
+        except Exception:
+            # Not knowing who reads it is no reason to skip approval: the wider audience.
+            log.exception("target_audience of %s failed; treated as public", name)
+            return Audience.PUBLIC
+        return audience if isinstance(audience, Audience) else None
 
     async def call(self, name: str, args: Any, ctx: ToolContext) -> ToolResult:
         tool = self._tools.get(name)

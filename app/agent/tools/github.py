@@ -16,7 +16,7 @@ from typing import Any, Final
 from app.agent.tools.base import Tool
 from app.agent.tools.items import CreateItemTool, Filing, ItemTool, LinkItemTool, Lookup
 from app.config import GitHubSettings
-from app.core import ConversationKey
+from app.core import Audience, ConversationKey
 from app.integrations.filing import (
     MAX_BODY,
     MAX_TITLE,
@@ -52,6 +52,15 @@ class _GitHubTool(ItemTool):
 
     def _allowed(self) -> str:
         return ", ".join(sorted(self._repos))
+
+    async def target_audience(self, args: dict[str, Any]) -> Audience | None:
+        """PUBLIC for a public repository (asked of GitHub, which answers PUBLIC when it
+        cannot tell); None for a repository the tool would refuse anyway."""
+        try:
+            repo = self._repo(args)
+        except InvalidInput:
+            return None
+        return await self._client.repository_audience(repo)
 
     def _repo_property(self) -> dict[str, Any]:
         return {"type": "string", "description": f"owner/name, one of: {self._allowed()}"}

@@ -37,6 +37,12 @@ class ItemTool:
     noun: str  # "the issue": in the sentence about the link
     # The platform module's logger, so that log lines keep saying which tracker failed.
     log: logging.Logger
+    # Filing and linking change another system: capped per turn, maybe approved first.
+    writes = True
+
+    async def target_audience(self, args: dict[str, Any]) -> Audience | None:
+        """Who will read the item these arguments name; None: the tracker cannot tell."""
+        return None
 
     def _key_for(self, agent: str, item: Item) -> str:
         """The conversation key under which comments on ``item`` come back."""
