@@ -182,6 +182,8 @@ class FakeSlack(FakeServer):
         self.channels: dict[str, dict[str, Any]] = {}
         """Flags ``conversations.info`` reports per channel id (``is_private``, ``is_im``,
         ``is_ext_shared``, ``is_shared``...), set by tests; unset flags read false."""
+        self.members: dict[str, list[str]] = {}
+        """User ids ``conversations.members`` lists per channel id, set by tests; unset: none."""
         self.refuse_streaming = False
         self.calls: list[Call] = []
         self._messages: list[Message] = []
@@ -256,6 +258,10 @@ class FakeSlack(FakeServer):
     def set_channel(self, channel: str, **flags: Any) -> None:
         """Describe ``channel`` for ``conversations.info``, e.g. ``is_ext_shared=True``."""
         self.channels.setdefault(channel, {}).update(flags)
+
+    def set_members(self, channel: str, *users: str) -> None:
+        """The people in ``channel``, for ``conversations.members``."""
+        self.members[channel] = list(users)
 
     def ephemerals(self, channel: str | None = None, user: str | None = None) -> list[Message]:
         """Ephemeral messages posted (to ``user``, in ``channel``), oldest first."""
@@ -741,6 +747,21 @@ class FakeSlack(FakeServer):
             info["name"] = channel.lower()
         info.update({k: v for k, v in flags.items() if k != "not_found"})
         return {"ok": True, "channel": info}
+
+    def _m_conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The channel's members from ``members``, paged by ``limit`` and ``cursor``."""
+        channel = str(_require(params, "channel"))
+        if self.channels.get(channel, {}).get("not_found"):
+            raise _SlackError("channel_not_found")
+        members = self.members.get(channel, [])
+        start = int(params.get("cursor") or 0)
+        limit = int(params.get("limit") or 100)
+        more = start + limit < len(members)
+        return {
+            "ok": True,
+            "members": members[start : start + limit],
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _m_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(_require(params, "channel"))
