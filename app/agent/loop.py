@@ -101,6 +101,11 @@ async def run_agent(
 
 
 _NO_ANSWER = {"type": "text", "text": "(no answer)"}
+# Blocks kept exactly as the API returned them: it checks their signatures on replay, and an
+# assistant turn of a tool loop must start with its thinking block.
+_OPAQUE = frozenset({"thinking", "redacted_thinking", "compaction"})
+# Blocks that take no prompt-cache breakpoint.
+_UNCACHEABLE = frozenset({"thinking", "redacted_thinking"})
 
 
 def storable_content(
@@ -110,8 +115,11 @@ def storable_content(
 
     The API rejects empty text blocks and empty assistant messages, and a ``tool_use`` must
     be answered by a ``tool_result``. Tool calls are kept only when the model stopped to call
-    them (a reply cut off by ``max_tokens`` may end in a half-written call); what remains is
-    never empty.
+    them (a reply cut off by ``max_tokens`` may end in a half-written call). ``thinking``,
+    ``redacted_thinking`` and ``compaction`` blocks are kept unchanged and in their order,
+    except a thinking block cut off before its signature (the API would refuse it). What
+    remains always has an answer: when nothing but those blocks is left, a short
+    placeholder text follows them.
     """
     kept = []
     for block in content:
@@ -120,26 +128,33 @@ def storable_content(
             continue
         if kind == "tool_use" and stop_reason != "tool_use":
             continue
+        if kind == "thinking" and not block.get("signature"):
+            continue
         kept.append(block)
-    return kept or [dict(_NO_ANSWER)]
+    if all(block.get("type") in _OPAQUE for block in kept):
+        kept.append(dict(_NO_ANSWER))
+    return kept
 
 
 def with_cache_breakpoint(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A copy of ``messages`` whose last block carries a prompt-cache breakpoint.
+    """A copy of ``messages`` whose last cacheable block carries a prompt-cache breakpoint.
 
     With the system prompt's own breakpoint, everything up to the newest block is cacheable,
-    so a long conversation is read from cache on the next request. Stored transcripts never
-    carry ``cache_control``; it is added per request here.
+    so a long conversation is read from cache on the next request. Thinking blocks take no
+    ``cache_control``: the breakpoint goes on the last block before them that does. Stored
+    transcripts never carry ``cache_control``; it is added per request here, on copies.
     """
-    if not messages:
-        return []
     out = list(messages)
-    last = copy.deepcopy(out[-1])
-    content = last["content"]
-    if isinstance(content, str):
-        content = [{"type": "text", "text": content}]
-    if content:
-        content[-1] = {**content[-1], "cache_control": _EPHEMERAL}
-    last["content"] = content
-    out[-1] = last
+    for i in range(len(out) - 1, -1, -1):
+        content = out[i]["content"]
+        if isinstance(content, str):
+            if not content:
+                continue
+            content = [{"type": "text", "text": content}]
+        for j in range(len(content) - 1, -1, -1):
+            if content[j].get("type") not in _UNCACHEABLE:
+                blocks = list(content)
+                blocks[j] = {**copy.deepcopy(blocks[j]), "cache_control": _EPHEMERAL}
+                out[i] = {**out[i], "content": blocks}
+                return out
     return out
