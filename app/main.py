@@ -143,7 +143,14 @@ class Threadline:
             # __del__ later schedules aclose() in whatever event loop runs then.
             claude = clients.anthropic_client(s, self.metrics)
             resources.push_async_callback(claude.close)
-            self._model = AnthropicModel(claude, s.anthropic_model, s.anthropic_max_tokens)
+            self._model = AnthropicModel(
+                claude,
+                s.anthropic_model,
+                s.anthropic_max_tokens,
+                compaction=s.compaction,
+                compact_at_tokens=s.compact_at_tokens,
+                thinking=s.anthropic_thinking,
+            )
         if self._http is None:
             self._http = clients.http_client(s, self.metrics)
             resources.push_async_callback(self._http.aclose)
