@@ -7,6 +7,9 @@ A global middleware sees every payload before it is acknowledged:
   once an hour); allowed, it is recorded in the inbox, and only then acknowledged;
 * an edit or deletion of a person's own message rewrites what the transcript holds of it
   (``app.slack.edits``);
+* a click on an approval card's button (``app.slack.cards``) is recorded in the inbox in the
+  lane of the card's conversation, once per click, and only then acknowledged; other
+  interactions are acknowledged and ignored;
 * either store write failing answers 503, so Slack delivers the event again.
 
 ``/reset`` follows the same policy; a refusal is the command's answer.
@@ -31,6 +34,7 @@ from app.config import TrustSettings
 from app.core import Inbound
 from app.errors import StoreError
 from app.metrics import Metrics
+from app.slack.cards import ApprovalClick, approval_click
 from app.slack.edits import MessageEdit, edit_from_event, rewrite_edited
 from app.slack.events import (
     RESET_HELP,
@@ -88,6 +92,11 @@ def build_bolt_app(
     async def record_before_ack(
         body: dict[str, Any], next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
+        click = approval_click(body)
+        if click is not None:
+            return await record_click(click, next)
+        if _unroutable_actions(body):
+            return BoltResponse(status=200, body="")  # acknowledged, ignored
         identity = bot()
         inbound = inbound_from_event(body, agent=agent, bot=identity)
         if inbound is None:
@@ -133,6 +142,25 @@ def build_bolt_app(
                 thread_ts=inbound.thread_ts if inbound.thread_ts != inbound.ts else None,
                 note=decision.note,
             )
+
+    async def record_click(
+        click: ApprovalClick, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """An approval click: recorded like a message (deduplicated by the click's identity,
+        ordered with its conversation), then acknowledged; the worker decides it."""
+        try:
+            fresh = await store.record_delivery(
+                click.delivery_id, "slack", click.key(agent), click.to_payload(agent)
+            )
+        except StoreError as exc:
+            log.error("could not record approval click %s: %s", click.delivery_id, exc)
+            return BoltResponse(status=503, body="store unavailable")
+        if not fresh:
+            log.info("duplicate approval click %s ignored", click.delivery_id)
+            return BoltResponse(status=200, body="")
+        wake()
+        await next()
+        return None
 
     async def apply_edit(edit: MessageEdit) -> bool:
         """Rewrite the stored message; False when the store failed (Slack retries)."""
@@ -188,6 +216,17 @@ def build_bolt_app(
         await ack(text=result.text)
 
     return app
+
+
+def _unroutable_actions(body: dict[str, Any]) -> bool:
+    """A ``block_actions`` payload without a list of actions Bolt can match (Bolt would answer
+    404 or fail with 500); Slack never sends one, so it is acknowledged and ignored."""
+    if body.get("type") != "block_actions":
+        return False
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions:
+        return True
+    return not all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
 
 
 class _TokenNoticeFilter(logging.Filter):
