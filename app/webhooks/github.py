@@ -19,11 +19,14 @@ from typing import Any
 
 from app.config import Secret
 from app.core import ConversationKey, Inbound
+from app.core.bounds import cut_message
 from app.core.text import clean_name
 from app.errors import BadRequest
 from app.integrations.audience import repository_audience
 from app.store.base import Store
 from app.webhooks.common import (
+    DEFAULT_MAX_CHARS,
+    DEFAULT_MAX_PENDING,
     Action,
     CommentAction,
     Handler,
@@ -57,13 +60,15 @@ def parse_github_event(
     our_login: str | None,
     *,
     trusted: frozenset[str],
+    max_chars: int = DEFAULT_MAX_CHARS,
 ) -> Action:
     """What to do with one GitHub delivery (pure; ``BadRequest`` on a malformed payload).
 
-    ``trusted`` holds the ``author_association`` values whose comments start turns.
+    ``trusted`` holds the ``author_association`` values whose comments start turns; a
+    comment's text is cut to ``max_chars`` as it reaches Claude, quoted.
     """
     if event == "issue_comment":
-        return _comment(payload, agent, our_login, trusted)
+        return _comment(payload, agent, our_login, trusted, max_chars)
     if event == "issues":
         action = payload.get("action")
         if action in _UNLINKING:
@@ -81,7 +86,11 @@ def _item(payload: Mapping[str, Any]) -> tuple[str, int, Mapping[str, Any]]:
 
 
 def _comment(
-    payload: Mapping[str, Any], agent: str, our_login: str | None, trusted: frozenset[str]
+    payload: Mapping[str, Any],
+    agent: str,
+    our_login: str | None,
+    trusted: frozenset[str],
+    max_chars: int,
 ) -> Action:
     action = payload.get("action")
     if action != "created":
@@ -113,11 +122,12 @@ def _comment(
         return IgnoreAction("empty comment")
     url = issue.get("html_url")
     comment_url = comment.get("html_url")
+    text, cut_from = cut_message(body, max_chars, quoted=True)
     return CommentAction(
         Inbound(
             source="github",
             key=key,
-            text=body,
+            text=text,
             author_id=login,
             author_name=clean_name(login),
             item_ref=f"{repo}#{number}",
@@ -125,6 +135,7 @@ def _comment(
             comment_id=comment_id,
             comment_url=comment_url if isinstance(comment_url, str) else None,
             audience=repository_audience(obj(payload, "repository")).value,
+            cut_from=cut_from,
         )
     )
 
@@ -168,6 +179,8 @@ def make_github_handler(
     wake: Callable[[], None],
     trusted: frozenset[str],
     on_refused: Callable[[str, str], None],
+    max_chars: int = DEFAULT_MAX_CHARS,
+    max_pending: int = DEFAULT_MAX_PENDING,
 ) -> Handler:
     """The ``POST /webhooks/github`` handler; ``identity()`` returns our login, when known."""
     return make_handler(
@@ -179,6 +192,8 @@ def make_github_handler(
         max_body=max_body,
         wake=wake,
         on_refused=on_refused,
+        max_chars=max_chars,
+        max_pending=max_pending,
     )
 
 

@@ -18,11 +18,14 @@ from typing import Any
 
 from app.config import Secret
 from app.core import ConversationKey, Inbound
+from app.core.bounds import cut_message
 from app.core.text import clean_name
 from app.integrations.adf import adf_to_text
 from app.integrations.audience import jira_comment_audience
 from app.store.base import Store
 from app.webhooks.common import (
+    DEFAULT_MAX_CHARS,
+    DEFAULT_MAX_PENDING,
     Action,
     CommentAction,
     Handler,
@@ -52,14 +55,20 @@ def verify_jira_signature(secret: bytes, body: bytes, header: str | None) -> boo
 
 
 def parse_jira_event(
-    event: str, payload: Mapping[str, Any], agent: str, our_account: str | None
+    event: str,
+    payload: Mapping[str, Any],
+    agent: str,
+    our_account: str | None,
+    *,
+    max_chars: int = DEFAULT_MAX_CHARS,
 ) -> Action:
     """What to do with one Jira delivery (pure; ``BadRequest`` on a malformed payload).
 
-    ``event`` is the payload's ``webhookEvent``; ``our_account`` our own accountId.
+    ``event`` is the payload's ``webhookEvent``; ``our_account`` our own accountId. A
+    comment's text is cut to ``max_chars`` as it reaches Claude, quoted.
     """
     if event == "comment_created":
-        return _comment(payload, agent, our_account)
+        return _comment(payload, agent, our_account, max_chars)
     if event == "jira:issue_deleted":
         return UnlinkAction(_key(agent, _issue_key(payload)), "jira issue deleted")
     if event == "jira:issue_updated":
@@ -94,7 +103,9 @@ def _resolved(payload: Mapping[str, Any]) -> bool:
     return False
 
 
-def _comment(payload: Mapping[str, Any], agent: str, our_account: str | None) -> Action:
+def _comment(
+    payload: Mapping[str, Any], agent: str, our_account: str | None, max_chars: int
+) -> Action:
     issue = obj(payload, "issue")
     key = string(issue, "key").upper()
     comment = obj(payload, "comment")
@@ -116,11 +127,12 @@ def _comment(payload: Mapping[str, Any], agent: str, our_account: str | None) ->
         return IgnoreAction("empty comment")
     name = author.get("displayName")
     browse = _browse_url(issue, key)
+    kept, cut_from = cut_message(text, max_chars, quoted=True)
     return CommentAction(
         Inbound(
             source="jira",
             key=_key(agent, key),
-            text=text,
+            text=kept,
             author_id=account,
             author_name=clean_name(name) if isinstance(name, str) and name.strip() else None,
             item_ref=key,
@@ -128,6 +140,7 @@ def _comment(payload: Mapping[str, Any], agent: str, our_account: str | None) ->
             comment_id=comment_id,
             comment_url=f"{browse}?focusedCommentId={comment_id}" if browse else None,
             audience=jira_comment_audience(comment, issue).value,
+            cut_from=cut_from,
         )
     )
 
@@ -165,6 +178,8 @@ def make_jira_handler(
     max_body: int,
     wake: Callable[[], None],
     on_refused: Callable[[str, str], None],
+    max_chars: int = DEFAULT_MAX_CHARS,
+    max_pending: int = DEFAULT_MAX_PENDING,
 ) -> Handler:
     """The ``POST /webhooks/jira`` handler; ``identity()`` returns our accountId, when known."""
     return make_handler(
@@ -176,6 +191,8 @@ def make_jira_handler(
         max_body=max_body,
         wake=wake,
         on_refused=on_refused,
+        max_chars=max_chars,
+        max_pending=max_pending,
     )
 
 

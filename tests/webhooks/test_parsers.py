@@ -47,6 +47,7 @@ def test_a_new_issue_comment_becomes_an_inbound_message() -> None:
             item_ref="Acme/Widgets#42",
             item_url="https://github.com/Acme/Widgets/issues/42",
             comment_id="77",
+            comment_url="https://github.com/Acme/Widgets/issues/42#issuecomment-77",
             audience="internal",
         )
     )
@@ -150,6 +151,7 @@ def test_a_new_jira_comment_becomes_an_inbound_message() -> None:
             item_ref="AD-12",
             item_url="https://acme.atlassian.net/browse/AD-12",
             comment_id="10200",
+            comment_url="https://acme.atlassian.net/browse/AD-12?focusedCommentId=10200",
             audience="internal",
         )
     )
