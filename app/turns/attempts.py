@@ -170,8 +170,8 @@ class Attempts:
         return compaction.Compacted(point, usage, trigger)
 
     async def _fresh(self, turn: Turn, run_agent: RunAgent, cause: str) -> Ran | Failed:
-        async def run(history: list[dict[str, Any]]) -> AgentResult:
-            return await run_agent(*rw.join(history, turn.user))
+        async def run(seed: list[dict[str, Any]]) -> AgentResult:
+            return await run_agent(*rw.join(rw.render(rw.latest_window(seed)), turn.user))
 
         fresh = await self._recovery.retry_fresh(turn, run, cause)
         if fresh.result is None:

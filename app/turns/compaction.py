@@ -13,7 +13,8 @@ to client compaction), and when the API says the conversation is too long for it
 * **Bounded.** The summarising request fits the window whatever the conversation's size: the
   previous summary (at most ``SUMMARY_MAX_CHARS``) and then the most recent part of the older
   turns within half of ``COMPACT_AT_TOKENS`` (each message at most ``MESSAGE_MAX_CHARS``, long
-  ones keep their beginning and end); what does not fit is left out and the request says so.
+  ones keep their beginning and end; the oldest one included is clipped to the room left);
+  what does not fit is left out and the request says so.
   Nothing the older turns said is ever sent whole when it is too big.
 * **Stored.** The summary (verbatim, at most ``SUMMARY_MAX_CHARS``) becomes a compaction point
   (``replay_window.compaction_point``) committed with the turn, in front of its user message;
@@ -38,6 +39,7 @@ KEEP_TURNS: Final = 3
 MESSAGE_MAX_CHARS: Final = 6_000
 SUMMARY_MAX_CHARS: Final = 24_000
 RESULT_MAX_CHARS: Final = 600  # of a tool result, in the summariser's input
+ENTRY_MIN_CHARS: Final = 200  # a message clipped shorter than this is left out instead
 
 SUMMARISER: Final = (
     "You write the running summary of a long conversation between people of a team and an "
@@ -103,10 +105,10 @@ def summary_request(plan: Plan, *, budget_chars: int) -> list[dict[str, Any]]:
         if left_out:  # full: count what else is left out, without rendering it
             left_out += 1 if _renders(message) else 0
             continue
-        entry = _render(message)
+        entry = _render(message, min(MESSAGE_MAX_CHARS, room))
         if not entry:
             continue
-        if len(entry) + 1 > room:
+        if len(entry) + 1 > room or room < ENTRY_MIN_CHARS:
             left_out = 1
             continue
         lines.append(entry)
@@ -160,13 +162,15 @@ def _renders(message: dict[str, Any]) -> bool:
     return mark is None or mark.get("kind") == "seed"
 
 
-def _render(message: dict[str, Any]) -> str:
-    """One message as transcript lines for the summariser (quoted), or "" for nothing."""
+def _render(message: dict[str, Any], limit: int) -> str:
+    """One message as transcript lines for the summariser (quoted), its text clipped to
+    ``limit`` characters (about), or "" for nothing."""
+    limit = max(ENTRY_MIN_CHARS, int(limit * 0.9) - 40)  # room for the quoting and label
     mark = rw.mark_of(message)
     if mark is not None:
         if mark.get("kind") != "seed":
             return ""  # an earlier summary: given separately
-        seed = _clip(str(_blocks(message)[0].get("text", "")), MESSAGE_MAX_CHARS)
+        seed = _clip(str(_blocks(message)[0].get("text", "")), limit)
         return f"- Restored when the conversation restarted:\n{quote(seed)}"
     who = "Assistant" if message.get("role") == "assistant" else "User"
     parts: list[str] = []
@@ -183,7 +187,7 @@ def _render(message: dict[str, Any]) -> str:
     text = "\n".join(p for p in parts if p.strip())
     if not text.strip():
         return ""
-    return f"- {who}:\n{quote(_clip(text, MESSAGE_MAX_CHARS))}"
+    return f"- {who}:\n{quote(_clip(text, limit))}"
 
 
 def _clip(text: str, limit: int) -> str:

@@ -14,8 +14,8 @@ import anthropic
 import pytest
 
 from app.agent.loop import with_cache_breakpoint
-from app.agent.model import Failure, classify
-from app.turns.outcome import after_model_error
+from app.agent.model import Classified, Failure, classify
+from app.turns.outcome import Action, after_model_error
 from tests.fakes.anthropic import DEFAULT_MODEL, Fail, FakeAnthropic, Hang, Step
 
 
@@ -154,3 +154,76 @@ async def test_a_rejected_max_tokens_is_our_configuration_not_the_transcript(
     result = classify(exc)
     assert result.failure is Failure.CONFIGURATION
     assert result.setting == "ANTHROPIC_MAX_TOKENS"
+
+
+# -- what follows a failure: the table (``app.turns.outcome``) ---------------------------------
+
+COMPACT, FRESH, NOTE, FALL_BACK = Action.COMPACT, Action.RETRY_FRESH, Action.NOTE, Action.FALL_BACK
+LONG, REFUSED, REJECTED = Failure.TOO_LONG, Failure.COMPACTION_UNSUPPORTED, Failure.CONTEXT_REJECTED
+TRANSIENT, CONFIG = Failure.TRANSIENT, Failure.CONFIGURATION
+
+
+# ``state``: h = the session has history, s = the user saw part of an answer, c = this turn
+# compacted already, f = this turn fell back to client compaction already.
+@pytest.mark.parametrize(
+    ("failure", "mode", "state", "action", "outcome", "note"),
+    [
+        # Too long: compacted and retried once, the session kept; never twice in a turn.
+        (LONG, "server", "h", COMPACT, "compacting", None),
+        (LONG, "client", "h", COMPACT, "compacting", None),
+        (LONG, "server", "hc", NOTE, "message_rejected", "too large"),
+        (LONG, "client", "", NOTE, "message_rejected", "too large"),
+        (LONG, "server", "hs", NOTE, "message_rejected", "too large"),
+        # COMPACTION=off: today's behaviour, too long is dropped and retried fresh.
+        (LONG, "off", "h", FRESH, "context_rejected", None),
+        (LONG, "off", "", NOTE, "message_rejected", "too large"),
+        (LONG, "off", "hs", NOTE, "message_rejected", "too large"),
+        # Server compaction refused: fall back to ours and retry, once.
+        (REFUSED, "server", "h", FALL_BACK, "falling_back", None),
+        (REFUSED, "server", "", FALL_BACK, "falling_back", None),
+        (REFUSED, "client", "hf", NOTE, "compaction_refused", "configuration"),
+        (REFUSED, "server", "hs", NOTE, "compaction_refused", "configuration"),
+        # A rejected structure: only that drops the session, when history can be blamed.
+        (REJECTED, "server", "h", FRESH, "context_rejected", None),
+        (REJECTED, "client", "hcf", FRESH, "context_rejected", None),
+        (REJECTED, "server", "", NOTE, "message_rejected", "too large"),
+        (REJECTED, "server", "hs", NOTE, "message_rejected", "too large"),
+        # The rest keep the session and say so, whatever the mode.
+        (TRANSIENT, "server", "h", NOTE, "transient_error", "try again"),
+        (TRANSIENT, "off", "hscf", NOTE, "transient_error", "try again"),
+        (CONFIG, "client", "h", NOTE, "configuration_error", "configuration"),
+    ],
+)
+def test_what_follows_each_failure(
+    failure: Failure, mode: str, state: str, action: Action, outcome: str, note: str | None
+) -> None:
+    decision = after_model_error(
+        Classified(failure),
+        had_history="h" in state,
+        answer_started="s" in state,
+        turn_id="t-abc",
+        compaction=mode,
+        compacted="c" in state,
+        fell_back="f" in state,
+    )
+    assert (decision.action, decision.outcome) == (action, outcome)
+    assert decision.retry_fresh is (action is FRESH)
+    if note is None:
+        assert decision.note is None
+    else:
+        assert decision.note is not None and note in decision.note and "t-abc" in decision.note
+
+
+async def test_a_too_long_prompt_from_the_api_is_compacted_not_dropped(
+    claude: FakeAnthropic,
+) -> None:
+    too_long = classify(
+        await status_error_text(claude, "prompt is too long: 250000 tokens > 200000 maximum")
+    )
+    assert too_long.failure is Failure.TOO_LONG
+    decision = after_model_error(too_long, had_history=True, answer_started=False, turn_id="t")
+    assert decision.action is Action.COMPACT and not decision.retry_fresh
+
+
+async def status_error_text(claude: FakeAnthropic, message: str) -> anthropic.APIError:
+    return await raised(claude, Fail(400, "invalid_request_error", message))
