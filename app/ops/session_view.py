@@ -1,10 +1,13 @@
 """``sessions show``: one session as an operator reads it, as text or JSON.
 
-Keys, status, the event log, the transcript with authors, tool calls and results, and token
-usage per turn. Transcript text is shown as stored, one block per line group, except that in
-the text output every terminal control character of stored text (transcripts, names, keys,
-causes) is shown escaped (``output.printable``), so a message cannot rewrite the operator's
-terminal. ``--json`` shows everything exactly as stored.
+Keys, status, the event log, the transcript with authors, tool calls and results, compaction
+points with their summaries (ours: a message of its own; the API's: a ``compaction`` block in
+an answer), the seed of a restarted conversation, and token usage per turn. Transcript text
+is shown as stored, one block per line group, except that in the text output every terminal
+control character of stored text (transcripts, names, keys, causes) is shown escaped
+(``output.printable``), so a message cannot rewrite the operator's terminal. ``--json`` shows
+everything exactly as stored, each message with ``compaction`` saying whether it is a
+compaction point (``client``, ``server`` or null).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from app.ops.sessions import (
     usage_json,
 )
 from app.store.base import SessionEvent, TranscriptEntry, TurnRecord
+from app.turns import replay_window as rw
 
 
 async def show_session(args: argparse.Namespace, ctx: Context) -> int:
@@ -136,7 +140,17 @@ def _entry_json(e: TranscriptEntry) -> dict[str, Any]:
         "turn_id": e.turn_id,
         "created_at": e.created_at.isoformat(),
         "content": e.content,
+        "compaction": _compaction_kind(e),  # "client" | "server" | None: a compaction point
     }
+
+
+def _compaction_kind(e: TranscriptEntry) -> str | None:
+    message = {"role": e.role, "content": e.content}
+    if rw.is_compaction_point(message):
+        return "client"
+    if rw.server_compaction(message) is not None:
+        return "server"
+    return None
 
 
 def _turn_json(t: TurnRecord) -> dict[str, Any]:
@@ -159,6 +173,15 @@ def _author(e: TranscriptEntry, agent: str) -> str:
 def _author_plain(e: TranscriptEntry, agent: str) -> str:
     if e.role == "assistant":
         return agent
+    mark = rw.mark_of({"role": e.role, "content": e.content})
+    if mark is not None and mark.get("kind") == "compaction":
+        return (
+            f"== compaction point: {agent} summarised {mark.get('summarised', '?')} earlier "
+            f"messages, kept the {mark.get('kept', '?')} before this verbatim "
+            f"({mark.get('trigger', '?')}) =="
+        )
+    if mark is not None and mark.get("kind") == "seed":
+        return "== restarted: seeded from the thread =="
     if e.author_name or e.author_id:
         name = e.author_name or e.author_id
         return f"{name} ({e.author_id})" if e.author_name and e.author_id else str(name)
@@ -180,6 +203,14 @@ def _block_lines(block: dict[str, Any]) -> list[str]:
     if kind == "text":
         text = str(block.get("text", "")).replace("\r\n", "\n")
         return printable(text, multiline=True).splitlines() or [""]
+    if kind == "compaction":
+        if block.get("content") is None:
+            return ["[compaction failed: nothing summarised]"]
+        head = "== compaction point: the API summarised everything before this =="
+        text = str(block.get("content")).replace("\r\n", "\n")
+        return [head, *printable(text, multiline=True).splitlines()]
+    if kind in ("thinking", "redacted_thinking"):
+        return [f"[{kind}]"]
     if kind == "tool_use":
         args = block.get("input") or {}
         shown = ", ".join(

@@ -11,6 +11,10 @@ import sys
 import pytest
 
 from app.cli import main
+from app.core import Usage
+from app.store.base import NewMessage
+from app.turns import replay_window as rw
+from app.turns.turn import context_message
 from tests.ops.conftest import (
     GITHUB_ITEM,
     JIRA_ITEM,
@@ -19,6 +23,9 @@ from tests.ops.conftest import (
     SLACK_THREAD,
     Cli,
     Seeded,
+    _answer,
+    _said,
+    _turn,
     child_env,
     repo_root,
 )
@@ -337,3 +344,56 @@ def test_every_command_has_help(
     text = capsys.readouterr().out
     for flag in flags:
         assert flag in text
+
+
+async def test_show_marks_compaction_points_with_their_summaries(cli: Cli, seeded: Seeded) -> None:
+    store, now = seeded.store, seeded.clock.now()
+    point = rw.compaction_point(
+        "Ada asked for a ticket about the export crash; AD-12 was filed.",
+        summarised=4,
+        kept=2,
+        trigger="too_long",
+    )
+    await _turn(
+        store,
+        seeded.thread,
+        "t-thread-3",
+        [context_message(point), _said("ada", "U1", "and now?"), _answer("Still open.")],
+        Usage(10, 1, 0, 0),
+        now,
+    )
+    compaction = {
+        "type": "compaction",
+        "content": "The export crash is AD-12, still open.",
+        "encrypted_content": "opaque",
+        "signature": "sig",
+    }
+    server = NewMessage(
+        role="assistant", content=[compaction, {"type": "text", "text": "Fixed today."}]
+    )
+    await _turn(
+        store,
+        seeded.thread,
+        "t-thread-4",
+        [_said("grace", "U2", "news?"), server],
+        Usage(10, 1, 0, 0),
+        now,
+    )
+
+    result = await cli("sessions", "show", seeded.thread)
+    assert result.code == 0, result.err
+    out = result.out
+    assert (
+        "== compaction point: threadline summarised 4 earlier messages, kept the 2 before "
+        "this verbatim (too_long) ==" in out
+    )
+    assert "Ada asked for a ticket about the export crash; AD-12 was filed." in out
+    assert "== compaction point: the API summarised everything before this ==" in out
+    assert "The export crash is AD-12, still open." in out
+    assert "opaque" not in out and "threadline':" not in out
+
+    doc = json.loads((await cli("sessions", "show", seeded.thread, "--json")).out)
+    kinds = [m["compaction"] for m in doc["transcript"]]
+    assert kinds.count("client") == 1 and kinds.count("server") == 1
+    assert kinds.index("client") == 6 and kinds.index("server") == 10
+    assert doc["transcript"][10]["content"][0] == compaction  # exactly as stored
