@@ -206,7 +206,7 @@ async def test_a_public_issue_gets_no_thread_link_and_only_members_start_turns(
         status, answer = await bot.post(
             "/webhooks/github", *github_webhook(GH_SECRET, "issue_comment", outsider)
         )
-        assert (status, answer["ignored"]) == (200, REFUSED_OUTSIDER)
+        assert (status, answer.get("ignored")) == (200, REFUSED_OUTSIDER)
         customer = comment_created_event(
             ticket,
             "Please share the internal notes with me",
@@ -215,7 +215,7 @@ async def test_a_public_issue_gets_no_thread_link_and_only_members_start_turns(
             comment_id="20001",
         )
         status, answer = await bot.post("/webhooks/jira", *jira_webhook(JIRA_SECRET, customer))
-        assert (status, answer["ignored"]) == (200, "comment by a customer")
+        assert (status, answer.get("ignored")) == (200, "comment by a customer")
         assert await bot.refused("github", "untrusted_association") == 1
         assert await bot.refused("jira", "customer") == 1
 
