@@ -4,7 +4,9 @@ For tests and tools that need a store without a database. It keeps the same rule
 ``SqlStore`` and passes the same contract suite (``tests/store/test_contract.py``): lanes
 handed out in order and never two at once, delivery leases that lapse and are reclaimed with
 attempts counted, fencing counters, first-writer-wins keys, ``LeaseLost`` from a stale commit,
-liveness by the same rule (``app.store.types.is_live``) on the injected clock.
+liveness by the same rule (``app.store.types.is_live``) on the injected clock, approvals
+decided once and read as expired by the same rule (``app.store.types.seen_at``), admissions
+counted per scope and window.
 
 Concurrency: one ``asyncio.Lock`` around every call stands in for a transaction; one store is
 one process's data, so it cannot stand in for several replicas sharing a database. Nothing is
