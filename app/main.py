@@ -164,6 +164,7 @@ class Threadline:
             bot=lambda: self.identity.slack,
             wake=self.worker.wake,
             trust=s.trust,
+            actions=s.actions,
             metrics=self.metrics,
             clock=self.clock,
         )

@@ -5,24 +5,31 @@ A global middleware sees every payload before it is acknowledged:
 * a message for the bot is checked against the access policy (``app.slack.policy``). Refused,
   it is acknowledged and dropped (counted, and the person gets a short ephemeral note at most
   once an hour); allowed, it is recorded in the inbox, and only then acknowledged;
+* an allowed message whose conversation already has ``MAX_PENDING_PER_CONVERSATION``
+  deliveries waiting is acknowledged and not queued (counted as ``conversation_backlog``);
+  the thread gets one short "slow down" note, at most once a minute (``BacklogNotes``);
 * an edit or deletion of a person's own message rewrites what the transcript holds of it
   (``app.slack.edits``);
 * a click on an approval card's button (``app.slack.cards``) is recorded in the inbox in the
   lane of the card's conversation, once per click, and only then acknowledged; other
   interactions are acknowledged and ignored;
-* either store write failing answers 503, so Slack delivers the event again.
+* any of these store calls failing answers 503, so Slack delivers the event again.
+
+Text longer than ``MAX_MESSAGE_CHARS`` is cut when the event is parsed
+(``app.slack.events.inbound_from_event``).
 
 ``/reset`` follows the same policy; a refusal is the command's answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -30,7 +37,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.agent.prompt import user_message
-from app.config import TrustSettings
+from app.config import ActionSettings, TrustSettings
 from app.core import Inbound
 from app.errors import StoreError
 from app.metrics import Metrics
@@ -43,12 +50,19 @@ from app.slack.events import (
     inbound_from_event,
     plan_reset,
 )
+from app.slack.failures import SLACK_FAILURES, describe
+from app.slack.format import new_message
 from app.slack.policy import Decision, command_speaker, decide, inbound_speaker
-from app.slack.refusals import RefusalNotes
+from app.slack.refusals import OnceStore, RefusalNotes
 from app.store.base import Store
 from app.turns.commands import reset_conversation
 
 log = logging.getLogger(__name__)
+
+BACKLOG_NOTE: Final = (
+    "I have {pending} messages waiting in this conversation already, so I skipped this one. "
+    "Please wait for my answers, then send it again."
+)
 
 
 def build_bolt_app(
@@ -60,11 +74,13 @@ def build_bolt_app(
     bot: Callable[[], BotIdentity],
     wake: Callable[[], None],
     trust: TrustSettings,
+    actions: ActionSettings,
     metrics: Metrics,
     clock: Callable[[], datetime],
 ) -> AsyncApp:
     """Wire the Bolt app from its collaborators (nothing global)."""
     notes = RefusalNotes(client, store, clock)
+    backlog_notes = BacklogNotes(client, store, clock)
 
     async def authorize(**_: Any) -> AuthorizeResult:
         # The identity comes from auth.test at start, so a Slack hiccup at request time
@@ -98,7 +114,9 @@ def build_bolt_app(
         if _unroutable_actions(body):
             return BoltResponse(status=200, body="")  # acknowledged, ignored
         identity = bot()
-        inbound = inbound_from_event(body, agent=agent, bot=identity)
+        inbound = inbound_from_event(
+            body, agent=agent, bot=identity, max_chars=actions.max_message_chars
+        )
         if inbound is None:
             edit = edit_from_event(body, bot=identity)
             if edit is not None and not await apply_edit(edit):
@@ -110,6 +128,9 @@ def build_bolt_app(
             refuse(inbound, decision, event_kind=str(body["event"].get("type")))
             return BoltResponse(status=200, body="")
         try:
+            if await store.pending_count(inbound.key) >= actions.max_pending_per_conversation:
+                refuse_backlog(inbound, event_kind=str(body["event"].get("type")))
+                return BoltResponse(status=200, body="")
             fresh = await store.record_delivery(
                 delivery_id(inbound), "slack", inbound.key, inbound.to_payload()
             )
@@ -142,6 +163,21 @@ def build_bolt_app(
                 thread_ts=inbound.thread_ts if inbound.thread_ts != inbound.ts else None,
                 note=decision.note,
             )
+
+    def refuse_backlog(inbound: Inbound, *, event_kind: str) -> None:
+        """Too many deliveries of this conversation are waiting: acknowledged, not queued."""
+        log.warning(
+            "Slack message %s not queued: %s already has %s or more deliveries waiting",
+            delivery_id(inbound),
+            inbound.key,
+            actions.max_pending_per_conversation,
+        )
+        if event_kind == "message" and not inbound.is_dm:
+            return  # a mention in a channel also arrives as app_mention, which does this
+        metrics.refusal("slack", "conversation_backlog")
+        if inbound.channel:
+            note = BACKLOG_NOTE.format(pending=actions.max_pending_per_conversation)
+            backlog_notes.send(inbound.key, inbound.channel, inbound.thread_ts, note)
 
     async def record_click(
         click: ApprovalClick, next: Callable[[], Awaitable[None]]
@@ -216,6 +252,47 @@ def build_bolt_app(
         await ack(text=result.text)
 
     return app
+
+
+class BacklogNotes:
+    """The "slow down" note of a conversation with too many deliveries waiting: posted in
+    its thread by a background task (Slack's acknowledgement never waits for it), at most once
+    a minute per conversation on every replica (``remember_once`` of
+    ``slack:backlog:{key}:{minute}``). Nothing it does raises: a failed claim or post is
+    logged, and the thread simply gets no note this time."""
+
+    def __init__(
+        self, client: AsyncWebClient, store: OnceStore, clock: Callable[[], datetime]
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def send(self, key: str, channel: str, thread_ts: str | None, note: str) -> None:
+        """Post ``note`` in conversation ``key`` later, unless it had one this minute."""
+        task = asyncio.create_task(self._post(key, channel, thread_ts, note))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait for the notes under way (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _post(self, key: str, channel: str, thread_ts: str | None, note: str) -> None:
+        minute = self._clock().astimezone(UTC).strftime("%Y%m%d%H%M")
+        try:
+            if not await self._store.remember_once(f"slack:backlog:{key}:{minute}"):
+                return
+            await self._client.chat_postMessage(
+                channel=channel, **new_message(note, thread_ts=thread_ts)
+            )
+        except SLACK_FAILURES as exc:
+            log.warning("backlog note in %s not posted: %s", key, describe(exc))
+        except Exception:
+            # The store or anything else: the note is a courtesy, the message stays skipped.
+            log.exception("backlog note in %s not posted", key)
 
 
 def _unroutable_actions(body: dict[str, Any]) -> bool:
