@@ -189,41 +189,49 @@ def _turn_start(transcript: Sequence[dict[str, Any]], before: int) -> int:
 
 def render(window: Window) -> list[dict[str, Any]]:
     """The window as Messages API messages: lean, marks stripped, context joined to the next
-    user message, a cache breakpoint on the summary or compaction block."""
+    user message, a cache breakpoint on the summary or compaction block.
+
+    One pass, a few dictionary lookups per message (it runs before every turn, over every
+    message of the window): a message is copied only when something in it changes.
+    """
     messages = window.messages
     if window.summary is not None:
         messages = [window.summary, *messages]
     out: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []  # context blocks waiting for the next user message
-    names: dict[str, str] = {}  # tool_use id -> tool name, from the latest assistant message
+    calls: list[dict[str, Any]] = []  # the latest assistant message's blocks (its tool calls)
     for message in messages:
-        role = message.get("role")
         blocks = _blocks(message)
-        if role == "assistant":
+        if message.get("role") == "assistant":
             if pending:
                 out.append({"role": "user", "content": pending})
                 pending = []
-            names = {
-                str(b.get("id")): str(b.get("name")) for b in blocks if b.get("type") == "tool_use"
-            }
-            out.append(_assistant(message, blocks))
+            calls = blocks
+            compacted = False
+            for block in blocks:
+                if block.get("type") == "compaction":
+                    compacted = True
+            out.append(_assistant(message, blocks) if compacted else message)
             continue
-        mark = mark_of(message)
-        if mark is not None:
-            block = {k: v for k, v in blocks[0].items() if k != MARK}
+        first = blocks[0] if blocks else {}
+        mark = first.get(MARK) if len(blocks) == 1 else None
+        if isinstance(mark, dict):  # a context message (``mark_of``)
+            block = {k: v for k, v in first.items() if k != MARK}
             if mark.get("kind") == "compaction":
                 block["cache_control"] = dict(_EPHEMERAL)
             pending.append(block)
             continue
-        lean = _lean_results(blocks, names)
-        if pending and not any(b.get("type") == "tool_result" for b in blocks):
-            out.append({"role": "user", "content": [*pending, *lean]})
+        if first.get("type") == "tool_result":  # tool results: the only blocks of a message
+            if pending:  # pragma: no cover - a context message never precedes tool results
+                out.append({"role": "user", "content": pending})
+                pending = []
+            lean = _lean_results(blocks, calls)
+            out.append(message if lean is blocks else {**message, "content": lean})
+        elif pending:
+            out.append({"role": "user", "content": [*pending, *blocks]})
             pending = []
-            continue
-        if pending:  # pragma: no cover - a context message never precedes tool results
-            out.append({"role": "user", "content": pending})
-            pending = []
-        out.append(message if lean is blocks else {**message, "content": lean})
+        else:
+            out.append(message)
     if pending:
         out.append({"role": "user", "content": pending})
     return out
@@ -247,19 +255,28 @@ def _assistant(message: dict[str, Any], blocks: list[dict[str, Any]]) -> dict[st
     return {**message, "content": content}
 
 
-def _lean_results(blocks: list[dict[str, Any]], names: Mapping[str, str]) -> list[dict[str, Any]]:
-    """``blocks`` with long tool results stubbed; the same list when nothing changed."""
+def _lean_results(
+    blocks: list[dict[str, Any]], calls: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``blocks`` with long tool results stubbed (named after their call in ``calls``); the
+    same list when nothing changed."""
     changed = False
     out = []
     for block in blocks:
         if block.get("type") == "tool_result":
             text = result_text(block.get("content"))
             if len(text) > LEAN_OVER:
-                name = names.get(str(block.get("tool_use_id")), "tool")
-                block = {**block, "content": lean_stub(name, text)}
+                block = {**block, "content": lean_stub(_tool_name(calls, block), text)}
                 changed = True
         out.append(block)
     return out if changed else blocks
+
+
+def _tool_name(calls: list[dict[str, Any]], result: dict[str, Any]) -> str:
+    for call in calls:
+        if call.get("type") == "tool_use" and call.get("id") == result.get("tool_use_id"):
+            return str(call.get("name"))
+    return "tool"
 
 
 def lean_stub(name: str, text: str) -> str:
