@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(settings: Settings, *, port: int | None = None) -> int:
     from aiohttp import web
 
+    from app.http.server import ServerLimits, server_options
     from app.main import build_app
 
     app = build_app(settings)
@@ -101,6 +102,8 @@ def serve(settings: Settings, *, port: int | None = None) -> int:
             access_log=None,
             shutdown_timeout=5.0,
             handle_signals=True,
+            # body deadline, idle and header timeouts, line and header sizes: app.http.server
+            **server_options(app.web, ServerLimits()),
         )
     except ConfigError as exc:
         report_config_error(exc)

@@ -1,7 +1,8 @@
 """Which routes exist for which settings, and their handlers.
 
 ``/slack/events``, ``/healthz`` and ``/metrics`` always; ``/webhooks/github`` and
-``/webhooks/jira`` only when that integration and its webhook secret are configured.
+``/webhooks/jira`` only when that integration and its webhook secret are configured. In front
+of every route, the body is read whole within the server's deadline (``app.http.bodies``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from slack_bolt.async_app import AsyncApp
 
 from app.config import Settings
 from app.http import Handler
+from app.http.bodies import bounded_bodies
 from app.http.healthz import WorkerState, healthz
 from app.http.metrics import metrics_page
 from app.http.slack_events import slack_events
@@ -36,7 +38,8 @@ class Started:
 def add_routes(
     app: web.Application, settings: Settings, metrics: Metrics, started: Started
 ) -> None:
-    """Register the routes ``settings`` call for on ``app``."""
+    """Register the routes ``settings`` call for on ``app``, behind the body reader."""
+    app.middlewares.append(bounded_bodies(settings.max_body_bytes))
     app.router.add_post(
         "/slack/events",
         slack_events(
