@@ -1,8 +1,9 @@
 """Every request's body, read whole within a deadline before any handler runs (every route).
 
 A middleware reads the body with aiohttp's ``request.read()`` (through ``read_body``), which
-keeps it: the handlers' own ``read_body``, ``request.text()`` or ``request.post()`` then answer
-from memory and never wait on the client. The first outcome that applies answers::
+keeps it: the handlers' own ``read_body``, ``request.text()``, ``json()`` or ``post()`` then
+answer from memory and never wait on the client. (``request.content``, the stream, is spent by
+then: a handler never reads it.) The first outcome that applies answers::
 
     no body, or an empty one ......................... the handler, at once
     whole body within body_deadline, at most max_body  the handler

@@ -2,6 +2,8 @@
 
 GitHub gives up on a delivery after 10 s and does not retry it, so the route answers within
 ``WEBHOOK_DEADLINE_SECONDS``: a 503 if the store is too slow, rather than no answer at all.
+The deadline counts from when the body is in (``app.http.bodies`` reads it first, with its
+own deadline and a 408), so a slow sender is never mistaken for a slow store.
 The handlers themselves (signature, parsing, recording) live in ``app.webhooks``; they are
 built when the app starts, and the route answers 503 until then.
 """
