@@ -52,6 +52,7 @@ from app.slack.names import UserNames
 from app.store.base import Store
 from app.surfaces import SurfaceRegistry, configured_integrations
 from app.surfaces.slack import SlackSurface
+from app.turns.actions import build_turn_actions
 from app.turns.pipeline import PipelineConfig, TurnPipeline
 from app.turns.routing import AudiencePolicy
 from app.turns.worker import Worker
@@ -239,12 +240,24 @@ class Threadline:
                 lease_seconds=s.lease_seconds,
                 turn_timeout=s.turn_timeout_seconds,
                 external_users=s.trust.external_users,
+                compact_at_tokens=s.compact_at_tokens,
                 audience=AudiencePolicy(s.trust.public_replies, s.trust.public_reply_note),
             ),
             store=self.store,
             model=self._model,
             tools=tools,
             surfaces=surfaces,
+            actions=build_turn_actions(
+                s.actions,
+                store=self.store,
+                slack=self.slack,
+                tools=tools,
+                surfaces=surfaces,
+                agent=s.agent_name,
+                bot=lambda: self.identity.slack,
+                names=UserNames(self.slack),
+                clock=self.clock,
+            ),
             observer=self.metrics,
             clock=self.clock,
         )
@@ -278,6 +291,8 @@ class Threadline:
                     max_body=self.settings.max_body_bytes,
                     wake=self._wake,
                     on_refused=self.metrics.refusal,
+                    max_chars=self.settings.actions.max_message_chars,
+                    max_pending=self.settings.actions.max_pending_per_conversation,
                 )
         return surfaces, ToolRegistry(tools)
 

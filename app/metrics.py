@@ -119,6 +119,10 @@ class Metrics:
     def reseeded(self) -> None:
         self.reseeded_sessions.inc()
 
+    def turn_refused(self, surface: str, reason: str) -> None:
+        """The turn pipeline's name for ``refusal`` (its ``Observer`` protocol)."""
+        self.refusal(surface, reason)
+
     def refusal(self, surface: str, reason: str) -> None:
         """A message was acknowledged but not answered (an untrusted commenter, a channel
         outside the allow-list...)."""

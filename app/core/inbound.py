@@ -47,3 +47,14 @@ class Inbound:
     def from_payload(cls, payload: dict[str, Any]) -> Inbound:
         fields = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in payload.items() if k in fields})
+
+    @classmethod
+    def maybe_from_payload(cls, payload: dict[str, Any]) -> Inbound | None:
+        """The message in an inbox payload, or None when the delivery was something else
+        (an approval click)."""
+        if "kind" in payload:
+            return None
+        try:
+            return cls.from_payload(payload)
+        except TypeError:
+            return None

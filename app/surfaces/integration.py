@@ -50,9 +50,13 @@ class Webhook:
         max_body: int,
         wake: Callable[[], None],
         on_refused: Callable[[str, str], None],
+        max_chars: int,
+        max_pending: int,
     ) -> WebHandler:
         """The route's handler; ``on_refused(surface, reason)`` counts comments refused
-        because of who wrote them (the app passes ``Metrics.refusal``)."""
+        because of who wrote them or a backlog (the app passes ``Metrics.refusal``);
+        comments are cut to ``max_chars`` (MAX_MESSAGE_CHARS) and refused past
+        ``max_pending`` waiting deliveries of their conversation."""
         return make_handler(
             self.spec,
             secret=self.secret,
@@ -62,6 +66,8 @@ class Webhook:
             max_body=max_body,
             wake=wake,
             on_refused=on_refused,
+            max_chars=max_chars,
+            max_pending=max_pending,
         )
 
 

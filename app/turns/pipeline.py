@@ -23,17 +23,20 @@ from typing import Any
 from app import logs
 from app.agent.loop import AgentResult, run_agent
 from app.agent.model import Model
-from app.agent.prompt import audience_line, system_prompt, user_message
-from app.agent.tools.base import Toolbox, ToolContext, ToolRegistry
+from app.agent.prompt import system_prompt
+from app.agent.tools.base import Toolbox, ToolContext
+from app.config import ActionSettings
 from app.core import Inbound, KeyClaim, Usage
-from app.core.text import quote
 from app.errors import IntegrationError, LeaseLost, StoreError
+from app.slack.cards import CLICK_KIND
 from app.store.base import Delivery, Session, Store, TurnCommit, TurnRecord
 from app.surfaces.base import SurfaceRegistry
 from app.turns import outcome as notes
+from app.turns.actions import TurnActions
 from app.turns.attempts import Attempts, Failed, Ran, RunAgent
 from app.turns.commands import Commands
 from app.turns.lease import Leases
+from app.turns.message import compose, place_name, with_cut_notice
 from app.turns.recovery import Recovery
 from app.turns.replay import DeliveryRecord, ReplayingTools
 from app.turns.routing import AudiencePolicy, ReplyRouter
@@ -64,6 +67,7 @@ class TurnPipeline:
         model: Model,
         tools: Toolbox,
         surfaces: SurfaceRegistry,
+        actions: TurnActions | None = None,
         observer: Observer | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -81,6 +85,7 @@ class TurnPipeline:
             timeout=config.turn_timeout,
         )
         self._observer = observer or NoObserver()
+        self._actions = actions or TurnActions(ActionSettings())
         self._clock = clock
         self._commands = Commands(
             store, surfaces, self._router, self._observer, holder=config.holder, clock=clock
@@ -89,11 +94,35 @@ class TurnPipeline:
     async def handle(self, delivery: Delivery) -> None:
         """Handle one claimed delivery. Raises only ``StoreError`` (the worker backs off);
         anything else is logged, and the user gets a short note."""
-        inbound = Inbound.from_payload(delivery.payload)
         turn_id = notes.new_turn_id()
+        if delivery.payload.get("kind") == CLICK_KIND:
+            with logs.bind(turn_id=turn_id, key=delivery.lane, delivery=delivery.delivery_id):
+                await self._click(delivery, turn_id)
+            return
+        inbound = Inbound.from_payload(delivery.payload)
         # Every record logged inside the turn (tasks, tools, Slack calls) carries its ids.
         with logs.bind(turn_id=turn_id, key=inbound.key, delivery=delivery.delivery_id):
             await self._handle(delivery, inbound, turn_id)
+
+    async def _click(self, delivery: Delivery, turn_id: str) -> None:
+        """An approval click: decide it once; its outcome is told in a turn of its own."""
+        decider = self._actions.decider
+        holder = self._cfg.holder
+        if decider is None:
+            log.info("approval click ignored: approvals are not set up")
+            await self._store.finish_delivery(delivery.id, holder, "done", "no approvals")
+            return
+        record = DeliveryRecord(self._store, delivery.id, delivery.reply_ref, holder)
+        async with self._leases.keep_claimed(delivery):
+            outcome = await decider.handle_click(
+                delivery.payload,
+                resume=delivery.attempts > 1,
+                tools=ReplayingTools(self._tools, record),
+            )
+        if outcome.followup is None:
+            await self._store.finish_delivery(delivery.id, holder, "done", outcome.status)
+            return
+        await self._handle(delivery, outcome.followup, turn_id)
 
     async def _handle(self, delivery: Delivery, inbound: Inbound, turn_id: str) -> None:
         extra = {"turn_id": turn_id, "key": inbound.key, "delivery": delivery.delivery_id}
@@ -114,6 +143,10 @@ class TurnPipeline:
                     await self._commands.handle(command, inbound, delivery, turn_id)
                 else:
                     await self._commands.refuse(command, inbound, delivery, turn_id)
+            return
+        refusal = await self._actions.admit(inbound)
+        if refusal is not None:
+            await self._refuse(refusal.reason, refusal.note, inbound, delivery, turn_id)
             return
         session = await self._store.resolve(inbound.key)
         if session is None:
@@ -162,31 +195,35 @@ class TurnPipeline:
             lambda: self._observer.first_token(asyncio.get_running_loop().time() - turn.t0),
         )
         turn.audience, turn.place = plan.audience, plan.place
-        # People of another organisation chat, but reach no tools (EXTERNAL_USERS=chat).
-        offered = self._tools if self._may_use_tools(turn.inbound) else ToolRegistry()
-        tools = ReplayingTools(offered, turn.record)
-        transcript = await self._store.load_messages(turn.session_id)
         surface = self._router.surface_of(turn.inbound)
-        # What people write on an item (a comment) is material to read, not the voice of
-        # someone in the conversation: it reaches Claude quoted.
-        body = quote(turn.inbound.text) if surface.is_item else turn.inbound.text
-        turn.user = user_message(surface.author_header(turn.inbound), body)
+        gate = self._actions.toolbox(
+            self._tools,
+            store=self._store,
+            inbound=turn.inbound,
+            from_comment=surface.is_item,
+            may_use_tools=self._may_use_tools(turn.inbound),
+            home=self._router.home,
+        )
+        tools = ReplayingTools(gate, turn.record)
+        transcript = await self._store.load_messages(turn.session_id)
 
         async def previous() -> Inbound | None:
             before = await self._store.previous_delivery(turn.inbound.key, turn.delivery.id)
-            return Inbound.from_payload(before.payload) if before else None
+            return Inbound.maybe_from_payload(before.payload) if before else None
 
-        context = await surface.context(turn.inbound, previous)
-        if context:
-            turn.user["content"].append({"type": "text", "text": context})
-        where = "Slack" if plan.redirected else _place_name(surface.title, turn.inbound)
-        turn.user["content"].append(
-            {"type": "text", "text": audience_line(plan.audience.value, where)}
+        max_chars = self._actions.settings.max_message_chars
+        turn.user = compose(
+            surface,
+            turn.inbound,
+            context=await surface.context(turn.inbound, previous),
+            audience=plan.audience.value,
+            where="Slack" if plan.redirected else place_name(surface, turn.inbound),
+            max_chars=max_chars,
         )
         try:
             await turn.reply.begin()
             ran = await self._attempts.run(turn, transcript, tools, self._runner(turn, tools))
-            await turn.reply.finish(ran.note)
+            await turn.reply.finish(with_cut_notice(ran.note, turn.inbound, max_chars))
         except IntegrationError as exc:
             # The answer could not be shown. Leave the delivery claimed: its lease runs out
             # and it is retried (counted), editing what was already posted.
@@ -258,6 +295,7 @@ class TurnPipeline:
             return
         elapsed = asyncio.get_running_loop().time() - turn.t0
         self._observer.turn_finished(outcome, elapsed, usage)
+        await self._actions.spent(turn.inbound, usage)
         for kind in ran.compactions:
             self._observer.compacted(kind)
             await self._store.log_event(
@@ -315,6 +353,21 @@ class TurnPipeline:
             thread_link=thread_link,
         )
 
+    async def _refuse(
+        self, reason: str, note: str, inbound: Inbound, delivery: Delivery, turn_id: str
+    ) -> None:
+        """A message over a limit: a short note where it was written, no model call."""
+        self._observer.turn_refused(inbound.source, reason)
+        try:
+            await self._router.notify(inbound, f"_{note}_")
+        except IntegrationError as exc:
+            log.warning("limit note not posted: %s", exc, extra={"turn_id": turn_id})
+        now = self._clock()
+        await self._store.record_turn(
+            TurnRecord(turn_id, None, f"limited_{reason}", None, Usage(), now, now)
+        )
+        await self._store.finish_delivery(delivery.id, self._cfg.holder, "done", reason)
+
     async def _fail(self, turn: Turn, outcome: str) -> None:
         await self._record(turn, outcome)
         await self._store.finish_delivery(turn.delivery.id, self._cfg.holder, "failed", outcome)
@@ -335,7 +388,3 @@ class TurnPipeline:
         )
         seconds = (finished - turn.started).total_seconds()
         self._observer.turn_finished(outcome, seconds, Usage())
-
-
-def _place_name(title: str, inbound: Inbound) -> str:
-    return f"{title} {inbound.item_ref}" if inbound.item_ref else title

@@ -29,6 +29,10 @@ class Observer(Protocol):
         """A dropped conversation started over, seeded from its thread's history."""
         ...
 
+    def turn_refused(self, surface: str, reason: str) -> None:
+        """A message was acknowledged but not answered (a limit, a policy)."""
+        ...
+
 
 class NoObserver:
     def turn_finished(self, outcome: str, seconds: float | None, usage: Usage) -> None:
@@ -41,6 +45,9 @@ class NoObserver:
         return None
 
     def reseeded(self) -> None:
+        return None
+
+    def turn_refused(self, surface: str, reason: str) -> None:
         return None
 
 

@@ -14,6 +14,9 @@ from tests.integrations.world import (
     file_github_issue,
 )
 
+# A structurally invalid replayed transcript: the session is dropped and retried fresh.
+BROKEN_TRANSCRIPT = "messages.1: `tool_use` ids were found without `tool_result` blocks: toolu_1"
+
 
 async def test_an_issue_filed_from_slack_answers_its_comments_with_the_slack_history(
     world: World,
@@ -206,7 +209,7 @@ async def test_a_context_reset_keeps_the_linked_items_on_the_fresh_session(world
     root, number = await file_github_issue(w)
     old = await w.bot.store.resolve(f"threadline:slack:C1::{root}")
     w.claude.script(
-        Fail(400, "invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum"),
+        Fail(400, "invalid_request_error", BROKEN_TRANSCRIPT),
         Reply(text="Fresh start."),
     )
     await w.bot.send_event(mention("and now?", thread_ts=root))
@@ -265,7 +268,7 @@ async def test_a_fresh_retry_after_filing_reuses_the_filed_issue(world: World) -
     )
     w.claude.script(
         Reply(tool_calls=[create]),  # the issue is filed...
-        Fail(400, "invalid_request_error", "prompt is too long: 9 tokens > 8 maximum"),
+        Fail(400, "invalid_request_error", BROKEN_TRANSCRIPT),
         Reply(tool_calls=[create]),  # ...and the fresh retry asks for it again
         Reply(text="Filed."),
     )

@@ -11,7 +11,11 @@ from tests.fakes.anthropic import Fail, FakeAnthropic, Hang, Reply
 from tests.fakes.slack import FakeSlack
 from tests.harness import Running, mention, new_ts, replies, run_app
 
-PROMPT_TOO_LONG = "prompt is too long: 250000 tokens > 200000 maximum"
+# What the API answers when a replayed transcript is structurally invalid (not too long:
+# a long one is compacted and kept).
+BROKEN_TRANSCRIPT = (
+    "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_1"
+)
 
 
 async def start_thread(bot: Running, slack: FakeSlack, text: str = "first") -> str:
@@ -30,7 +34,9 @@ async def test_rejected_transcript_drops_the_session_and_answers_fresh_with_a_no
 ) -> None:
     root = await start_thread(bot, slack)
     old = await bot.store.resolve(key(root))
-    claude.script(Fail(400, "invalid_request_error", PROMPT_TOO_LONG), Reply(text="Fresh answer."))
+    claude.script(
+        Fail(400, "invalid_request_error", BROKEN_TRANSCRIPT), Reply(text="Fresh answer.")
+    )
     await bot.send_event(mention("second", thread_ts=root))
     await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 2)
 
