@@ -49,10 +49,15 @@ async def run_agent(
     tool_context: ToolContext,
     progress: Progress,
     max_rounds: int = MAX_TOOL_ROUNDS,
+    record: list[dict[str, Any]] | None = None,
 ) -> AgentResult:
-    """Run one turn; raises whatever the model raises (the caller classifies it)."""
+    """Run one turn; raises whatever the model raises (the caller classifies it).
+
+    ``record``, when given, receives each new message as soon as it is complete, so a caller
+    that stops the turn midway still has what was said so far.
+    """
     conversation: list[dict[str, Any]] = [*history, user_message]
-    new: list[dict[str, Any]] = []
+    new: list[dict[str, Any]] = record if record is not None else []
     texts: list[str] = []
     usage = Usage()
     definitions = tools.definitions()

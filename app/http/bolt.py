@@ -54,8 +54,10 @@ from app.slack.failures import SLACK_FAILURES, describe
 from app.slack.format import new_message
 from app.slack.policy import Decision, command_speaker, decide, inbound_speaker
 from app.slack.refusals import OnceStore, RefusalNotes
+from app.slack.stops import StopRequest, stop_request
 from app.store.base import Store
 from app.turns.commands import reset_conversation
+from app.turns.stopping import request_stop
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,9 @@ def build_bolt_app(
         click = approval_click(body)
         if click is not None:
             return await record_click(click, next)
+        stop = stop_request(body, agent=agent)
+        if stop is not None:
+            return await ask_to_stop(stop)
         if _unroutable_actions(body):
             return BoltResponse(status=200, body="")  # acknowledged, ignored
         identity = bot()
@@ -144,6 +149,22 @@ def build_bolt_app(
         wake()
         await next()
         return None
+
+    async def ask_to_stop(stop: StopRequest) -> BoltResponse:
+        """Stop the turn running in the conversation: only its own people may (not someone
+        of another organisation, nor someone outside ALLOWED_USERS)."""
+        team = bot().team_id
+        outsider = stop.team is not None and team is not None and stop.team != team
+        if outsider or (trust.allowed_users and stop.user not in trust.allowed_users):
+            log.info("stop request by %s ignored: not one of the conversation's people", stop.user)
+            return BoltResponse(status=200, body="")
+        try:
+            running = await request_stop(store, stop.lanes)
+        except StoreError as exc:
+            log.error("stop request not recorded: %s", exc)
+            return BoltResponse(status=503, body="store unavailable")
+        log.info("stop requested by %s (%s)", stop.user, "running" if running else "idle")
+        return BoltResponse(status=200, body="")
 
     def refuse(inbound: Inbound, decision: Decision, *, event_kind: str) -> None:
         """Acknowledged, not recorded: count it and (maybe) tell the person."""

@@ -159,6 +159,11 @@ class Inbox(Protocol):
         """How many deliveries of ``lane`` are not handled yet (pending or processing)."""
         ...
 
+    async def processing_delivery(self, lane: str) -> Delivery | None:
+        """The delivery of ``lane`` being handled now, if any (there is at most one: a lane's
+        deliveries are handed out one at a time)."""
+        ...
+
     async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
         """The latest handled (done or failed) delivery of ``lane`` before ``before_pk``."""
         ...

@@ -87,6 +87,9 @@ class ComposedStore:
     async def pending_count(self, lane: str) -> int:
         return await self._inbox.pending_count(lane)
 
+    async def processing_delivery(self, lane: str) -> Delivery | None:
+        return await self._inbox.processing_delivery(lane)
+
     async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
         return await self._inbox.previous_delivery(lane, before_pk)
 

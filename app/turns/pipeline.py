@@ -27,20 +27,22 @@ from app.agent.prompt import system_prompt
 from app.agent.tools.base import Toolbox, ToolContext
 from app.config import ActionSettings
 from app.core import Inbound, KeyClaim, Usage
-from app.errors import IntegrationError, LeaseLost, StoreError
+from app.errors import IntegrationError, StoreError
 from app.slack.cards import CLICK_KIND
-from app.store.base import Delivery, Session, Store, TurnCommit, TurnRecord
+from app.store.base import Delivery, Session, Store, TurnRecord
 from app.surfaces.base import SurfaceRegistry
 from app.turns import outcome as notes
 from app.turns.actions import TurnActions
 from app.turns.attempts import Attempts, Failed, Ran, RunAgent
 from app.turns.commands import Commands
+from app.turns.endings import Endings
 from app.turns.lease import Leases
 from app.turns.message import compose, place_name, with_cut_notice
 from app.turns.recovery import Recovery
 from app.turns.replay import DeliveryRecord, ReplayingTools
 from app.turns.routing import AudiencePolicy, ReplyRouter
-from app.turns.turn import FirstToken, NoObserver, Observer, Turn, context_message, new_message
+from app.turns.stopping import STOPPED_NOTE, RoundText, stopped_messages, watch_for_stop
+from app.turns.turn import FirstToken, NoObserver, Observer, Turn
 
 log = logging.getLogger("app.turn")
 
@@ -87,6 +89,14 @@ class TurnPipeline:
         self._observer = observer or NoObserver()
         self._actions = actions or TurnActions(ActionSettings())
         self._clock = clock
+        self._endings = Endings(
+            store,
+            holder=config.holder,
+            model_name=model.name,
+            observer=self._observer,
+            actions=self._actions,
+            clock=clock,
+        )
         self._commands = Commands(
             store, surfaces, self._router, self._observer, holder=config.holder, clock=clock
         )
@@ -166,11 +176,22 @@ class TurnPipeline:
         turn = Turn(turn_id, inbound, delivery, lease, record, session, self._clock(), t0)
         with logs.bind(session_id=session.id):
             task = asyncio.create_task(self._turn(turn))
+
+        def stop() -> None:
+            turn.stopped = True
+            task.cancel()
+
         try:
-            async with self._leases.heartbeat(delivery, lease, task):
+            async with (
+                self._leases.heartbeat(delivery, lease, task),
+                watch_for_stop(self._store, delivery, stop),
+            ):
                 await task
         except asyncio.CancelledError:
             current = asyncio.current_task()
+            if turn.stopped and not lease.lost and not (current and current.cancelling()):
+                await self._finish_stopped(turn)
+                return
             if lease.lost and not (current and current.cancelling()):
                 # Another holder has this delivery now; stop before showing anything more.
                 log.warning("lease lost mid-turn; turn abandoned to its new holder", extra=extra)
@@ -190,9 +211,11 @@ class TurnPipeline:
 
     async def _turn(self, turn: Turn) -> None:
         plan = await self._router.plan(turn.inbound, turn.session, turn.record)
-        turn.reply = FirstToken(
-            plan.reply,
-            lambda: self._observer.first_token(asyncio.get_running_loop().time() - turn.t0),
+        turn.reply = RoundText(
+            FirstToken(
+                plan.reply,
+                lambda: self._observer.first_token(asyncio.get_running_loop().time() - turn.t0),
+            )
         )
         turn.audience, turn.place = plan.audience, plan.place
         surface = self._router.surface_of(turn.inbound)
@@ -228,17 +251,18 @@ class TurnPipeline:
             # The answer could not be shown. Leave the delivery claimed: its lease runs out
             # and it is retried (counted), editing what was already posted.
             log.error("could not deliver the reply: %s", exc, extra=turn.log_extra)
-            await self._record(turn, "reply_failed")
+            await self._endings.record(turn, "reply_failed")
             return
         if isinstance(ran, Failed):
-            await self._fail(turn, ran.outcome)
+            await self._endings.fail(turn, ran.outcome)
             return
-        await self._commit(turn, ran)
+        await self._endings.commit(turn, ran)
 
     def _runner(self, turn: Turn, tools: Toolbox) -> RunAgent:
         """Runs the agent once for ``turn`` over a history and its user message, as sent."""
 
         async def run(history: list[dict[str, Any]], user: dict[str, Any]) -> AgentResult:
+            turn.said.clear()  # a retry starts its record over
             async with asyncio.timeout(self._cfg.turn_timeout):
                 return await run_agent(
                     self._model,
@@ -250,71 +274,10 @@ class TurnPipeline:
                     tools=tools,
                     tool_context=self._tool_context(turn),
                     progress=turn.reply,
+                    record=turn.said,
                 )
 
         return run
-
-    async def _commit(self, turn: Turn, ran: Ran) -> None:
-        result, outcome = ran.result, ran.outcome
-        ref = turn.delivery.delivery_id
-        messages = [
-            *(context_message(m) for m in ran.before),
-            *(new_message(m, turn.inbound, ref) for m in (turn.user, *result.messages)),
-        ]
-        usage = result.usage + ran.usage
-        turn.lease.committing = True
-        try:
-            await self._store.commit_turn(
-                TurnCommit(
-                    session_id=turn.session_id,
-                    fence=turn.lease.fence,
-                    turn_id=turn.turn_id,
-                    messages=messages,
-                    usage=usage,
-                    model=self._model.name,
-                    outcome=outcome,
-                    delivery_pk=turn.delivery.id,
-                    holder=self._cfg.holder,
-                    started_at=turn.started,
-                    audience=turn.place.value,
-                )
-            )
-        except LeaseLost:
-            session = await self._store.get_session(turn.session_id)
-            if session is None or session.status != "active":
-                # Reset or dropped while this turn ran: its answer was shown, the
-                # conversation starts over as asked; nothing to retry.
-                log.info("session ended during the turn; answer not stored", extra=turn.log_extra)
-                await self._store.finish_delivery(
-                    turn.delivery.id, self._cfg.holder, "done", "session ended during the turn"
-                )
-                self._observer.turn_finished("superseded", None, usage)
-                return
-            log.warning("lease lost before commit; turn not stored", extra=turn.log_extra)
-            self._observer.turn_finished("lease_lost", None, usage)
-            return
-        elapsed = asyncio.get_running_loop().time() - turn.t0
-        self._observer.turn_finished(outcome, elapsed, usage)
-        await self._actions.spent(turn.inbound, usage)
-        for kind in ran.compactions:
-            self._observer.compacted(kind)
-            await self._store.log_event(
-                turn.session_id, "compacted", cause=kind, turn_id=turn.turn_id
-            )
-        if ran.reseeded:
-            self._observer.reseeded()
-        u = usage
-        log.info(
-            "turn done outcome=%s rounds=%d in=%d out=%d cache_read=%d cache_write=%d %.2fs",
-            outcome,
-            result.rounds,
-            u.input_tokens,
-            u.output_tokens,
-            u.cache_read_tokens,
-            u.cache_write_tokens,
-            elapsed,
-            extra=turn.log_extra,
-        )
 
     async def _new_session(self, key: str, turn_id: str) -> Session:
         session = await self._store.create_session(self._cfg.agent, turn_id=turn_id)
@@ -353,6 +316,19 @@ class TurnPipeline:
             thread_link=thread_link,
         )
 
+    async def _finish_stopped(self, turn: Turn) -> None:
+        """Someone stopped the turn: show it, and commit the conversation as it stands."""
+        log.info("turn stopped on request", extra=turn.log_extra)
+        if not turn.user:  # stopped before the message was even read: nothing to keep
+            await self._store.finish_delivery(turn.delivery.id, self._cfg.holder, "done", "stop")
+            return
+        partial = turn.reply.current if isinstance(turn.reply, RoundText) else ""
+        with contextlib.suppress(IntegrationError):
+            await turn.reply.finish(STOPPED_NOTE)
+        messages = stopped_messages(turn.said, partial)
+        result = AgentResult(messages, partial, Usage(), 0)
+        await self._endings.commit(turn, Ran(result, "stopped"))
+
     async def _refuse(
         self, reason: str, note: str, inbound: Inbound, delivery: Delivery, turn_id: str
     ) -> None:
@@ -367,24 +343,3 @@ class TurnPipeline:
             TurnRecord(turn_id, None, f"limited_{reason}", None, Usage(), now, now)
         )
         await self._store.finish_delivery(delivery.id, self._cfg.holder, "done", reason)
-
-    async def _fail(self, turn: Turn, outcome: str) -> None:
-        await self._record(turn, outcome)
-        await self._store.finish_delivery(turn.delivery.id, self._cfg.holder, "failed", outcome)
-
-    async def _record(self, turn: Turn, outcome: str) -> None:
-        """Record (and count) a turn that committed no messages."""
-        finished = self._clock()
-        await self._store.record_turn(
-            TurnRecord(
-                turn.turn_id,
-                turn.session_id,
-                outcome,
-                self._model.name,
-                Usage(),
-                turn.started,
-                finished,
-            )
-        )
-        seconds = (finished - turn.started).total_seconds()
-        self._observer.turn_finished(outcome, seconds, Usage())

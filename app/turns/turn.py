@@ -64,6 +64,8 @@ class Turn:
     started: datetime
     t0: float  # loop time at start, for latency
     user: dict[str, Any] = field(default_factory=dict)  # the user message, as Claude reads it
+    stopped: bool = False  # someone asked it to stop (``stopping``)
+    said: list[dict[str, Any]] = field(default_factory=list)  # the agent's completed messages
     # Set once the turn knows where its answer goes (``ReplyRouter.plan``).
     reply: Reply = field(init=False)
     audience: Audience = field(init=False)  # who will read the answer

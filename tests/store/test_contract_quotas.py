@@ -217,3 +217,18 @@ async def test_pending_count_counts_a_lanes_unfinished_deliveries(store: Store) 
     await store.finish_delivery(claimed.id, "w1", "failed", "boom")
     assert await store.pending_count("tl:slack:C1::1") == 1
     assert await store.pending_count("tl:slack:C1::2") == 1
+
+
+async def test_processing_delivery_is_the_one_being_handled_in_a_lane(store: Store) -> None:
+    lane = "tl:slack:C1::1"
+    assert await store.processing_delivery(lane) is None
+    await store.record_delivery("a0", "slack", lane, {"n": 0})
+    await store.record_delivery("a1", "slack", lane, {"n": 1})
+    assert await store.processing_delivery(lane) is None  # pending is not being handled
+    claimed = await store.claim_delivery("w1", LEASE)
+    assert claimed is not None
+    now = await store.processing_delivery(lane)
+    assert now is not None and now.delivery_id == "a0"
+    assert await store.processing_delivery("tl:slack:C1::2") is None
+    await store.finish_delivery(claimed.id, "w1", "done")
+    assert await store.processing_delivery(lane) is None

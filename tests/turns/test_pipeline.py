@@ -36,10 +36,11 @@ class World:
         *steps: Any,
         tools: list[Any] | None = None,
         config: dict[str, Any] | None = None,
+        model: ScriptedModel | None = None,
     ) -> None:
         self.clock = Clock()
         self.store = MemoryStore(clock=self.clock.now)
-        self.model = ScriptedModel(list(steps))
+        self.model = model or ScriptedModel(list(steps))
         self.chat, self.tracker = ChatSurface(), TrackerSurface()
         surfaces = SurfaceRegistry(home=self.chat)
         surfaces.register(self.tracker)

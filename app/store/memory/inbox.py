@@ -120,6 +120,13 @@ class MemoryInbox:
                 row.lane == lane and row.status in UNFINISHED for row in self._t.inbox.values()
             )
 
+    async def processing_delivery(self, lane: str) -> Delivery | None:
+        async with self._t.lock:
+            rows = [
+                r for r in self._t.inbox.values() if r.lane == lane and r.status == "processing"
+            ]
+            return min(rows, key=lambda r: r.pk).delivery() if rows else None
+
     async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
         async with self._t.lock:
             handled = [

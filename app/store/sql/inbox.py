@@ -195,6 +195,18 @@ class SqlInbox:
             return int((await conn.execute(stmt)).scalar_one())
 
     @guard
+    async def processing_delivery(self, lane: str) -> Delivery | None:
+        stmt = (
+            select(inbox)
+            .where(inbox.c.lane == lane, inbox.c.status == "processing")
+            .order_by(inbox.c.pk)
+            .limit(1)
+        )
+        async with self._db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        return to_delivery(row) if row is not None else None
+
+    @guard
     async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
         stmt = (
             select(inbox)
