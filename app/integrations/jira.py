@@ -8,15 +8,24 @@ Authentication is HTTP Basic with the account's email and API token. Failures ra
 from __future__ import annotations
 
 import base64
-from typing import Any
+import logging
+import time
+from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
 
 from app.config import JiraSettings
+from app.core import Audience
+from app.errors import IntegrationError
 from app.integrations.adf import markdown_to_adf
 from app.integrations.http import DEFAULT_TIMEOUT, USER_AGENT, RestClient, Upstream, require
 from app.integrations.item import Item
+
+log = logging.getLogger(__name__)
+
+# How long a project's type is trusted before it is asked again.
+AUDIENCE_TTL_SECONDS: Final = 600.0
 
 
 class JiraClient(RestClient):
@@ -34,12 +43,35 @@ class JiraClient(RestClient):
         upstream = Upstream("Jira", "JIRA_API_TOKEN", (settings.api_token.reveal(), encoded))
         super().__init__(http, settings.base_url, upstream, timeout)
         self._settings = settings
+        # project key -> (audience, monotonic time it stops being trusted)
+        self._audiences: dict[str, tuple[Audience, float]] = {}
 
     def __repr__(self) -> str:
         return f"JiraClient(base_url={self._base!r})"
 
     def browse_url(self, key: str) -> str:
         return f"{self._base}/browse/{key}"
+
+    async def project_audience(self, project_key: str) -> Audience:
+        """Who can read tickets of ``project_key``: PUBLIC for a Service Management project
+        (its customers read the tickets they raise), INTERNAL otherwise
+        (``GET /rest/api/3/project/{key}``). Kept for ten minutes; when Jira cannot be asked
+        the answer is PUBLIC, the careful one, and it is not kept."""
+        now = time.monotonic()
+        cached = self._audiences.get(project_key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        try:
+            data = await self._call(
+                "GET", f"/rest/api/3/project/{project_key}", what=f"project {project_key}"
+            )
+        except IntegrationError as exc:
+            log.warning("audience of project %s unknown, treated as public: %s", project_key, exc)
+            return Audience.PUBLIC
+        kind = data.get("projectTypeKey") if isinstance(data, dict) else None
+        audience = Audience.PUBLIC if kind in (None, "service_desk") else Audience.INTERNAL
+        self._audiences[project_key] = (audience, now + AUDIENCE_TTL_SECONDS)
+        return audience
 
     async def create_issue(
         self,

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from app.agent.tools.jira import CreateJiraTicket, LinkJiraTicket, jira_tools
+from app.core import Audience
 from app.integrations.adf import adf_to_text
 from app.integrations.jira import JiraClient
 from tests.agent.conversation import THREAD, Conversation
@@ -256,3 +257,26 @@ async def test_link_with_bad_credentials_names_the_setting(jira: FakeJira) -> No
     assert result.is_error
     assert "JIRA_API_TOKEN" in result.content
     assert "nope-nope" not in result.content
+
+
+async def test_a_service_desk_ticket_carries_no_link_to_the_slack_thread() -> None:
+    async with FakeJira(projects=["AD"], service_desks=["HELP"]) as desk, httpx.AsyncClient() as h:
+        settings = desk.settings(projects=["AD", "HELP"])
+        client = JiraClient(settings, h)
+        tool = CreateJiraTicket(client, settings)
+        assert await tool.target_audience(ticket_args(project_key="HELP")) is Audience.PUBLIC
+        assert await tool.target_audience(ticket_args(project_key="AD")) is Audience.INTERNAL
+        assert await tool.target_audience(ticket_args(project_key="NOPE")) is None
+
+        result = await tool.run(ticket_args(project_key="HELP"), Conversation().context())
+
+        assert not result.is_error, result.content
+        footer = adf_to_text(desk.issues["HELP-1"]["fields"]["description"])
+        assert THREAD not in footer and "slack" not in footer.lower()
+        assert "Filed by Threadline" in footer and "session `sess-1`" in footer
+
+
+async def test_a_project_jira_cannot_describe_counts_as_public(jira: FakeJira) -> None:
+    async with httpx.AsyncClient() as http:
+        client = JiraClient(jira.settings(projects=["GONE"]), http)
+        assert await client.project_audience("GONE") is Audience.PUBLIC

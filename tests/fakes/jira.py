@@ -155,6 +155,7 @@ class FakeJira(ScriptedFake):
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/rest/api/3/myself", self._myself),
+            web.get("/rest/api/3/project/{key}", self._project),
             web.post("/rest/api/3/issue", self._create_issue),
             web.get("/rest/api/3/issue/{key}", self._get_issue),
             web.post("/rest/api/3/issue/{key}/comment", self._comment),
@@ -191,6 +192,15 @@ class FakeJira(ScriptedFake):
             },
             status=404,
         )
+
+    async def _project(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"].upper()
+        if key not in self.projects:
+            return web.json_response(
+                {"errorMessages": [f"No project could be found with key '{key}'."], "errors": {}},
+                status=404,
+            )
+        return web.json_response(project_payload(key, self.project_types[key]))
 
     async def _myself(self, request: web.Request) -> web.Response:
         return web.json_response(

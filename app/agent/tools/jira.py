@@ -14,7 +14,7 @@ from typing import Any, Final
 from app.agent.tools.base import Tool
 from app.agent.tools.items import CreateItemTool, Filing, ItemTool, LinkItemTool, Lookup
 from app.config import JiraSettings
-from app.core import ConversationKey
+from app.core import Audience, ConversationKey
 from app.integrations.filing import (
     MAX_BODY,
     MAX_TITLE,
@@ -49,6 +49,14 @@ class _JiraTool(ItemTool):
 
     def _allowed(self) -> str:
         return ", ".join(sorted(self._projects))
+
+    async def target_audience(self, args: dict[str, Any]) -> Audience | None:
+        """PUBLIC for a Service Management project, whose customers read its tickets (asked
+        of Jira, which answers PUBLIC when it cannot tell); None for a refused project."""
+        project = args.get("project_key") or str(args.get("key", "")).partition("-")[0]
+        if not isinstance(project, str) or project.upper() not in self._projects:
+            return None
+        return await self._client.project_audience(project.upper())
 
     def _key_for(self, agent: str, item: Item) -> str:
         assert item.key is not None
@@ -109,6 +117,7 @@ class CreateJiraTicket(_JiraTool, CreateItemTool):
             f"create the ticket in {project}",
             description,
             lambda full: self._client.create_issue(project, summary, full, issue_type),
+            audience=lambda: self._client.project_audience(project),
         )
 
 
