@@ -48,6 +48,9 @@ async def running_world(tmp_path: Path) -> AsyncIterator[World]:
             "JIRA_API_TOKEN": jira.token,
             "JIRA_PROJECTS": "AD,HELP",
             "JIRA_WEBHOOK_SECRET": JIRA_SECRET,
+            # These worlds show the round trip; approval cards have their own tests
+            # (tests/actions), so writes run at once here, wherever they go.
+            "TOOL_APPROVAL": "never",
         }
         async with run_app(env) as bot:
             yield World(bot, slack, claude, github, jira)
