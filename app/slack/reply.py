@@ -29,6 +29,7 @@ from app.slack.format import (
     no_group_pings,
     split_text,
 )
+from app.slack.stops import stop_button
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class SlackReply:
         on_removed: Callable[[str], Awaitable[None]] | None = None,
         limit: int = MESSAGE_LIMIT,
         update_interval: float = 1.0,
+        stop_key: str | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -69,6 +71,8 @@ class SlackReply:
         self._on_posted = on_posted
         self._on_removed = on_removed
         self._limit = limit
+        # Posted-and-edited answers carry a Stop button (naming this conversation) until done.
+        self._stop_key = stop_key
         self._pending = ""
         self._written = ""
         self._writer: _Writer
@@ -273,12 +277,13 @@ class _UpdateWriter:
         self._ts = self._spare.pop(0) if self._spare else None
         self._text = ""
         self._shown = ""
+        self._stop_shown = False  # the message on screen still carries the Stop button
         self._last = 0.0
 
     async def write(self, text: str) -> None:
         for piece in _pieces(text, self._limit):
             if self._ts is not None and len(self._text) + len(piece) > self._limit:
-                await self._show(force=True)
+                await self._show(force=True, final=True)
                 self._ts = self._spare.pop(0) if self._spare else None
                 self._text, self._shown = "", ""
             self._text += piece
@@ -292,7 +297,7 @@ class _UpdateWriter:
         return None  # plain messages have no step timeline; the thread status shows it
 
     async def close(self) -> None:
-        await self._show(force=True)
+        await self._show(force=True, final=True)
         while self._spare:
             ts = self._spare.pop(0)
             try:
@@ -303,26 +308,39 @@ class _UpdateWriter:
                 if self._reply._on_removed is not None:
                     await self._reply._on_removed(ts)
 
-    async def _show(self, *, force: bool) -> None:
+    async def _show(self, *, force: bool, final: bool = False) -> None:
         client = self._reply._client
+        stop = None if final else self._reply._stop_key
         if self._ts is None:
             body = self._text if self._text.strip() else PLACEHOLDER
             response = await client.chat_postMessage(
                 channel=self._reply._channel,
-                **new_message(body, thread_ts=self._reply._thread_ts),
+                **_with_stop(new_message(body, thread_ts=self._reply._thread_ts), stop),
             )
             self._ts = str(response["ts"])
-            self._shown = body
+            self._shown, self._stop_shown = body, stop is not None
             self._last = time.monotonic()
             await self._reply._posted(self._ts)
+            if final and self._stop_shown:
+                await self._show(force=True, final=True)  # take the button off again
             return
         due = force or time.monotonic() - self._last >= self._interval
-        if due and self._text.strip() and self._text != self._shown:
+        changed = self._text != self._shown or (final and self._stop_shown)
+        if due and self._text.strip() and changed:
             await client.chat_update(
-                channel=self._reply._channel, ts=self._ts, **markdown_message(self._text)
+                channel=self._reply._channel,
+                ts=self._ts,
+                **_with_stop(markdown_message(self._text), stop),
             )
-            self._shown = self._text
+            self._shown, self._stop_shown = self._text, stop is not None
             self._last = time.monotonic()
+
+
+def _with_stop(message: dict[str, Any], stop_key: str | None) -> dict[str, Any]:
+    """``message`` with the Stop button of conversation ``stop_key`` under it (None: as is)."""
+    if stop_key is None:
+        return message
+    return {**message, "blocks": [*message["blocks"], stop_button(stop_key)]}
 
 
 def _pieces(text: str, limit: int) -> list[str]:

@@ -132,6 +132,7 @@ class SlackSurface:
             on_posted=remember,
             existing_ts=log.slack_messages,
             on_removed=log.slack_removed,
+            stop_key=inbound.key,
         )
 
     async def notify(self, inbound: Inbound, text: str) -> None:
