@@ -134,6 +134,7 @@ class Threadline:
                 s.database_url,
                 ttl_days=s.session_ttl_days,
                 max_age_days=s.trust.session_max_age_days,
+                clock=self.clock,
             )
             resources.push_async_callback(self._store.close)
         version = await self.store.migrate()

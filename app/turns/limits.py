@@ -150,8 +150,14 @@ class Limits:
 
     async def spent(self, inbound: Inbound, usage: Usage) -> None:
         """Record a turn's input and output tokens for the workspace, its author (Slack) and
-        its place (channel or item, for ``python -m app usage``)."""
-        tokens = usage.input_tokens + usage.output_tokens
+        its place (channel or item, for ``python -m app usage``). Input read from or written
+        to the prompt cache is input too: it is counted with the rest."""
+        tokens = (
+            usage.input_tokens
+            + usage.cache_read_tokens
+            + usage.cache_write_tokens
+            + usage.output_tokens
+        )
         scopes = [WORKSPACE]
         scopes += [scope for scope in (user_scope(inbound), place_scope(inbound)) if scope]
         await self._store.add_tokens(scopes=scopes, tokens=tokens)

@@ -132,9 +132,13 @@ class TurnPipeline:
         if outcome.followup is None:
             await self._store.finish_delivery(delivery.id, holder, "done", outcome.status)
             return
-        await self._handle(delivery, outcome.followup, turn_id)
+        # The outcome of an action a person decided on: it is told whatever the limits say,
+        # or Claude would never learn that the item now exists.
+        await self._handle(delivery, outcome.followup, turn_id, limited=False)
 
-    async def _handle(self, delivery: Delivery, inbound: Inbound, turn_id: str) -> None:
+    async def _handle(
+        self, delivery: Delivery, inbound: Inbound, turn_id: str, *, limited: bool = True
+    ) -> None:
         extra = {"turn_id": turn_id, "key": inbound.key, "delivery": delivery.delivery_id}
         log.info("turn start attempt=%d", delivery.attempts, extra=extra)
         holder = self._cfg.holder
@@ -154,7 +158,7 @@ class TurnPipeline:
                 else:
                     await self._commands.refuse(command, inbound, delivery, turn_id)
             return
-        refusal = await self._actions.admit(inbound)
+        refusal = await self._actions.admit(inbound) if limited else None
         if refusal is not None:
             await self._refuse(refusal.reason, refusal.note, inbound, delivery, turn_id)
             return

@@ -236,15 +236,6 @@ async def test_a_click_after_the_ttl_marks_the_card_expired_and_runs_nothing(
         assert len(f.claude.requests) == asked.requests + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "build_app(clock=...) does not reach the store the app opens (Threadline._start calls "
-        "open_store without the clock), and expiry is decided on the store's clock: moving "
-        "only the app's clock past APPROVAL_TTL_SECONDS leaves the approval pending and the "
-        "late click files the issue"
-    ),
-)
 async def test_moving_the_apps_own_clock_past_the_ttl_expires_the_card(
     fakes: Fakes, tmp_path: Path
 ) -> None:
@@ -446,15 +437,6 @@ async def test_a_dms_card_sits_at_the_top_level_and_its_click_reaches_the_dm(
 # -- an approval's outcome and the limits ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the outcome turn of a click passes Limits.admit as a message by the clicker: over "
-        "USER_TURNS_PER_HOUR it is refused with the rate note after the action ran, the "
-        "delivery is finished, and the '[Approval] ... approved' message never enters the "
-        "transcript: the conversation still reads 'waiting for approval'"
-    ),
-)
 async def test_an_approved_actions_outcome_reaches_the_conversation_when_the_clicker_is_over_a_rate(
     fakes: Fakes, tmp_path: Path
 ) -> None:

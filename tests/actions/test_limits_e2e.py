@@ -203,15 +203,6 @@ async def test_a_persons_daily_budget_stops_only_that_person(fakes: Fakes, tmp_p
         assert await refused(bot, "user_daily_budget") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Limits.spent counts usage.input_tokens + output_tokens only; every request puts its "
-        "whole input behind a cache breakpoint, so a cacheable request's input arrives as "
-        "cache_creation/cache_read tokens and is not counted: the budget counts little more "
-        "than the answers"
-    ),
-)
 async def test_a_long_messages_input_counts_against_the_daily_budget(
     fakes: Fakes, tmp_path: Path
 ) -> None:
