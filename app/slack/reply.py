@@ -115,6 +115,10 @@ class SlackReply:
                 await self._emit(ready)
 
     async def tool_started(self, call_id: str, name: str) -> None:
+        # What Claude says after its tools is a new paragraph, not glued to what came before.
+        said = self._written + self._pending
+        if said.strip() and not said.endswith("\n\n"):
+            self._pending += "\n" if said.endswith("\n") else "\n\n"
         with _as_integration_error():
             await self._flush_pending()
         await self._step(call_id, _tool_title(name), "in_progress")
