@@ -139,7 +139,8 @@ class SlackProcess(FakeProcess):
 
 
 def app_env(slack_url: str, anthropic_url: str, database_url: str, **extra: str) -> dict[str, str]:
-    """The app's configuration: production defaults except where the fakes live."""
+    """The app's configuration: production defaults except where the fakes live, and no
+    hourly rates (the benchmark sends far more than 60 messages an hour from one person)."""
     return {
         "SLACK_BOT_TOKEN": "xoxb-bench-token",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -148,6 +149,8 @@ def app_env(slack_url: str, anthropic_url: str, database_url: str, **extra: str)
         "ANTHROPIC_BASE_URL": anthropic_url,
         "DATABASE_URL": database_url,
         "AGENT_NAME": AGENT,
+        "USER_TURNS_PER_HOUR": "0",
+        "CHANNEL_TURNS_PER_HOUR": "0",
         **extra,
     }
 

@@ -92,7 +92,7 @@ def test_the_job_tools_are_writes_by_name_before_they_exist(registry: ToolRegist
         ("link_github_issue", {"repo": "acme/site", "number": 2}, Audience.PUBLIC),
         ("create_github_issue", {"repo": "acme/elsewhere"}, None),  # refused by the tool
         ("create_github_issue", {"repo": 42}, None),
-        ("create_jira_ticket", {"project_key": "AD"}, None),
+        ("create_jira_ticket", {"project_key": "AD"}, Audience.INTERNAL),  # a software project
         ("search_docs", {}, None),
         ("no_such_tool", {}, None),
         ("create_github_issue", "not an object", None),

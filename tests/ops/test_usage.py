@@ -47,7 +47,7 @@ async def spent(store_url: str, cli_env: dict[str, str]) -> AsyncIterator[dateti
         clock.advance(days=1)  # yesterday, 01:00
         await limits.spent(slack("U2", "C2"), Usage(700, 0))
         clock.advance(seconds=(now - clock.now()).total_seconds())  # today, now
-        await limits.spent(slack("U1", "C1"), Usage(1000, 200, cache_read_tokens=99_999))
+        await limits.spent(slack("U1", "C1"), Usage(900, 200, cache_read_tokens=100))
         await limits.spent(slack("U2", "C1"), Usage(300, 50))
         await limits.spent(slack("U2", "D7"), Usage(40, 10))
         await limits.spent(jira(), Usage(2000, 500))

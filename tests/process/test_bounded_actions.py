@@ -161,7 +161,7 @@ async def test_a_person_over_the_hour_is_told_and_a_card_files_once_when_the_ask
     assert "Login crashes" in json.dumps(card.blocks) and "grace (U2)" in json.dumps(card.blocks)
     [waiting] = f.claude.tool_results()
     assert f"(approval {approve['value']})" in str(waiting["content"])
-    assert answers(f.slack, root) == ["Filing it.It waits for your approval."]
+    assert answers(f.slack, root) == ["Filing it.\n\nIt waits for your approval."]
     assert f.creates() == 0 and f.github.issues == {}
     assert len(f.claude.requests) == 4
 
