@@ -122,13 +122,20 @@ class JiraClient(RestClient):
             status=status.get("name") if isinstance(status.get("name"), str) else None,
         )
 
-    async def add_comment(self, key: str, body_markdown: str) -> str:
-        """Comment on an issue; returns the new comment's id."""
+    async def add_comment(self, key: str, body_markdown: str, *, public: bool = False) -> str:
+        """Comment on an issue; returns the new comment's id.
+
+        Unless ``public``, the comment is marked internal (``sd.public.comment``): on a Service
+        Management ticket the customer does not see it; on other projects the mark changes
+        nothing."""
+        payload: dict[str, Any] = {"body": markdown_to_adf(body_markdown)}
+        if not public:
+            payload["properties"] = [{"key": "sd.public.comment", "value": {"internal": True}}]
         data = await self._call(
             "POST",
             f"/rest/api/3/issue/{quote(key, safe='')}/comment",
             what=f"issue {key}",
-            json={"body": markdown_to_adf(body_markdown)},
+            json=payload,
         )
         return str(require(data, "id", str, self._upstream))
 

@@ -20,7 +20,9 @@ COMMENT_LIMIT = 30_000
 
 
 # Posts a comment on an item (``acme/widgets#42`` or ``AD-12``); returns the comment's id.
-CommentPoster = Callable[[str, str], Awaitable[str]]
+# ``public``: for everyone who can read the item (a Jira comment customers see); otherwise
+# kept to the organisation where the platform can (an internal Jira comment).
+CommentPoster = Callable[[str, str, bool], Awaitable[str]]
 
 
 class CommentReply:
@@ -118,9 +120,10 @@ class CommentSurface:
 
     def reply(self, inbound: Inbound, log: PostedLog, on_posted: OnPosted) -> Reply:
         item = inbound.item_ref or ""
+        public = inbound.audience == Audience.PUBLIC.value
 
         async def post(body: str) -> str:
-            return await self._post(item, body)
+            return await self._post(item, body, public)
 
         async def posted(comment_id: str) -> None:
             await self._remember(self._comment_ref(item, comment_id))
@@ -132,13 +135,14 @@ class CommentSurface:
 
     async def notify(self, inbound: Inbound, text: str) -> None:
         if inbound.item_ref:
-            await self._comment(inbound.item_ref, text)
+            public = inbound.audience == Audience.PUBLIC.value
+            await self._comment(inbound.item_ref, text, public)
 
     async def notify_key(self, key: ConversationKey, text: str) -> None:
-        await self._comment(key.label, text)
+        await self._comment(key.label, text, False)
 
-    async def _comment(self, item: str, text: str) -> None:
-        await self._remember(self._comment_ref(item, await self._post(item, text)))
+    async def _comment(self, item: str, text: str, public: bool) -> None:
+        await self._remember(self._comment_ref(item, await self._post(item, text, public)))
 
     async def link(self, key: ConversationKey, inbound: Inbound | None = None) -> str | None:
         return inbound.item_url if inbound is not None else None

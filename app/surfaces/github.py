@@ -33,7 +33,9 @@ def github_integration(
 ) -> Integration:
     client = GitHubClient(settings, http)
 
-    async def post(item_ref: str, body: str) -> str:
+    async def post(item_ref: str, body: str, public: bool) -> str:
+        # A GitHub comment is read by whoever can read the repository; ``public`` changes
+        # nothing here (the audience rule decided already whether it may be posted).
         repo, _, number = item_ref.partition("#")
         return await client.create_comment(repo, int(number), github_safe(body))
 

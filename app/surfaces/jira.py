@@ -30,11 +30,15 @@ def jira_integration(
 ) -> Integration:
     client = JiraClient(settings, http)
     account = Account()
+
+    async def post(item_ref: str, body: str, public: bool) -> str:
+        # Internal unless its place is public: on a Service Management ticket, an answer to
+        # an internal note must not reach the customer.
+        return await client.add_comment(item_ref, body, public=public)
+
     return Integration(
         name="Jira",
-        surface=JiraSurface(
-            post=client.add_comment, remember=remember, comment_ref=jira_comment_ref
-        ),
+        surface=JiraSurface(post=post, remember=remember, comment_ref=jira_comment_ref),
         tools=jira_tools(client, settings),
         whoami=client.myself,
         account=account,

@@ -208,7 +208,7 @@ async def test_the_fake_gives_projects_a_type_and_comments_jsd_public(
         jira.add_issue("AD", "Crash")
         jira.add_issue("HELP", "Cannot log in")
         client = client_for(jira, http)
-        await client.add_comment("HELP-1", "We are on it.")
+        await client.add_comment("HELP-1", "We are on it.", public=True)
         internal = await http.post(
             f"{jira.url}/rest/api/3/issue/HELP-1/comment",
             auth=(jira.email, jira.token),
@@ -224,3 +224,14 @@ async def test_the_fake_gives_projects_a_type_and_comments_jsd_public(
     assert internal.status_code == 201
     assert (public["jsdPublic"], note["jsdPublic"]) == (True, False)
     assert public["author"]["accountType"] == "atlassian"
+
+
+async def test_comments_are_internal_unless_asked_to_be_public(http: httpx.AsyncClient) -> None:
+    async with FakeJira(projects=["AD"], service_desks=["HELP"]) as jira:
+        jira.add_issue("HELP", "Cannot log in")
+        client = client_for(jira, http)
+        await client.add_comment("HELP-1", "Internal: the fix is in review.")
+        await client.add_comment("HELP-1", "Thanks, we are on it.", public=True)
+
+    internal, public = jira.comments("HELP-1")
+    assert (internal["jsdPublic"], public["jsdPublic"]) == (False, True)
