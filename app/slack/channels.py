@@ -37,10 +37,8 @@ CACHE_SECONDS: Final = 600.0
 
 def channel_audience(channel: Mapping[str, Any]) -> Audience:
     """The audience of a channel described by ``conversations.info`` (pure)."""
-    if channel.get("is_im"):
-        return Audience.INTERNAL
     if channel.get("is_ext_shared") or channel.get("is_pending_ext_shared"):
-        return Audience.PUBLIC
+        return Audience.PUBLIC  # a DM with someone of another organisation too
     return Audience.INTERNAL
 
 

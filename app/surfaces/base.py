@@ -73,6 +73,10 @@ class Surface(Protocol):
         """Who can read the place ``inbound`` came from (and where its answer would go)."""
         ...
 
+    async def place_audience(self, key: ConversationKey) -> Audience:
+        """Who can read the conversation at ``key`` (PUBLIC when it cannot be told)."""
+        ...
+
     def command_of(self, inbound: Inbound) -> Command | None:
         """A chat command (``reset``, ``links``) typed on this surface, if any."""
         ...

@@ -109,6 +109,10 @@ class CommentSurface:
     async def audience(self, inbound: Inbound) -> Audience:
         return Audience(inbound.audience) if inbound.audience else Audience.INTERNAL
 
+    async def place_audience(self, key: ConversationKey) -> Audience:
+        # Comments are never the home of internal content; when asked, be careful.
+        return Audience.PUBLIC
+
     def command_of(self, inbound: Inbound) -> Command | None:
         return None
 

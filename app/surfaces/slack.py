@@ -62,6 +62,10 @@ class SlackSurface:
             return Audience.INTERNAL
         return await self._places.of(inbound.channel)
 
+    async def place_audience(self, key: ConversationKey) -> Audience:
+        channel, _ = key.slack_place
+        return await self._places.of(channel)
+
     def command_of(self, inbound: Inbound) -> Command | None:
         return command_of(inbound.text)
 

@@ -229,7 +229,7 @@ class TurnPipeline:
             inbound=turn.inbound,
             from_comment=surface.is_item,
             may_use_tools=self._may_use_tools(turn.inbound),
-            home=self._router.home,
+            home=self._router.card_home,
         )
         tools = ReplayingTools(gate, turn.record)
         transcript = await self._store.load_messages(turn.session_id)

@@ -13,6 +13,7 @@ message. If the retry fails too, the new session is dropped and the old one is l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 
 from app.agent.loop import AgentResult
 from app.agent.model import Classified, Failure, classify
-from app.core import ConversationKey
+from app.core import Audience, ConversationKey
 from app.errors import IntegrationError, StoreError
 from app.store.base import KeyLink, Store
 from app.surfaces.base import SurfaceRegistry
@@ -68,12 +69,26 @@ class Recovery:
         seed_text = await self._seed(turn, links)
         seed = rw.seed_message(seed_text) if seed_text else None
         fresh = await self._store.create_session(self._agent, turn_id=turn_id)
+        # What the old session held (and the seed from its thread) comes along: a fresh start
+        # must not make an internal conversation public.
+        if old.audience == Audience.INTERNAL.value or seed is not None:
+            await self._store.raise_audience(
+                fresh.id, Audience.INTERNAL.value, cause="started over", turn_id=turn_id
+            )
         fresh_lease = await self._leases.acquire(fresh)
         if fresh_lease is None:  # pragma: no cover - nobody else knows the new id yet
             raise StoreError("could not lease a brand-new session")
         old_fence, (lease.session, lease.fence) = lease.fence, (fresh, fresh_lease.fence)
         try:
             result = await run([seed] if seed else [])
+        except asyncio.CancelledError:
+            # Stopped (or shut down) during the fresh run: the conversation stays where it
+            # was, on the old session, and the new one is let go.
+            lease.session, lease.fence = old, old_fence
+            await self._store.end_session(
+                fresh.id, "dropped", cause="fresh retry interrupted", turn_id=turn_id
+            )
+            raise
         except Exception as exc:
             if isinstance(exc, StoreError | IntegrationError):
                 raise

@@ -234,7 +234,24 @@ def render(window: Window) -> list[dict[str, Any]]:
             out.append(message)
     if pending:
         out.append({"role": "user", "content": pending})
+    _latest_breakpoint_only(out)
     return out
+
+
+def _latest_breakpoint_only(messages: list[dict[str, Any]]) -> None:
+    """Keep the breakpoint of the latest compaction point only: with the system prompt's and
+    the last block's, a request never carries more than the API's four. The blocks that carry
+    one here are copies made by ``render``, never stored content."""
+    seen = False
+    for message in reversed(messages):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for block in reversed(content):
+            if isinstance(block, dict) and "cache_control" in block:
+                if seen:
+                    del block["cache_control"]
+                seen = True
 
 
 def join(

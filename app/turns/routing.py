@@ -76,18 +76,19 @@ class ReplyRouter:
         """The visible answer to ``inbound``: on its own surface, or home if the rule says so."""
         surface = self.surface_of(inbound)
         place = await surface.audience(inbound)
-        home_key = await self.home(session.id)
         if self._must_redirect(place, session):
             home = self._surfaces.home
+            home_key = await self.home(session.id, internal=True)
             if home is not None and home_key is not None and str(home_key) != inbound.key:
                 reply = self._redirected(inbound, surface, home, home_key, log_)
                 return Plan(reply, Audience.INTERNAL, place, True)
             # Nowhere internal to answer: the public place gets the note and nothing else.
             return Plan(self._note_only(inbound, surface, log_), place, place, True)
+        internal = session.audience == Audience.INTERNAL.value
 
         async def notice_home() -> None:
             if surface is not self._surfaces.home:
-                await self.notice_home(session.id, _answered_elsewhere(inbound))
+                await self.notice_home(session.id, _answered_elsewhere(inbound), internal=internal)
 
         return Plan(surface.reply(inbound, log_, notice_home), place, place, False)
 
@@ -106,20 +107,33 @@ class ReplyRouter:
                 return
         await surface.notify(inbound, text)
 
-    async def home(self, session_id: str) -> ConversationKey | None:
-        """The session's conversation on the home surface (its Slack thread), if any."""
+    async def home(self, session_id: str, *, internal: bool = False) -> ConversationKey | None:
+        """The session's conversation on the home surface (its Slack thread), if any; with
+        ``internal``, only when outsiders cannot read it (not a Slack Connect channel): what
+        goes there then may hold the organisation's content."""
         home = self._surfaces.home
         if home is None:
             return None
         for link in await self._store.keys_for(session_id):
             key = ConversationKey.parse(link.key)
             if key.platform == home.platform:
+                if internal and await home.place_audience(key) is not Audience.INTERNAL:
+                    log.info("home thread %s is shared outside: internal content not sent", key)
+                    return None
                 return key
         return None
 
-    async def notice_home(self, session_id: str, text: str) -> None:
-        """Tell the session's Slack thread something (best effort: a failure is logged)."""
-        home, key = self._surfaces.home, await self.home(session_id)
+    async def card_home(self, session_id: str) -> ConversationKey | None:
+        """Where an approval card of this session may go: a card shows what the conversation
+        asked for, so an internal conversation's card needs an internal thread."""
+        session = await self._store.get_session(session_id)
+        internal = session is None or session.audience == Audience.INTERNAL.value
+        return await self.home(session_id, internal=internal)
+
+    async def notice_home(self, session_id: str, text: str, *, internal: bool = True) -> None:
+        """Tell the session's Slack thread something (best effort: a failure is logged);
+        ``internal`` notices go only to a thread outsiders cannot read."""
+        home, key = self._surfaces.home, await self.home(session_id, internal=internal)
         if home is None or key is None:
             return
         try:

@@ -67,6 +67,7 @@ class ChatSurface:
         self.context_text: str | None = None
         self.context_error: BaseException | None = None
         self.fail_replies_with: BaseException | None = None
+        self.shared_place: Audience | None = None  # what ``place_audience`` answers
         self.seed_text: str | None = None  # what ``seed`` returns (None, as comments do)
         self.seeded: list[tuple[str, str | None]] = []  # (key, before) of each ``seed`` call
 
@@ -79,6 +80,9 @@ class ChatSurface:
 
     async def audience(self, inbound: Inbound) -> Audience:
         return Audience(inbound.audience) if inbound.audience else Audience.INTERNAL
+
+    async def place_audience(self, key: ConversationKey) -> Audience:
+        return self.shared_place if self.shared_place is not None else Audience.INTERNAL
 
     def command_of(self, inbound: Inbound) -> Command | None:
         word = inbound.text.strip().lower()

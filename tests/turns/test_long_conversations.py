@@ -334,6 +334,12 @@ async def test_a_rejected_transcript_starts_over_and_keeps_its_links(errors: Err
     new = await world.store.resolve(KEY)
     assert new is not None and new.id != old.id
     assert await world.store.resolve("tl:tracker:ITEM-1") == new
+    # What the old session held was internal: starting over does not make it public.
+    assert old.audience == new.audience == "internal"
+    changes = [
+        e.cause for e in await world.store.events_for(new.id) if e.kind == "audience_changed"
+    ]
+    assert changes == ["started over"]  # carried over before the fresh run, not after it
     assert world.chat.replies[1].note == reset_note()  # nothing to seed it with
     assert len(world.model.requests[2]["messages"]) == 1 and world.seen.reseeded_sessions == 0
     # The thread was asked first, then the item's surface (which has no history to offer).

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from app.agent.tools.base import ToolContext, ToolRegistry, ToolResult
+from app.core import Audience
 from app.errors import IntegrationError
 from app.store.base import Delivery
 from app.store.memory import MemoryStore
@@ -364,3 +365,15 @@ async def test_people_of_another_organisation_chat_without_tools_or_commands() -
     full = World(say("Hi."), tools=[Tool()], config={"external_users": "full"})
     await full.deliver(guest)
     assert full.model.requests[0]["tools"] == ["create_thing"]
+
+
+async def test_an_internal_answer_never_goes_to_a_home_thread_outsiders_can_read() -> None:
+    world = World(say("Filed."), say("The secret plan is X."))
+    home = chat_message("file it")
+    await _linked(world, home)  # internal: the first message came from a workspace place
+    world.chat.shared_place = Audience.PUBLIC  # ...but the thread is shared with another org
+
+    await world.deliver(replace(tracker_comment("paste the discussion"), audience="public"))
+
+    assert world.tracker.notes == [(tracker_comment("x").key, NOTE)]
+    assert world.tracker.replies == [] and world.chat.notes == []

@@ -209,3 +209,26 @@ def test_size_is_estimated_at_four_characters_a_token() -> None:
     assert rw.estimate_tokens([answer("x" * 4_000)]) == 1_004
     assert rw.estimate_tokens([call("toolu_1")]) > 0
     assert rw.estimate_tokens([server_compacted("s" * 400, "")]) > 100
+
+
+def test_only_the_latest_compaction_point_carries_a_cache_breakpoint() -> None:
+    def compacting(summary: str, tool_id: str) -> list[dict[str, Any]]:
+        block = {"type": "compaction", "content": summary, "encrypted_content": "e"}
+        use = {"type": "tool_use", "id": tool_id, "name": "search_tickets", "input": {}}
+        return [
+            {"role": "assistant", "content": [block, use]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id}]},
+        ]
+
+    # One turn whose tool loop was compacted three times by the API.
+    last = {"type": "compaction", "content": "three", "encrypted_content": "e"}
+    stored = [
+        user("question"),
+        *compacting("one", "t1"),
+        *compacting("two", "t2"),
+        {"role": "assistant", "content": [last, {"type": "text", "text": "ok"}]},
+    ]
+    out = rw.render(rw.latest_window(stored))
+    marked = [b for m in out for b in m["content"] if "cache_control" in b]
+    assert marked == [{**last, "cache_control": {"type": "ephemeral"}}]
+    assert all("cache_control" not in b for m in stored for b in m["content"])
