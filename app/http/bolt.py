@@ -204,7 +204,15 @@ def build_bolt_app(
         click: ApprovalClick, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
         """An approval click: recorded like a message (deduplicated by the click's identity,
-        ordered with its conversation), then acknowledged; the worker decides it."""
+        ordered with its conversation), then acknowledged; the worker decides it. Someone
+        the access policy leaves out (ALLOWED_USERS) decides nothing, unless an approver."""
+        if (
+            trust.allowed_users
+            and click.user_id not in trust.allowed_users
+            and click.user_id not in actions.approvers
+        ):
+            log.info("approval click by %s ignored: not an allowed user", click.user_id)
+            return BoltResponse(status=200, body="")
         try:
             fresh = await store.record_delivery(
                 click.delivery_id, "slack", click.key(agent), click.to_payload(agent)

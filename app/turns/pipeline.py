@@ -126,9 +126,13 @@ class TurnPipeline:
         async with self._leases.keep_claimed(delivery):
             outcome = await decider.handle_click(
                 delivery.payload,
-                resume=delivery.attempts > 1,
+                # A retry, or a click whose report waited for a busy conversation: its
+                # decision holds already and only its outcome is still to be told.
+                resume=delivery.attempts > 1 or record.marked("decided"),
                 tools=ReplayingTools(self._tools, record),
             )
+            if outcome.followup is not None:
+                await record.mark("decided")
         if outcome.followup is None:
             await self._store.finish_delivery(delivery.id, holder, "done", outcome.status)
             return
@@ -158,7 +162,14 @@ class TurnPipeline:
                 else:
                     await self._commands.refuse(command, inbound, delivery, turn_id)
             return
-        refusal = await self._actions.admit(inbound) if limited else None
+        # Counted once per message: not again when it waits for a busy conversation or is
+        # retried after a crash.
+        first_time = (
+            limited
+            and self._actions.limits is not None
+            and await self._store.remember_once(f"admit:{delivery.delivery_id}")
+        )
+        refusal = await self._actions.admit(inbound) if first_time else None
         if refusal is not None:
             await self._refuse(refusal.reason, refusal.note, inbound, delivery, turn_id)
             return

@@ -55,6 +55,15 @@ class DeliveryRecord:
         }
         await self._save()
 
+    async def mark(self, flag: str) -> None:
+        """Remember that this delivery got past a point it must not go through twice."""
+        if not self.data.get(flag):
+            self.data[flag] = True
+            await self._save()
+
+    def marked(self, flag: str) -> bool:
+        return bool(self.data.get(flag))
+
     async def slack_removed(self, ts: str) -> None:
         posted = self.data.get("slack_ts", [])
         if ts in posted:

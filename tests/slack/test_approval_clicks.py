@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from app.slack.cards import APPROVE_ACTION, DECLINE_ACTION, ApprovalClick, approval_click
-from tests.harness import Running, sign
+from tests.harness import Running, run_app, sign
 
 AGENT = "threadline"
 _action_ts = itertools.count(1)
@@ -271,3 +271,14 @@ async def test_an_unsigned_click_is_refused(bot: Running, env: dict[str, str]) -
     response = await bot.post_raw("/slack/events", raw, headers)
 
     assert response.status == 401 and inbox_rows(env) == []
+
+
+async def test_a_click_by_someone_outside_allowed_users_is_not_recorded(
+    env: dict[str, str],
+) -> None:
+    async with run_app({**env, "ALLOWED_USERS": "U1", "APPROVERS": "U7"}) as bot:
+        assert await send_click(bot, click_body(user="U2", action_ts="1.1")) == (200, "")
+        assert inbox_rows(env) == []
+        # an approver decides whatever the allow-list says
+        assert await send_click(bot, click_body(user="U7", action_ts="1.2")) == (200, "")
+        assert len(inbox_rows(env)) == 1

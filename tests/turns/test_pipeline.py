@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 
 from app.agent.tools.base import ToolContext, ToolRegistry, ToolResult
+from app.config import ActionSettings
 from app.core import Audience
 from app.errors import IntegrationError
 from app.store.base import Delivery
 from app.store.memory import MemoryStore
 from app.surfaces.base import SurfaceRegistry
+from app.turns.actions import TurnActions
+from app.turns.limits import Limits
 from app.turns.pipeline import PipelineConfig, TurnPipeline
 from app.turns.routing import AudiencePolicy
 from tests.agent.scripted import ScriptedModel, say, use_tool
@@ -38,6 +41,7 @@ class World:
         tools: list[Any] | None = None,
         config: dict[str, Any] | None = None,
         model: ScriptedModel | None = None,
+        limits: ActionSettings | None = None,
     ) -> None:
         self.clock = Clock()
         self.store = MemoryStore(clock=self.clock.now)
@@ -57,6 +61,11 @@ class World:
             model=self.model,
             tools=ToolRegistry(tools or []),
             surfaces=surfaces,
+            actions=(
+                TurnActions(limits, limits=Limits(self.store, limits, self.clock.now))
+                if limits is not None
+                else None
+            ),
             clock=self.clock.now,
         )
 
@@ -377,3 +386,23 @@ async def test_an_internal_answer_never_goes_to_a_home_thread_outsiders_can_read
 
     assert world.tracker.notes == [(tracker_comment("x").key, NOTE)]
     assert world.tracker.replies == [] and world.chat.notes == []
+
+
+async def test_a_message_waiting_for_a_busy_conversation_is_counted_once() -> None:
+    world = World(say("One."), say("Two."), limits=ActionSettings(user_turns_per_hour=2))
+    message = chat_message("first")
+    await world.deliver(message)
+    session = await world.store.resolve(message.key)
+    assert session is not None
+    held = await world.store.acquire_lease(session.id, "replica-2", 30)
+    assert held is not None
+    await world.record(chat_message("second"))
+    for _ in range(4):  # handed back while the other replica holds the conversation
+        world.clock.advance(seconds=1)
+        await world.pipeline.handle(await world.claim())
+    await world.store.release_lease(session.id, "replica-2", held)
+    world.clock.advance(seconds=1)
+    await world.pipeline.handle(await world.claim())
+
+    assert len(world.model.requests) == 2  # answered: counted as one message, not five
+    assert not any("an hour" in text for _, text in world.chat.notes)
