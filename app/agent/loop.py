@@ -77,7 +77,11 @@ async def run_agent(
         calls = [b for b in content if b.get("type") == "tool_use"]
         if not calls:
             return AgentResult(new, "\n\n".join(texts), usage, round_no)
-        results = []
+        # The results message is part of the record from the start and filled as each tool
+        # finishes, so a turn stopped midway knows which calls ran.
+        results: list[dict[str, Any]] = []
+        tool_message = {"role": "user", "content": results}
+        new.append(tool_message)
         for call in calls:
             await progress.tool_started(call["id"], call["name"])
             result = await tools.call(call["name"], call.get("input"), tool_context)
@@ -92,9 +96,7 @@ async def run_agent(
                     "is_error": result.is_error,
                 }
             )
-        tool_message = {"role": "user", "content": results}
         conversation.append(tool_message)
-        new.append(tool_message)
     # Claude kept calling tools; close the turn with what it said so far, and keep the
     # transcript valid (a tool_result must be answered by an assistant message).
     stop_text = "(I stopped after too many tool calls in one turn.)"

@@ -6,6 +6,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+from app.core.text import one_kind_of_line_break
+
 
 def system_prompt(*, agent: str, tool_names: list[str], today: datetime) -> list[dict[str, Any]]:
     """The system prompt: one stable, cached block (per agent, tools and day)."""
@@ -52,10 +54,11 @@ def audience_line(audience: str, where: str) -> str:
 def user_message(header: str, text: str) -> dict[str, Any]:
     """The transcript form of an inbound message: the surface's header naming the author and
     where they wrote (``[Ada Lovelace (U012AB) in Slack]``), then the text."""
-    body = _HEADER_LIKE.sub(lambda m: m.group(1) + "\\[", text)
+    body = _HEADER_LIKE.sub(r"\1\\[", one_kind_of_line_break(text))
     return {"role": "user", "content": [{"type": "text", "text": f"{header}\n{body}"}]}
 
 
-# A line of a message that looks like our author header is escaped, so nobody can write
-# "[Grace Hopper (U2) in Slack]" into their message and speak in someone else's name.
-_HEADER_LIKE = re.compile(r"(^|\n)\[(?=[^\]\n]*\([^)\n]*\) in )")
+# A line of a message that starts like our headers ("[Grace Hopper (U2) in Slack]",
+# "[Approval] …", "[Said in this thread …]") is escaped, whatever blank or invisible
+# characters come first, so nobody can speak in someone else's name or the bot's.
+_HEADER_LIKE = re.compile(r"((?:^|\n)[ \t\u00a0\u2000-\u200f\u2060\ufeff]*)\[")

@@ -23,7 +23,17 @@ def clean_name(name: str | None, fallback: str = "someone") -> str:
     return cleaned or fallback
 
 
+# Everything a reader may take for a line break (str.splitlines' set).
+LINE_BREAKS: Final = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def one_kind_of_line_break(text: str) -> str:
+    """``text`` with every kind of line break made ``\n``."""
+    return LINE_BREAKS.sub("\n", text)
+
+
 def quote(text: str) -> str:
-    """``text`` with every line prefixed by ``> `` (empty lines too), so no line of it can
-    start a header or pass for the bot's own words."""
-    return "\n".join(QUOTE + line for line in text.replace("\r\n", "\n").split("\n"))
+    """``text`` with every line prefixed by ``> `` (empty lines too, and lines broken by any
+    kind of line break), so no line of it can start a header or pass for the bot's own
+    words."""
+    return "\n".join(QUOTE + line for line in one_kind_of_line_break(text).split("\n"))

@@ -138,11 +138,14 @@ class TurnPipeline:
             return
         # The outcome of an action a person decided on: it is told whatever the limits say,
         # or Claude would never learn that the item now exists.
-        await self._handle(delivery, outcome.followup, turn_id, limited=False)
+        await self._handle(delivery, outcome.followup, turn_id, followup=True)
 
     async def _handle(
-        self, delivery: Delivery, inbound: Inbound, turn_id: str, *, limited: bool = True
+        self, delivery: Delivery, inbound: Inbound, turn_id: str, *, followup: bool = False
     ) -> None:
+        """``followup``: the turn that reports a decided approval. It passes no limits (the
+        outcome must be told) and offers no tools (it only reports what was done)."""
+        limited = not followup
         extra = {"turn_id": turn_id, "key": inbound.key, "delivery": delivery.delivery_id}
         log.info("turn start attempt=%d", delivery.attempts, extra=extra)
         holder = self._cfg.holder
@@ -189,10 +192,13 @@ class TurnPipeline:
         record = DeliveryRecord(self._store, delivery.id, delivery.reply_ref, holder)
         t0 = asyncio.get_running_loop().time()
         turn = Turn(turn_id, inbound, delivery, lease, record, session, self._clock(), t0)
+        turn.followup = followup
         with logs.bind(session_id=session.id):
             task = asyncio.create_task(self._turn(turn))
 
         def stop() -> None:
+            if lease.committing or task.done():
+                return  # the answer is complete: nothing left to stop
             turn.stopped = True
             task.cancel()
 
@@ -239,7 +245,7 @@ class TurnPipeline:
             store=self._store,
             inbound=turn.inbound,
             from_comment=surface.is_item,
-            may_use_tools=self._may_use_tools(turn.inbound),
+            may_use_tools=self._may_use_tools(turn.inbound) and not turn.followup,
             home=self._router.card_home,
         )
         tools = ReplayingTools(gate, turn.record)
@@ -269,6 +275,14 @@ class TurnPipeline:
             await self._endings.record(turn, "reply_failed")
             return
         if isinstance(ran, Failed):
+            if any(m["role"] == "user" for m in turn.said):
+                # Tools ran before it failed: what they did is kept, or a retry by the
+                # person would file the same item again.
+                kept = stopped_messages(turn.said, "", note="(This turn failed before finishing.)")
+                await self._endings.commit(
+                    turn, Ran(AgentResult(kept, "", Usage(), 0), ran.outcome)
+                )
+                return
             await self._endings.fail(turn, ran.outcome)
             return
         await self._endings.commit(turn, ran)

@@ -97,6 +97,9 @@ class ReplayingTools:
     def restart(self) -> None:
         """Count calls from zero again (the turn starts over on a fresh session)."""
         self._calls.clear()
+        restart = getattr(self._inner, "restart", None)
+        if callable(restart):
+            restart()  # e.g. the write gate's count of this turn's writes
 
     async def call(self, name: str, args: Any, ctx: ToolContext) -> ToolResult:
         if not name.startswith("create_"):

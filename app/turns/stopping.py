@@ -80,25 +80,28 @@ def stopped_messages(
     stopped. A tool call without its result gets one saying it was not run; the turn ends with
     an assistant message holding the partial text and ``note``.
     """
-    messages = [dict(m) for m in record]
+    messages = [{**m, "content": list(m["content"])} for m in record]
+    results: list[dict[str, Any]] | None = None
+    if messages and messages[-1]["role"] == "user":  # tool results, maybe not all of them
+        results = messages[-1]["content"]
+        messages = messages[:-1]
     if messages and messages[-1]["role"] == "assistant":
         calls = [b for b in messages[-1]["content"] if b.get("type") == "tool_use"]
-        if not calls:
+        if not calls and results is None:
             return messages  # the answer was complete
-        messages.append(
+        done = {r.get("tool_use_id") for r in results or []}
+        missing = [
             {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": call["id"],
-                        "content": "(not run: the turn was stopped)",
-                        "is_error": True,
-                    }
-                    for call in calls
-                ],
+                "type": "tool_result",
+                "tool_use_id": call["id"],
+                "content": "(not run: the turn was stopped)",
+                "is_error": True,
             }
-        )
+            for call in calls
+            if call["id"] not in done
+        ]
+        if calls:
+            messages.append({"role": "user", "content": [*(results or []), *missing]})
     said = partial_text.strip()
     text = f"{said}\n\n{note}" if said else note
     messages.append({"role": "assistant", "content": [{"type": "text", "text": text}]})

@@ -65,6 +65,7 @@ class Turn:
     t0: float  # loop time at start, for latency
     user: dict[str, Any] = field(default_factory=dict)  # the user message, as Claude reads it
     stopped: bool = False  # someone asked it to stop (``stopping``)
+    followup: bool = False  # it reports a decided approval (no limits, no tools)
     said: list[dict[str, Any]] = field(default_factory=list)  # the agent's completed messages
     # Set once the turn knows where its answer goes (``ReplyRouter.plan``).
     reply: Reply = field(init=False)

@@ -236,6 +236,11 @@ class WriteGate:
         self._card_thread = card_thread
         self.writes_called = 0
 
+    def restart(self) -> None:
+        """The turn runs again from the start: its writes are counted from zero (the ones that
+        already ran are replayed, not run again)."""
+        self.writes_called = 0
+
     @property
     def names(self) -> list[str]:
         return self._inner.names

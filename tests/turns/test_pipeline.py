@@ -406,3 +406,30 @@ async def test_a_message_waiting_for_a_busy_conversation_is_counted_once() -> No
 
     assert len(world.model.requests) == 2  # answered: counted as one message, not five
     assert not any("an hour" in text for _, text in world.chat.notes)
+
+
+async def test_a_turn_that_fails_after_its_tools_ran_keeps_what_they_did() -> None:
+    created: list[str] = []
+
+    class CreateThing:
+        name = "create_thing"
+
+        def definition(self) -> dict[str, Any]:
+            return {"name": self.name, "description": "d", "input_schema": {"type": "object"}}
+
+        async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+            created.append("X-1")
+            return ToolResult("Created X-1.")
+
+    world = World(use_tool("create_thing", {}), TimeoutError(), tools=[CreateThing()])
+    message = chat_message("file it")
+    await world.deliver(message)
+
+    assert created == ["X-1"]
+    assert "try again" in (world.chat.replies[0].note or "")
+    session = await world.store.resolve(message.key)
+    assert session is not None
+    entries = await world.store.load_transcript(session.id)
+    assert [e.role for e in entries] == ["user", "assistant", "user", "assistant"]
+    assert entries[2].content[0]["content"] == "[create_thing result]\n> Created X-1."
+    assert entries[3].content[0]["text"] == "(This turn failed before finishing.)"

@@ -76,3 +76,19 @@ def test_a_stopped_tool_call_is_answered_as_not_run() -> None:
 def test_a_complete_answer_stays_as_it_was() -> None:
     said = [{"role": "assistant", "content": [{"type": "text", "text": "Done."}]}]
     assert stopped_messages(said, "ignored") == said
+
+
+def test_a_tool_that_finished_before_the_stop_keeps_its_result() -> None:
+    first = {"type": "tool_use", "id": "toolu_1", "name": "create_thing", "input": {}}
+    second = {"type": "tool_use", "id": "toolu_2", "name": "create_thing", "input": {}}
+    ran = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "Created X-1."}
+    said = [
+        {"role": "assistant", "content": [first, second]},
+        {"role": "user", "content": [ran]},  # the second call was running when it stopped
+    ]
+    messages = stopped_messages(said, "")
+    results = messages[1]["content"]
+    assert results[0] == ran
+    assert results[1]["tool_use_id"] == "toolu_2" and results[1]["is_error"] is True
+    assert [m["role"] for m in messages] == ["assistant", "user", "assistant"]
+    assert said[1]["content"] == [ran]  # the record itself is left as it was
