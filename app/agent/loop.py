@@ -8,7 +8,7 @@ Nothing is persisted here: the caller commits ``AgentResult.messages`` when the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -50,6 +50,7 @@ async def run_agent(
     progress: Progress,
     max_rounds: int = MAX_TOOL_ROUNDS,
     record: list[dict[str, Any]] | None = None,
+    on_usage: Callable[[Usage], None] | None = None,
 ) -> AgentResult:
     """Run one turn; raises whatever the model raises (the caller classifies it).
 
@@ -69,6 +70,8 @@ async def run_agent(
             on_text=progress.text,
         )
         usage = usage + reply.usage
+        if on_usage is not None:
+            on_usage(reply.usage)  # what a turn stopped midway has spent so far
         content = storable_content(reply.content, reply.stop_reason)
         assistant = {"role": "assistant", "content": content}
         conversation.append(assistant)

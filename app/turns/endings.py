@@ -63,7 +63,7 @@ class Endings:
                     delivery_pk=turn.delivery.id,
                     holder=self._holder,
                     started_at=turn.started,
-                    audience=turn.place.value,
+                    audience=turn.content_audience.value,
                 )
             )
         except LeaseLost:

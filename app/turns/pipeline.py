@@ -26,7 +26,7 @@ from app.agent.model import Model
 from app.agent.prompt import system_prompt
 from app.agent.tools.base import Toolbox, ToolContext
 from app.config import ActionSettings
-from app.core import Inbound, KeyClaim, Usage
+from app.core import Audience, Inbound, KeyClaim, Usage
 from app.errors import IntegrationError, StoreError
 from app.slack.cards import CLICK_KIND
 from app.store.base import Delivery, Session, Store, TurnRecord
@@ -304,6 +304,7 @@ class TurnPipeline:
                     tool_context=self._tool_context(turn),
                     progress=turn.reply,
                     record=turn.said,
+                    on_usage=lambda used: setattr(turn, "spent", turn.spent + used),
                 )
 
         return run
@@ -336,6 +337,10 @@ class TurnPipeline:
         async def thread_link() -> str | None:
             return await self._router.home_link(turn.inbound, lease.session.id)
 
+        def read_from(audience: Audience) -> None:
+            if audience is Audience.INTERNAL:
+                turn.read_internal = True
+
         return ToolContext(
             session_id=lease.session.id,
             turn_id=turn.turn_id,
@@ -343,6 +348,7 @@ class TurnPipeline:
             source_key=turn.inbound.key,
             link_key=link_key,
             thread_link=thread_link,
+            read_from=read_from,
         )
 
     async def _finish_stopped(self, turn: Turn) -> None:
@@ -355,7 +361,8 @@ class TurnPipeline:
         with contextlib.suppress(IntegrationError):
             await turn.reply.finish(STOPPED_NOTE)
         messages = stopped_messages(turn.said, partial)
-        result = AgentResult(messages, partial, Usage(), 0)
+        # What it spent before the stop counts against the budgets like any turn.
+        result = AgentResult(messages, partial, turn.spent, 0)
         await self._endings.commit(turn, Ran(result, "stopped"))
 
     async def _refuse(

@@ -66,11 +66,18 @@ class Turn:
     user: dict[str, Any] = field(default_factory=dict)  # the user message, as Claude reads it
     stopped: bool = False  # someone asked it to stop (``stopping``)
     followup: bool = False  # it reports a decided approval (no limits, no tools)
+    read_internal: bool = False  # a tool brought in an internal place's content
+    spent: Usage = field(default_factory=Usage)  # every model call of the turn so far
     said: list[dict[str, Any]] = field(default_factory=list)  # the agent's completed messages
     # Set once the turn knows where its answer goes (``ReplyRouter.plan``).
     reply: Reply = field(init=False)
     audience: Audience = field(init=False)  # who will read the answer
     place: Audience = field(init=False)  # who can read where the message was written
+
+    @property
+    def content_audience(self) -> Audience:
+        """The most restricted place what this turn adds came from."""
+        return Audience.INTERNAL if self.read_internal else self.place
 
     @property
     def session_id(self) -> str:

@@ -433,3 +433,24 @@ async def test_a_turn_that_fails_after_its_tools_ran_keeps_what_they_did() -> No
     assert [e.role for e in entries] == ["user", "assistant", "user", "assistant"]
     assert entries[2].content[0]["content"] == "[create_thing result]\n> Created X-1."
     assert entries[3].content[0]["text"] == "(This turn failed before finishing.)"
+
+
+async def test_content_a_tool_reads_from_an_internal_place_makes_the_conversation_internal() -> (
+    None
+):
+    class LinkPrivate:
+        name = "link_thing"
+
+        def definition(self) -> dict[str, Any]:
+            return {"name": self.name, "description": "d", "input_schema": {"type": "object"}}
+
+        async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+            ctx.read_from(Audience.INTERNAL)  # e.g. a private repository's issue title
+            return ToolResult("Linked: “Secret roadmap”.")
+
+    world = World(use_tool("link_thing", {}), say("Linked."), tools=[LinkPrivate()])
+    shared = replace(chat_message("link it"), audience="public")  # a Slack Connect thread
+    await world.deliver(shared)
+
+    session = await world.store.resolve(shared.key)
+    assert session is not None and session.audience == "internal"

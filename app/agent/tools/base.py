@@ -53,6 +53,9 @@ class ToolContext:
     link_key: Callable[[str, str | None], Awaitable[KeyClaim]]
     # Permalink to the Slack thread of this conversation, when there is one.
     thread_link: Callable[[], Awaitable[str | None]]
+    # Tells the turn a tool brought in content from a place of this audience (an internal
+    # item's title makes the conversation internal).
+    read_from: Callable[[Audience], None] = lambda audience: None
 
 
 class Tool(Protocol):

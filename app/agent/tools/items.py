@@ -157,6 +157,8 @@ class LinkItemTool(ItemTool):
             self._check_found(lookup.ref, item)
         except InvalidInput as exc:
             return ToolResult(str(exc), is_error=True)
+        # What was read of the item (its title, status) enters the conversation.
+        ctx.read_from(await self.target_audience(args) or Audience.PUBLIC)
         sentence, linked = await self._link(item, ctx)
         # Jira's workflow status ("In Review") says more than open/closed, when there is one.
         status = item.status or item.state
