@@ -51,10 +51,12 @@ def audience_line(audience: str, where: str) -> str:
     return f"[Your answer will be read inside the organisation, on {where}.]"
 
 
-def user_message(header: str, text: str) -> dict[str, Any]:
+def user_message(header: str, text: str, *, ours: bool = False) -> dict[str, Any]:
     """The transcript form of an inbound message: the surface's header naming the author and
     where they wrote (``[Ada Lovelace (U012AB) in Slack]``), then the text."""
-    body = _HEADER_LIKE.sub(r"\1\\[", one_kind_of_line_break(text))
+    # ``ours``: the bot wrote the text itself (an approval's outcome), so its own bracketed
+    # lines stay as they are; anything a person wrote is escaped.
+    body = text if ours else _HEADER_LIKE.sub(r"\1\\[", one_kind_of_line_break(text))
     return {"role": "user", "content": [{"type": "text", "text": f"{header}\n{body}"}]}
 
 

@@ -25,9 +25,11 @@ def compose(
     audience: str,
     where: str,
     max_chars: int,
+    ours: bool = False,
 ) -> dict[str, Any]:
+    """``ours``: the text is the bot's own (the outcome of an approval), not a person's."""
     body = quote(inbound.text) if surface.is_item else inbound.text
-    message = user_message(surface.author_header(inbound), body)
+    message = user_message(surface.author_header(inbound), body, ours=ours)
     blocks: list[dict[str, Any]] = message["content"]
     if inbound.cut_from:
         blocks.append({"type": "text", "text": cut_marker(inbound.cut_from, max_chars)})

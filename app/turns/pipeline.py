@@ -263,6 +263,7 @@ class TurnPipeline:
             audience=plan.audience.value,
             where="Slack" if plan.redirected else place_name(surface, turn.inbound),
             max_chars=max_chars,
+            ours=turn.followup,
         )
         try:
             await turn.reply.begin()
