@@ -189,6 +189,10 @@ class TurnPipeline:
             # Another turn of this conversation is running (another door, another replica).
             await self._store.release_delivery(delivery.id, holder, 0.5)
             return
+        # Read again under the lease: a turn that finished meanwhile (another door of the
+        # conversation) may have made it internal, and the audience rule must see that.
+        session = await self._store.get_session(session.id) or session
+        lease.session = session
         record = DeliveryRecord(self._store, delivery.id, delivery.reply_ref, holder)
         t0 = asyncio.get_running_loop().time()
         turn = Turn(turn_id, inbound, delivery, lease, record, session, self._clock(), t0)
