@@ -121,6 +121,19 @@ class Limits:
         self._settings = settings
         self._clock = clock
 
+    @property
+    def active(self) -> bool:
+        """Whether any rate or budget is set (all 0: nothing to check before a turn)."""
+        s = self._settings
+        return any(
+            (
+                s.user_turns_per_hour,
+                s.channel_turns_per_hour,
+                s.daily_token_budget,
+                s.user_daily_token_budget,
+            )
+        )
+
     async def admit(self, inbound: Inbound) -> Refusal | None:
         """None: the turn may run (and is counted against the hour's rates); else why not.
 
@@ -132,9 +145,9 @@ class Limits:
         s = self._settings
         user, place = user_scope(inbound), place_scope(inbound)
         rates: list[tuple[str, int, str]] = []
-        if user is not None:
+        if user is not None and s.user_turns_per_hour > 0:
             rates.append((user, s.user_turns_per_hour, "user_rate"))
-        if place is not None:
+        if place is not None and s.channel_turns_per_hour > 0:
             rates.append((place, s.channel_turns_per_hour, "channel_rate"))
         if not rates:
             return None

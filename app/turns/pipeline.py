@@ -170,6 +170,7 @@ class TurnPipeline:
         first_time = (
             limited
             and self._actions.limits is not None
+            and self._actions.limits.active
             and await self._store.remember_once(f"admit:{delivery.delivery_id}")
         )
         refusal = await self._actions.admit(inbound) if first_time else None
