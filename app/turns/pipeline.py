@@ -137,14 +137,22 @@ class TurnPipeline:
             await self._store.finish_delivery(delivery.id, holder, "done", outcome.status)
             return
         # The outcome of an action a person decided on: it is told whatever the limits say,
-        # or Claude would never learn that the item now exists.
-        await self._handle(delivery, outcome.followup, turn_id, followup=True)
+        # or Claude would never learn that the item now exists. The same record goes on, so
+        # the turn's own saves keep what the click recorded.
+        await self._handle(delivery, outcome.followup, turn_id, followup=True, record=record)
 
     async def _handle(
-        self, delivery: Delivery, inbound: Inbound, turn_id: str, *, followup: bool = False
+        self,
+        delivery: Delivery,
+        inbound: Inbound,
+        turn_id: str,
+        *,
+        followup: bool = False,
+        record: DeliveryRecord | None = None,
     ) -> None:
         """``followup``: the turn that reports a decided approval. It passes no limits (the
-        outcome must be told) and offers no tools (it only reports what was done)."""
+        outcome must be told) and offers no tools (it only reports what was done).
+        ``record``: what this delivery already did (kept with its inbox row)."""
         limited = not followup
         extra = {"turn_id": turn_id, "key": inbound.key, "delivery": delivery.delivery_id}
         log.info("turn start attempt=%d", delivery.attempts, extra=extra)
@@ -155,6 +163,7 @@ class TurnPipeline:
                 await self._router.notify(inbound, notes.gave_up_note(turn_id))
             await self._store.finish_delivery(delivery.id, holder, "failed", "too many attempts")
             return
+        record = record or DeliveryRecord(self._store, delivery.id, delivery.reply_ref, holder)
         surface = self._router.surface_of(inbound)
         inbound = await surface.prepare(inbound)
         command = surface.command_of(inbound)
@@ -167,13 +176,11 @@ class TurnPipeline:
             return
         # Counted once per message: not again when it waits for a busy conversation or is
         # retried after a crash.
-        first_time = (
-            limited
-            and self._actions.limits is not None
-            and self._actions.limits.active
-            and await self._store.remember_once(f"admit:{delivery.delivery_id}")
-        )
-        refusal = await self._actions.admit(inbound) if first_time else None
+        refusal = None
+        limits = self._actions.limits
+        if limited and limits is not None and limits.active and not record.marked("admitted"):
+            await record.mark("admitted")
+            refusal = await self._actions.admit(inbound)
         if refusal is not None:
             await self._refuse(refusal.reason, refusal.note, inbound, delivery, turn_id)
             return
@@ -194,7 +201,6 @@ class TurnPipeline:
         # conversation) may have made it internal, and the audience rule must see that.
         session = await self._store.get_session(session.id) or session
         lease.session = session
-        record = DeliveryRecord(self._store, delivery.id, delivery.reply_ref, holder)
         t0 = asyncio.get_running_loop().time()
         turn = Turn(turn_id, inbound, delivery, lease, record, session, self._clock(), t0)
         turn.followup = followup
