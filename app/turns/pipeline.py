@@ -41,8 +41,8 @@ from app.turns.message import compose, place_name, with_cut_notice
 from app.turns.recovery import Recovery
 from app.turns.replay import DeliveryRecord, ReplayingTools
 from app.turns.routing import AudiencePolicy, ReplyRouter
-from app.turns.stopping import STOPPED_NOTE, RoundText, stopped_messages, watch_for_stop
-from app.turns.turn import FirstToken, NoObserver, Observer, Turn
+from app.turns.stopping import STOPPED_NOTE, stopped_messages, watch_for_stop
+from app.turns.turn import NoObserver, Observer, Turn, TurnReply
 
 log = logging.getLogger("app.turn")
 
@@ -243,11 +243,9 @@ class TurnPipeline:
 
     async def _turn(self, turn: Turn) -> None:
         plan = await self._router.plan(turn.inbound, turn.session, turn.record)
-        turn.reply = RoundText(
-            FirstToken(
-                plan.reply,
-                lambda: self._observer.first_token(asyncio.get_running_loop().time() - turn.t0),
-            )
+        turn.reply = TurnReply(
+            plan.reply,
+            lambda: self._observer.first_token(asyncio.get_running_loop().time() - turn.t0),
         )
         turn.audience, turn.place = plan.audience, plan.place
         surface = self._router.surface_of(turn.inbound)
@@ -369,7 +367,7 @@ class TurnPipeline:
         if not turn.user:  # stopped before the message was even read: nothing to keep
             await self._store.finish_delivery(turn.delivery.id, self._cfg.holder, "done", "stop")
             return
-        partial = turn.reply.current if isinstance(turn.reply, RoundText) else ""
+        partial = turn.reply.current
         with contextlib.suppress(IntegrationError):
             await turn.reply.finish(STOPPED_NOTE)
         messages = stopped_messages(turn.said, partial)

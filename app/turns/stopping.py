@@ -106,33 +106,3 @@ def stopped_messages(
     text = f"{said}\n\n{note}" if said else note
     messages.append({"role": "assistant", "content": [{"type": "text", "text": text}]})
     return messages
-
-
-class RoundText:
-    """Wraps a ``Progress`` to keep the text of the model call in flight (what would be lost
-    if the turn stopped now): it restarts when the call's tools start."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.current = ""
-
-    @property
-    def text_so_far(self) -> str:
-        return str(self._inner.text_so_far)
-
-    async def begin(self) -> None:
-        await self._inner.begin()
-
-    async def finish(self, note: str | None = None) -> None:
-        await self._inner.finish(note)
-
-    async def text(self, delta: str) -> None:
-        self.current += delta
-        await self._inner.text(delta)
-
-    async def tool_started(self, call_id: str, name: str) -> None:
-        self.current = ""  # the call that asked for tools is recorded whole
-        await self._inner.tool_started(call_id, name)
-
-    async def tool_finished(self, call_id: str, name: str, ok: bool) -> None:
-        await self._inner.tool_finished(call_id, name, ok)

@@ -70,7 +70,7 @@ class Turn:
     spent: Usage = field(default_factory=Usage)  # every model call of the turn so far
     said: list[dict[str, Any]] = field(default_factory=list)  # the agent's completed messages
     # Set once the turn knows where its answer goes (``ReplyRouter.plan``).
-    reply: Reply = field(init=False)
+    reply: TurnReply = field(init=False)
     audience: Audience = field(init=False)  # who will read the answer
     place: Audience = field(init=False)  # who can read where the message was written
 
@@ -88,12 +88,15 @@ class Turn:
         return {"turn_id": self.turn_id, "key": self.inbound.key, "session_id": self.session_id}
 
 
-class FirstToken:
-    """Wraps a Reply to time the first visible token."""
+class TurnReply:
+    """The turn's visible answer as the pipeline watches it: it times the first visible
+    token, and keeps the text of the model call in flight (``current``: what a stop would
+    otherwise lose), which restarts when that call's tools start."""
 
     def __init__(self, inner: Reply, on_first: Callable[[], None]) -> None:
         self._inner = inner
         self._on_first: Callable[[], None] | None = on_first
+        self.current = ""
 
     @property
     def text_so_far(self) -> str:
@@ -109,9 +112,11 @@ class FirstToken:
         if self._on_first is not None:
             self._on_first()
             self._on_first = None
+        self.current += delta
         await self._inner.text(delta)
 
     async def tool_started(self, call_id: str, name: str) -> None:
+        self.current = ""  # the call that asked for tools is recorded whole
         await self._inner.tool_started(call_id, name)
 
     async def tool_finished(self, call_id: str, name: str, ok: bool) -> None:
