@@ -23,12 +23,11 @@ Text longer than ``MAX_MESSAGE_CHARS`` is cut when the event is parsed
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -50,10 +49,8 @@ from app.slack.events import (
     inbound_from_event,
     plan_reset,
 )
-from app.slack.failures import SLACK_FAILURES, describe
-from app.slack.format import new_message
 from app.slack.policy import Decision, command_speaker, decide, inbound_speaker
-from app.slack.refusals import OnceStore, RefusalNotes
+from app.slack.refusals import BacklogNotes, RefusalNotes
 from app.slack.stops import StopRequest, stop_request
 from app.store.base import Store
 from app.turns.commands import reset_conversation
@@ -281,47 +278,6 @@ def build_bolt_app(
         await ack(text=result.text)
 
     return app
-
-
-class BacklogNotes:
-    """The "slow down" note of a conversation with too many deliveries waiting: posted in
-    its thread by a background task (Slack's acknowledgement never waits for it), at most once
-    a minute per conversation on every replica (``remember_once`` of
-    ``slack:backlog:{key}:{minute}``). Nothing it does raises: a failed claim or post is
-    logged, and the thread simply gets no note this time."""
-
-    def __init__(
-        self, client: AsyncWebClient, store: OnceStore, clock: Callable[[], datetime]
-    ) -> None:
-        self._client = client
-        self._store = store
-        self._clock = clock
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def send(self, key: str, channel: str, thread_ts: str | None, note: str) -> None:
-        """Post ``note`` in conversation ``key`` later, unless it had one this minute."""
-        task = asyncio.create_task(self._post(key, channel, thread_ts, note))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def idle(self) -> None:
-        """Wait for the notes under way (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _post(self, key: str, channel: str, thread_ts: str | None, note: str) -> None:
-        minute = self._clock().astimezone(UTC).strftime("%Y%m%d%H%M")
-        try:
-            if not await self._store.remember_once(f"slack:backlog:{key}:{minute}"):
-                return
-            await self._client.chat_postMessage(
-                channel=channel, **new_message(note, thread_ts=thread_ts)
-            )
-        except SLACK_FAILURES as exc:
-            log.warning("backlog note in %s not posted: %s", key, describe(exc))
-        except Exception:
-            # The store or anything else: the note is a courtesy, the message stays skipped.
-            log.exception("backlog note in %s not posted", key)
 
 
 def _unroutable_actions(body: dict[str, Any]) -> bool:
