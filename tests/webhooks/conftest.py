@@ -58,8 +58,13 @@ class Hooks:
 
 
 def build_app(
-    store: Store, wake: Callable[[], None], on_refused: Callable[[str, str], None]
+    store: Store,
+    wake: Callable[[], None],
+    on_refused: Callable[[str, str], None],
+    **bounds: int,
 ) -> web.Application:
+    """Both webhook routes over ``store``; ``bounds``: ``max_chars`` / ``max_pending`` when a
+    test wants them small."""
     app = web.Application()
     app.router.add_post(
         "/webhooks/github",
@@ -72,6 +77,7 @@ def build_app(
             wake=wake,
             trusted=DEFAULT_TRUSTED_ASSOCIATIONS,
             on_refused=on_refused,
+            **bounds,
         ),
     )
     app.router.add_post(
@@ -84,6 +90,7 @@ def build_app(
             max_body=MAX_BODY,
             wake=wake,
             on_refused=on_refused,
+            **bounds,
         ),
     )
     return app

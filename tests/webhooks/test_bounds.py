@@ -7,17 +7,16 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from app.config import DEFAULT_TRUSTED_ASSOCIATIONS, Secret
+from app.config import DEFAULT_TRUSTED_ASSOCIATIONS
 from app.core import Inbound
 from app.core.bounds import rendered_size
 from app.core.text import quote
 from app.store import SqlStore
 from app.webhooks.common import CommentAction
-from app.webhooks.github import make_github_handler, parse_github_event
-from app.webhooks.jira import make_jira_handler, parse_jira_event
+from app.webhooks.github import parse_github_event
+from app.webhooks.jira import parse_jira_event
 from tests.fakes.github import github_webhook, issue_comment_event
 from tests.fakes.jira import comment_created_event, jira_webhook
 from tests.webhooks.conftest import (
@@ -26,8 +25,8 @@ from tests.webhooks.conftest import (
     BOT_LOGIN,
     GITHUB_SECRET,
     JIRA_SECRET,
-    MAX_BODY,
     Hooks,
+    build_app,
 )
 
 GH_KEY = "threadline:github:acme/widgets#42"
@@ -81,36 +80,7 @@ async def bounded(sql_store: SqlStore) -> AsyncIterator[Hooks]:
     def on_refused(surface: str, reason: str) -> None:
         refusals.append((surface, reason))
 
-    app = web.Application()
-    app.router.add_post(
-        "/webhooks/github",
-        make_github_handler(
-            secret=Secret(GITHUB_SECRET),
-            store=sql_store,
-            agent=AGENT,
-            identity=lambda: BOT_LOGIN,
-            max_body=MAX_BODY,
-            wake=wake,
-            trusted=DEFAULT_TRUSTED_ASSOCIATIONS,
-            on_refused=on_refused,
-            max_chars=MAX_CHARS,
-            max_pending=MAX_PENDING,
-        ),
-    )
-    app.router.add_post(
-        "/webhooks/jira",
-        make_jira_handler(
-            secret=Secret(JIRA_SECRET),
-            store=sql_store,
-            agent=AGENT,
-            identity=lambda: BOT_ACCOUNT,
-            max_body=MAX_BODY,
-            wake=wake,
-            on_refused=on_refused,
-            max_chars=MAX_CHARS,
-            max_pending=MAX_PENDING,
-        ),
-    )
+    app = build_app(sql_store, wake, on_refused, max_chars=MAX_CHARS, max_pending=MAX_PENDING)
     server = TestServer(app)
     await server.start_server()
     try:
