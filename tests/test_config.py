@@ -230,3 +230,81 @@ def test_action_and_long_conversation_settings_are_validated_together() -> None:
         "COMPACTION",
         "COMPACT_AT_TOKENS",
     ]
+
+
+def test_jobs_dashboard_and_experience_are_off_or_default_without_settings() -> None:
+    s = Settings.from_mapping(BASE)
+    assert s.jobs is None and s.dashboard is None and s.public_url is None
+    assert s.result_route == ("jira", "slack", "github")
+    assert s.experience.suggested_prompts == (
+        "Summarise this thread",
+        "File a GitHub issue for this",
+        "What did we decide?",
+    )
+    assert s.experience.follow_threads is False
+
+
+def test_an_agent_id_means_the_managed_runner_and_a_dispatch_url_the_callback_runner() -> None:
+    managed = Settings.from_mapping(
+        {**BASE, "JOBS_AGENT_ID": "agent_1", "JOBS_ENVIRONMENT_ID": "env_1"}
+    )
+    assert managed.jobs is not None
+    assert (managed.jobs.runner, managed.jobs.agent_id, managed.jobs.environment_id) == (
+        "managed",
+        "agent_1",
+        "env_1",
+    )
+    assert (managed.jobs.poll_seconds, managed.jobs.timeout_seconds) == (30.0, 3600)
+    assert managed.jobs.webhook_secret is None
+    callback = Settings.from_mapping(
+        {
+            **BASE,
+            "JOBS_DISPATCH_URL": "https://ci.example/dispatch",
+            "PUBLIC_URL": "https://b.example/",
+        }
+    )
+    assert callback.jobs is not None and callback.jobs.runner == "callback"
+    assert callback.jobs.dispatch_url == "https://ci.example/dispatch"
+    assert callback.public_url == "https://b.example"
+
+
+def test_job_dashboard_and_experience_settings_are_validated_together() -> None:
+    env = {
+        **BASE,
+        "JOBS_RUNNER": "callback",
+        "RESULT_ROUTE": "slack,email",
+        "SLACK_CLIENT_ID": "123.456",
+        "DASHBOARD_TOKEN": "short",
+        "SUGGESTED_PROMPTS": "a|b|c|d|e",
+    }
+    with pytest.raises(InvalidSettings) as caught:
+        Settings.from_mapping(env)
+    named = [p.setting for p in caught.value.problems]
+    assert named == [
+        "JOBS_DISPATCH_URL",
+        "PUBLIC_URL",
+        "RESULT_ROUTE",
+        "SLACK_CLIENT_SECRET",
+        "PUBLIC_URL",
+        "DASHBOARD_TOKEN",
+        "SUGGESTED_PROMPTS",
+    ]
+
+
+def test_dashboard_sign_in_and_prompts_read_as_written() -> None:
+    s = Settings.from_mapping(
+        {
+            **BASE,
+            "DASHBOARD_TOKEN": "a-long-operator-password",
+            "DASHBOARD_ADMINS": "U1,U2",
+            "SUGGESTED_PROMPTS": " Triage this | What changed? ",
+            "FOLLOW_THREADS": "true",
+            "RESULT_ROUTE": "slack,jira",
+        }
+    )
+    assert s.dashboard is not None and not s.dashboard.slack_sign_in
+    assert s.dashboard.admins == frozenset({"U1", "U2"})
+    assert "a-long-operator-password" not in repr(s)
+    assert s.experience.suggested_prompts == ("Triage this", "What changed?")
+    assert s.experience.follow_threads is True
+    assert s.result_route == ("slack", "jira")

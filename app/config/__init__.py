@@ -90,6 +90,50 @@ class TrustSettings:
     session_max_age_days: int = 180
 
 
+JOB_RUNNERS: Final = ("managed", "callback")
+RESULT_SURFACES: Final = ("jira", "slack", "github")
+DEFAULT_SUGGESTED_PROMPTS: Final = (
+    "Summarise this thread",
+    "File a GitHub issue for this",
+    "What did we decide?",
+)
+
+
+@dataclass(frozen=True)
+class JobsSettings:
+    """Background jobs: who runs them and how their results come back."""
+
+    runner: str  # managed | callback
+    agent_id: str | None = None  # JOBS_AGENT_ID (managed)
+    environment_id: str | None = None  # JOBS_ENVIRONMENT_ID (managed)
+    webhook_secret: Secret | None = None  # ANTHROPIC_WEBHOOK_SECRET; None: poll instead
+    poll_seconds: float = 30.0
+    timeout_seconds: int = 3600
+    dispatch_url: str | None = None  # JOBS_DISPATCH_URL (callback)
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """Who may sign in to ``/dashboard``: Slack OpenID Connect, an operator token, or both."""
+
+    client_id: str | None = None  # SLACK_CLIENT_ID
+    client_secret: Secret | None = None  # SLACK_CLIENT_SECRET
+    token: Secret | None = None  # DASHBOARD_TOKEN
+    admins: frozenset[str] = frozenset()  # DASHBOARD_ADMINS: Slack user ids who see everything
+
+    @property
+    def slack_sign_in(self) -> bool:
+        return self.client_id is not None and self.client_secret is not None
+
+
+@dataclass(frozen=True)
+class AgentExperienceSettings:
+    """Slack's agent features: suggested prompts, and answering a followed thread unmentioned."""
+
+    suggested_prompts: tuple[str, ...] = DEFAULT_SUGGESTED_PROMPTS
+    follow_threads: bool = False
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_bot_token: Secret
@@ -121,6 +165,12 @@ class Settings:
     compaction: str = "server"  # server | client | off
     compact_at_tokens: int = 150_000
     anthropic_thinking: str = "off"  # off | adaptive
+    # The address Slack, runners and browsers reach this bot at (no trailing slash), or None.
+    public_url: str | None = None
+    jobs: JobsSettings | None = None
+    result_route: tuple[str, ...] = RESULT_SURFACES
+    dashboard: DashboardSettings | None = None
+    experience: AgentExperienceSettings = field(default_factory=AgentExperienceSettings)
     extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -153,6 +203,8 @@ class Settings:
         assert bot_token is not None
         app_token = r.secret("SLACK_APP_TOKEN", prefix="xapp-")
         signing = r.secret("SLACK_SIGNING_SECRET", required=not r.present("SLACK_APP_TOKEN"))
+        public_url = r.optional_url("PUBLIC_URL")
+        public_url = public_url.rstrip("/") if public_url else None
         settings = cls(
             slack_bot_token=bot_token,
             slack_signing_secret=signing,
@@ -182,6 +234,11 @@ class Settings:
             compaction=r.choice("COMPACTION", "server", ("server", "client", "off")),
             compact_at_tokens=r.integer("COMPACT_AT_TOKENS", 150_000, low=50_000, high=10_000_000),
             anthropic_thinking=r.choice("ANTHROPIC_THINKING", "off", ("off", "adaptive")),
+            public_url=public_url,
+            jobs=_jobs(r, public_url),
+            result_route=_result_route(r),
+            dashboard=_dashboard(r, public_url),
+            experience=_experience(r),
             extra=dict(env),
         )
         return settings, (InvalidSettings(r.problems) if r.problems else None)
@@ -247,6 +304,76 @@ def _trust(r: Reader) -> TrustSettings:
     )
 
 
+_JOB_SETTINGS: Final = (
+    "JOBS_RUNNER",
+    "JOBS_AGENT_ID",
+    "JOBS_ENVIRONMENT_ID",
+    "JOBS_DISPATCH_URL",
+)
+
+
+def _jobs(r: Reader, public_url: str | None) -> JobsSettings | None:
+    """Jobs are on when a runner is named or implied (``JOBS_AGENT_ID`` means managed)."""
+    if not any(r.present(n) for n in _JOB_SETTINGS):
+        return None
+    default = "managed" if r.present("JOBS_AGENT_ID") or not r.present("JOBS_DISPATCH_URL") else ""
+    runner = r.choice("JOBS_RUNNER", default or "callback", JOB_RUNNERS)
+    poll = r.number("JOB_POLL_SECONDS", 30.0, low=1, high=3600)
+    timeout = r.integer("JOB_TIMEOUT_SECONDS", 3600, low=60, high=7 * 86400)
+    if runner == "managed":
+        return JobsSettings(
+            runner=runner,
+            agent_id=r.text("JOBS_AGENT_ID", None),
+            environment_id=r.text("JOBS_ENVIRONMENT_ID", None),
+            webhook_secret=r.secret("ANTHROPIC_WEBHOOK_SECRET"),
+            poll_seconds=poll,
+            timeout_seconds=timeout,
+        )
+    dispatch_url = r.url("JOBS_DISPATCH_URL", None)
+    if public_url is None:
+        r.fail("PUBLIC_URL", "is required by JOBS_RUNNER=callback (the runner reports there)")
+    return JobsSettings(
+        runner=runner, poll_seconds=poll, timeout_seconds=timeout, dispatch_url=dispatch_url
+    )
+
+
+def _result_route(r: Reader) -> tuple[str, ...]:
+    value = r.text("RESULT_ROUTE", ",".join(RESULT_SURFACES))
+    items = tuple(x.strip().lower() for x in value.split(",") if x.strip())
+    if not items or len(set(items)) < len(items) or any(x not in RESULT_SURFACES for x in items):
+        r.fail("RESULT_ROUTE", "must be a comma-separated order of jira, slack, github")
+        return RESULT_SURFACES
+    return items
+
+
+def _dashboard(r: Reader, public_url: str | None) -> DashboardSettings | None:
+    """The dashboard is on with Slack sign-in (client id and secret), an operator token, or both."""
+    oidc = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+    if not any(r.present(n) for n in (*oidc, "DASHBOARD_TOKEN")):
+        return None
+    client_id = client_secret = None
+    if any(r.present(n) for n in oidc):
+        client_id = r.text("SLACK_CLIENT_ID", None)
+        client_secret = r.secret("SLACK_CLIENT_SECRET", required=True)
+        if public_url is None:
+            r.fail("PUBLIC_URL", "is required by Sign in with Slack (the redirect address)")
+    token = r.secret("DASHBOARD_TOKEN")
+    if token is not None and len(token.reveal()) < 16:
+        r.fail("DASHBOARD_TOKEN", "must be at least 16 characters (it is a password)")
+    return DashboardSettings(client_id, client_secret, token, r.ids("DASHBOARD_ADMINS"))
+
+
+def _experience(r: Reader) -> AgentExperienceSettings:
+    prompts = DEFAULT_SUGGESTED_PROMPTS
+    value = r.text("SUGGESTED_PROMPTS", "")
+    if value:
+        prompts = tuple(" ".join(x.split()) for x in value.split("|") if x.strip())
+        if len(prompts) > 4 or any(len(x) > 100 for x in prompts):
+            r.fail("SUGGESTED_PROMPTS", "must be 1 to 4 prompts separated by '|', each ≤ 100 chars")
+            prompts = DEFAULT_SUGGESTED_PROMPTS
+    return AgentExperienceSettings(prompts, r.boolean("FOLLOW_THREADS", False))
+
+
 # scheme://user:password@rest; the password runs to the last "@" (masking too much is safe).
 _URL_PASSWORD = re.compile(
     r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):(?P<password>.*)@(?P<rest>[^@]*)$", re.DOTALL
@@ -267,8 +394,11 @@ def _with_slash(url: str) -> str:
 
 __all__ = [
     "ActionSettings",
+    "AgentExperienceSettings",
+    "DashboardSettings",
     "GitHubSettings",
     "JiraSettings",
+    "JobsSettings",
     "Secret",
     "Settings",
     "TrustSettings",
