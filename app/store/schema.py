@@ -259,3 +259,63 @@ quota_events = Table(
     # usage_by_scope and prune: by time
     Index("ix_quota_events_created_at", "created_at"),
 )
+
+# Background jobs (migration 0004): one row per job handed to a runner. ``token_hash`` is the
+# SHA-256 of a callback runner's bearer token (the token itself is never stored);
+# ``poll_holder``/``poll_until`` let one replica at a time poll a job's runner.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("session_id", String(36), nullable=False),
+    Column("runner", String(16), nullable=False),
+    Column("runner_id", String(200), nullable=True),
+    Column("title", Text, nullable=False),
+    Column("instructions", Text, nullable=False),
+    Column("repo", String(200), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("asked_by", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=True),
+    Column("resume_count", Integer, nullable=False, default=0),
+    Column("result", Text, nullable=True),
+    Column("links", JSONText(), nullable=True),
+    Column("poll_holder", String(200), nullable=True),
+    Column("poll_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    # a session's jobs
+    Index("ix_jobs_session_id", "session_id"),
+    # pending jobs to poll or expire
+    Index("ix_jobs_status_expires_at", "status", "expires_at"),
+)
+
+# Feedback on answers (migration 0005): one vote per person per answer (a second click
+# replaces it), with an optional reason for a thumbs-down.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("channel", String(100), primary_key=True),
+    Column("message_ts", String(64), primary_key=True),
+    Column("user_id", String(200), primary_key=True),
+    Column("session_id", String(36), nullable=True),
+    Column("turn_id", String(100), nullable=True),
+    Column("vote", String(8), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # metrics and the feedback command: by day
+    Index("ix_feedback_updated_at", "updated_at"),
+    # a turn's votes in sessions show
+    Index("ix_feedback_turn_id", "turn_id"),
+)
+
+# Threads muted with ``@bot mute`` while FOLLOW_THREADS is on (migration 0005).
+thread_mutes = Table(
+    "thread_mutes",
+    metadata,
+    Column("key", String(1000), primary_key=True),
+    Column("muted_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -34,7 +34,7 @@ async def test_schema_version_is_none_before_migrating(store_url: str) -> None:
     fresh = SqlStore(store_url)
     try:
         assert await fresh.schema_version() is None
-        assert await fresh.head_version() == "0003"
+        assert await fresh.head_version() == "0005"
     finally:
         await fresh.close()
 
@@ -58,9 +58,9 @@ async def test_concurrent_migrate_from_three_stores_on_a_fresh_database(store_ur
     stores = [SqlStore(store_url) for _ in range(3)]
     try:
         results = await asyncio.gather(*(s.migrate() for s in stores))
-        assert results == ["0003"] * 3
+        assert results == ["0005"] * 3
         for s in stores:
-            assert await s.schema_version() == "0003"
+            assert await s.schema_version() == "0005"
         # and the schema works
         session = await stores[0].create_session("tl")
         assert await stores[2].get_session(session.id) == session
@@ -98,7 +98,7 @@ async def test_upgrade_from_0001_keeps_data_and_fills_the_new_columns(store_url:
                 )
             )
         assert await s.schema_version() == "0001"
-        assert await s.migrate() == "0003"
+        assert await s.migrate() == "0005"
         session = await s.get_session("s1")
         assert session is not None and session.audience == "public"
         [entry] = await s.load_transcript("s1")

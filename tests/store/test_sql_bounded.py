@@ -131,7 +131,7 @@ async def test_upgrade_from_0002_keeps_the_inbox_and_adds_the_new_tables(
         assert await s.record_delivery("d1", "slack", "tl:slack:C1::1", {})
         assert await s.record_delivery("d2", "slack", "tl:slack:C1::1", {})
         assert await s.record_delivery("d3", "slack", "tl:slack:C1::2", {})
-        assert await s.migrate() == "0003"
+        assert await s.migrate() == "0005"
         assert {"approvals", "quota_events"} <= await _tables(s)
         assert await s.pending_count("tl:slack:C1::1") == 2
         session = await s.create_session("tl")
@@ -160,7 +160,7 @@ async def test_downgrade_to_0002_removes_them_and_upgrading_again_works(
         await conn.run_sync(lambda c: command.downgrade(migrate._alembic_config(c), "0002"))
     assert await sql_store.schema_version() == "0002"
     assert {"approvals", "quota_events"}.isdisjoint(await _tables(sql_store))
-    assert await sql_store.migrate() == "0003"
+    assert await sql_store.migrate() == "0005"
     assert await sql_store.admit(scopes=[("user:U1", 1)], window_seconds=HOUR) is None
 
 
