@@ -15,6 +15,8 @@ uses; ``Store`` is all of them together::
     │                 stats
     ├── Approvals     write actions waiting for a person's decision (decided exactly once)
     ├── Quotas        turn admissions and token spend per scope, counted across replicas
+    ├── Browse        what the dashboard reads: sessions found by text and place, a page at
+    │                 a time; keys ever held; transcript entries after a point; running turns
     └── Lifecycle     migrate, schema versions, ping, close
 
 ``Approvals`` and ``Quotas`` are defined in ``app.store.bounded`` and re-exported here.
@@ -48,6 +50,8 @@ from app.store.types import (
     Session,
     SessionEvent,
     SessionFilter,
+    SessionPage,
+    SessionQuery,
     SessionStatus,
     SessionSummary,
     StoreStats,
@@ -62,6 +66,7 @@ __all__ = [
     "ApprovalDecision",
     "ApprovalStatus",
     "Approvals",
+    "Browse",
     "Delivery",
     "DeliveryStatus",
     "EraseResult",
@@ -76,6 +81,8 @@ __all__ = [
     "Session",
     "SessionEvent",
     "SessionFilter",
+    "SessionPage",
+    "SessionQuery",
     "SessionStatus",
     "SessionSummary",
     "Sessions",
@@ -364,8 +371,38 @@ class Maintenance(Protocol):
     async def stats(self) -> StoreStats: ...
 
 
+class Browse(Protocol):
+    """What the dashboard reads across sessions; nothing here writes."""
+
+    async def browse_sessions(self, query: SessionQuery) -> SessionPage:
+        """A page of the sessions matching ``query`` (see ``SessionQuery``), most recently
+        active first (ties by id), with how many match in all."""
+        ...
+
+    async def keys_ever(self, session_id: str) -> list[str]:
+        """Every key the session holds or ever held, each once, in the order first linked."""
+        ...
+
+    async def transcript_after(self, session_id: str, seq: int) -> list[TranscriptEntry]:
+        """The session's transcript entries with a ``seq`` above ``seq``, in order."""
+        ...
+
+    async def running_sessions(self, session_ids: list[str]) -> frozenset[str]:
+        """Which of ``session_ids`` hold an unexpired turn lease now (a turn is running)."""
+        ...
+
+
 class Store(
-    Inbox, Sessions, Leases, Transcripts, Maintenance, Approvals, Quotas, Lifecycle, Protocol
+    Inbox,
+    Sessions,
+    Leases,
+    Transcripts,
+    Maintenance,
+    Approvals,
+    Quotas,
+    Browse,
+    Lifecycle,
+    Protocol,
 ):
     """Persistence for sessions, keys, transcripts, the inbox, leases, the event log,
     approvals and quotas."""

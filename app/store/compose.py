@@ -13,7 +13,16 @@ from datetime import datetime
 from typing import Any
 
 from app.core import KeyClaim
-from app.store.base import Approvals, Inbox, Leases, Maintenance, Quotas, Sessions, Transcripts
+from app.store.base import (
+    Approvals,
+    Browse,
+    Inbox,
+    Leases,
+    Maintenance,
+    Quotas,
+    Sessions,
+    Transcripts,
+)
 from app.store.types import (
     Approval,
     ApprovalDecision,
@@ -25,6 +34,8 @@ from app.store.types import (
     Session,
     SessionEvent,
     SessionFilter,
+    SessionPage,
+    SessionQuery,
     SessionStatus,
     SessionSummary,
     StoreStats,
@@ -47,6 +58,7 @@ class ComposedStore:
         maintenance: Maintenance,
         approvals: Approvals,
         quotas: Quotas,
+        browse: Browse,
     ) -> None:
         self._inbox = inbox
         self._sessions = sessions
@@ -55,6 +67,7 @@ class ComposedStore:
         self._maintenance = maintenance
         self._approvals = approvals
         self._quotas = quotas
+        self._browse = browse
 
     # Inbox -------------------------------------------------------------------------------
     async def record_delivery(
@@ -274,3 +287,16 @@ class ComposedStore:
 
     async def usage_by_scope(self, since: datetime, prefix: str) -> list[tuple[str, int]]:
         return await self._quotas.usage_by_scope(since, prefix)
+
+    # Browse ------------------------------------------------------------------------------
+    async def browse_sessions(self, query: SessionQuery) -> SessionPage:
+        return await self._browse.browse_sessions(query)
+
+    async def keys_ever(self, session_id: str) -> list[str]:
+        return await self._browse.keys_ever(session_id)
+
+    async def transcript_after(self, session_id: str, seq: int) -> list[TranscriptEntry]:
+        return await self._browse.transcript_after(session_id, seq)
+
+    async def running_sessions(self, session_ids: list[str]) -> frozenset[str]:
+        return await self._browse.running_sessions(session_ids)

@@ -303,3 +303,35 @@ class StoreStats:
     active_sessions: int = 0
     pending_deliveries: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+
+
+# -- browsing (the dashboard) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionQuery:
+    """Which sessions a dashboard list shows (``Browse.browse_sessions``).
+
+    A session's keys here are its current keys and every key it ever held (its ``key_linked``
+    events), so a conversation that was reset or unlinked is still found by its place.
+    ``text`` matches, ignoring case, a key, a participant's id or name, or the stored text of
+    its transcript. ``key_prefixes`` None: every session; otherwise only sessions with a key
+    starting with one of them (e.g. ``tl:slack:C1::``), the others are not counted either.
+    """
+
+    text: str = ""
+    platform: str | None = None
+    status: SessionStatus | None = None
+    key_prefixes: tuple[str, ...] | None = None
+    offset: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    """One page of a ``SessionQuery``: most recently active first (ties by id), the number of
+    sessions matching in all, and which of the page's sessions hold a turn lease now."""
+
+    sessions: list[SessionSummary]
+    total: int
+    running: frozenset[str] = frozenset()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final
 
 from app.store.compose import ComposedStore
 from app.store.memory.approvals import MemoryApprovals
+from app.store.memory.browse import MemoryBrowse
 from app.store.memory.inbox import MemoryInbox
 from app.store.memory.leases import MemoryLeases
 from app.store.memory.maintenance import MemoryMaintenance
@@ -37,6 +38,7 @@ from app.store.types import DEFAULT_MAX_AGE_DAYS, utcnow
 if TYPE_CHECKING:
     from app.store.base import (
         Approvals,
+        Browse,
         Inbox,
         Leases,
         Maintenance,
@@ -71,6 +73,7 @@ class MemoryStore(ComposedStore):
             maintenance=MemoryMaintenance(tables),
             approvals=MemoryApprovals(tables),
             quotas=MemoryQuotas(tables),
+            browse=MemoryBrowse(tables),
         )
 
     async def migrate(self) -> str:
@@ -114,4 +117,7 @@ if TYPE_CHECKING:
         return part
 
     def _quotas(part: MemoryQuotas) -> Quotas:
+        return part
+
+    def _browse(part: MemoryBrowse) -> Browse:
         return part

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from app.store.compose import ComposedStore
 from app.store.sql import migrate
 from app.store.sql.approvals import SqlApprovals
+from app.store.sql.browse import SqlBrowse
 from app.store.sql.engine import Db, create_engine, engine_url, guard
 from app.store.sql.inbox import SqlInbox
 from app.store.sql.leases import SqlLeases
@@ -23,6 +24,7 @@ from app.store.types import DEFAULT_MAX_AGE_DAYS, utcnow
 if TYPE_CHECKING:
     from app.store.base import (
         Approvals,
+        Browse,
         Inbox,
         Leases,
         Maintenance,
@@ -65,6 +67,7 @@ class SqlStore(ComposedStore):
             maintenance=SqlMaintenance(self._db),
             approvals=SqlApprovals(self._db),
             quotas=SqlQuotas(self._db),
+            browse=SqlBrowse(self._db),
         )
 
     @guard
@@ -114,4 +117,7 @@ if TYPE_CHECKING:
         return part
 
     def _quotas(part: SqlQuotas) -> Quotas:
+        return part
+
+    def _browse(part: SqlBrowse) -> Browse:
         return part
