@@ -14,6 +14,8 @@ like an API without the compaction beta. ``summary_words``: words of each user t
 a compaction summary. ``compactions``: the compaction blocks issued, in order. Server-side
 compaction and thinking follow ``anthropic_context`` (its docstring states the rules); the
 modules beside this one hold the steps, token accounting, checks and event streaming.
+Claude Managed Agents (sessions, events, webhooks) live on ``fake.managed``
+(``anthropic_agents``).
 
 Standalone: ``python -m tests.fakes.anthropic --port 9002`` (prints the root URL, serves
 until SIGTERM/SIGINT).
@@ -32,6 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import anthropic_context as context
+from tests.fakes.anthropic_agents import FakeManagedAgents
 from tests.fakes.anthropic_answers import Answers
 from tests.fakes.anthropic_checks import check_content, check_fields
 from tests.fakes.anthropic_inspect import RecordedRequests
@@ -95,6 +98,7 @@ class FakeAnthropic(RecordedRequests, Answers, FakeServer):
         self._compactor = context.Compactor(signer)
         self._thinker = context.Thinker(signer)
         self._ids = itertools.count(1)
+        self.managed = FakeManagedAgents(self._check_auth)  # Managed Agents: its docstring
 
     # -- knobs -----------------------------------------------------------------------------
 
@@ -169,6 +173,7 @@ class FakeAnthropic(RecordedRequests, Answers, FakeServer):
         app.router.add_post("/v1/messages/count_tokens", self._handle_count_tokens)
         app.router.add_get("/v1/models", self._handle_models)
         app.router.add_get("/v1/models/{model_id}", self._handle_model)
+        self.managed.add_routes(app)
 
     def _error_response(
         self, ex: Exchange, status: int, type_: str, message: str, headers: dict[str, str] | None

@@ -1,0 +1,724 @@
+"""Claude Managed Agents on the fake Anthropic API: sessions, their events, and webhooks.
+
+``FakeAnthropic`` mounts one ``FakeManagedAgents`` as ``fake.managed``; the real SDK's
+``client.beta.sessions``, ``.sessions.events``, ``.agents.retrieve`` and
+``.environments.retrieve`` talk to it. Every request needs an API key, ``anthropic-version``
+and the beta ``managed-agents-2026-04-01`` in ``anthropic-beta``; errors come in the API's
+shape (``{"type": "error", "error": {"type", "message"}}``): 400 ``invalid_request_error``
+for a bad body or a session that cannot take the event, 404 ``not_found_error`` for an unknown
+session, agent or environment.
+
+How a session behaves (as the real service does):
+
+- It is created ``idle``; initial ``user.message`` events make it ``running``. A
+  ``user.message`` sent to an idle session makes it ``running`` again (``resume``); to a
+  running one it is queued; to a terminated or archived one it is a 400.
+- ``user.interrupt`` on a running session makes it ``idle`` (stop reason ``end_turn``).
+- ``archive`` terminates the session (``session.status_terminated``) and hides it from
+  ``list`` unless ``include_archived``; archiving again answers it unchanged. ``delete``
+  makes it a 404.
+- Events are listed oldest first (``order=desc`` reverses), ``limit`` defaults to 20 and
+  pages with an opaque ``next_page``; ``types[]`` filters.
+
+Test-side API (``m = fake.managed``; ``sid`` a session id; each returns the webhook events
+it emitted, which are delivered at once when ``subscribe`` was called):
+
+- ``m.sessions``: id -> ``FakeSession`` (``status``, ``metadata``, ``title``, ``resources``,
+  ``events``, ``archived``); ``m.session_for(job_id=...)`` finds one by metadata value;
+  ``m.calls``: every request (``AgentCall``: op, path, body, headers, status).
+- ``m.say(sid, text)``: an ``agent.message`` while it runs (work in progress).
+- ``m.finish(sid, *texts)``: final ``agent.message``s, then idle with ``end_turn``.
+- ``m.require_action(sid, tool="bash", input=...)``: an ``agent.tool_use`` awaiting
+  confirmation, then idle with ``requires_action``.
+- ``m.reach_budget(sid, *texts)``: idle with ``budget_reached`` (only for a session created
+  with a ``budget``, as the real service).
+- ``m.terminate(sid, error="unknown_error")``: a ``session.error`` then terminated.
+- ``m.fail(op, Fail(...), ...)``: the next request(s) of ``op`` ("sessions.create",
+  "sessions.retrieve", "sessions.list", "sessions.archive", "sessions.delete",
+  "events.send", "events.list", "agents.retrieve", "environments.retrieve" or "*") answer
+  that error (429 with ``retry_after``, 500, 529 ...) or wait first (``Hang(seconds)``).
+- Webhooks (Standard Webhooks; ``webhook-id`` is the event id, the same on every retry):
+  ``m.subscribe(url, secret=m.webhook_secret, types=None)`` delivers every emitted event
+  (``session.created``, ``.status_run_started``, ``.status_idled``, ``.requires_action``,
+  ``.budget_reached``, ``.status_terminated``, ``.archived``) in order, retrying a non-2xx
+  answer ``max_attempts`` times; ``await m.settled()`` waits until the queue is empty.
+  ``await m.deliver(event, url=..., secret=...)`` sends one by hand; ``m.webhook_events``
+  lists every event emitted; ``m.deliveries`` every attempt (``Delivery``: event, status,
+  headers, body). Forgeries: ``await m.deliver(event, forge="bad_signature" | "stale" |
+  "unsigned" | "tampered" | "malformed")``, and ``await m.replay(delivery)`` resends a
+  delivery byte for byte (same id, timestamp and signature).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from standardwebhooks import Webhook
+
+from tests.fakes.anthropic_agents_checks import check_create, check_send
+from tests.fakes.anthropic_steps import ApiError, Fail, Hang, bad_request
+
+BETA = "managed-agents-2026-04-01"
+DEFAULT_AGENT_ID = "agent_011FakeThreadlineJobs"
+DEFAULT_ENVIRONMENT_ID = "env_011FakeThreadlineJobs"
+ORGANIZATION_ID = "org_fake"
+WORKSPACE_ID = "wrkspc_fake"
+SESSION_WEBHOOKS = (
+    "session.created",
+    "session.status_run_started",
+    "session.status_idled",
+    "session.requires_action",
+    "session.budget_reached",
+    "session.status_terminated",
+    "session.archived",
+)
+OPS = (
+    "sessions.create",
+    "sessions.retrieve",
+    "sessions.list",
+    "sessions.archive",
+    "sessions.delete",
+    "events.send",
+    "events.list",
+    "agents.retrieve",
+    "environments.retrieve",
+)
+FORGERIES = ("bad_signature", "stale", "unsigned", "tampered", "malformed")
+
+
+def new_webhook_secret() -> str:
+    """A signing secret in the Console's format (``whsec_`` and base64)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class FakeSession:
+    id: str
+    agent: dict[str, Any]
+    environment_id: str
+    title: str | None
+    metadata: dict[str, str]
+    resources: list[dict[str, Any]]
+    budget: dict[str, Any] | None
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+    status: str = "idle"
+    archived_at: datetime | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    output_tokens: int = 0
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    def texts(self) -> list[str]:
+        """Every text of the agent's messages, oldest first."""
+        return [
+            b["text"]
+            for e in self.events
+            if e["type"] == "agent.message"
+            for b in e["content"]
+            if b.get("type") == "text"
+        ]
+
+    def user_texts(self) -> list[str]:
+        return [
+            b["text"]
+            for e in self.events
+            if e["type"] == "user.message"
+            for b in e["content"]
+            if b.get("type") == "text"
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        elapsed = (self.updated_at - self.created_at).total_seconds()
+        return {
+            "type": "session",
+            "id": self.id,
+            "agent": self.agent,
+            "environment_id": self.environment_id,
+            "title": self.title,
+            "metadata": self.metadata,
+            "resources": self.resources,
+            "budget": self.budget,
+            "status": self.status,
+            "created_at": stamp(self.created_at),
+            "updated_at": stamp(self.updated_at),
+            "archived_at": stamp(self.archived_at) if self.archived_at else None,
+            "outcome_evaluations": [],
+            "stats": {"active_seconds": elapsed, "duration_seconds": elapsed},
+            "usage": {"input_tokens": 0, "output_tokens": self.output_tokens},
+            "vault_ids": [],
+            "deployment_id": None,
+        }
+
+
+@dataclass
+class AgentCall:
+    """One request to the Managed Agents endpoints and what it answered."""
+
+    op: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    headers: dict[str, str]
+    status: int = 0
+
+
+@dataclass
+class Delivery:
+    """One webhook delivery attempt: ``status`` is None when the endpoint was unreachable."""
+
+    event: dict[str, Any]
+    url: str
+    headers: dict[str, str]
+    body: str
+    status: int | None = None
+    answer: str = ""
+
+
+class FakeManagedAgents:
+    """State and routes of the Managed Agents API; see the module docstring."""
+
+    def __init__(self, check_auth: Callable[[dict[str, str], bool], None]) -> None:
+        self._check_auth = check_auth
+        self.agents: dict[str, dict[str, Any]] = {}
+        self.environments: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, FakeSession] = {}
+        self.calls: list[AgentCall] = []
+        self.webhook_events: list[dict[str, Any]] = []
+        self.deliveries: list[Delivery] = []
+        self.webhook_secret = new_webhook_secret()
+        self.max_attempts = 3
+        self.retry_delay = 0.05  # seconds between attempts of one delivery
+        self.delivery_timeout = 10.0
+        self._subscription: tuple[str, str, frozenset[str]] | None = None
+        self._queue: asyncio.Queue[dict[str, Any]] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._failures: deque[tuple[str, Fail | Hang]] = deque()
+        self._ids = itertools.count(1)
+        self.add_agent(DEFAULT_AGENT_ID, name="Threadline jobs")
+        self.add_environment(DEFAULT_ENVIRONMENT_ID, name="threadline")
+
+    # -- test-side setup --------------------------------------------------------------------
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_011Fake{next(self._ids):017d}"
+
+    def add_agent(self, agent_id: str, *, name: str = "agent", model: str = "claude-sonnet-5-5"):
+        moment = stamp(now())
+        self.agents[agent_id] = {
+            "type": "agent",
+            "id": agent_id,
+            "name": name,
+            "version": 1,
+            "description": None,
+            "system": None,
+            "model": {"id": model},
+            "execution_identity": {"type": "service_account"},
+            "mcp_servers": [],
+            "skills": [],
+            "tools": [],
+            "multiagent": None,
+            "metadata": {},
+            "created_at": moment,
+            "updated_at": moment,
+            "archived_at": None,
+        }
+        return self.agents[agent_id]
+
+    def add_environment(self, environment_id: str, *, name: str = "environment"):
+        moment = stamp(now())
+        packages = {k: [] for k in ("apt", "cargo", "gem", "go", "npm", "pip")}
+        self.environments[environment_id] = {
+            "type": "environment",
+            "id": environment_id,
+            "name": name,
+            "description": None,
+            "metadata": {},
+            "config": {
+                "type": "cloud",
+                "networking": {"type": "unrestricted"},
+                "packages": {"type": "packages", **packages},
+            },
+            "scope": "organization",
+            "created_at": moment,
+            "updated_at": moment,
+            "archived_at": None,
+        }
+        return self.environments[environment_id]
+
+    def fail(self, op: str, *steps: Fail | Hang) -> None:
+        """Queue errors (or waits) for the next requests of ``op`` (see ``OPS``, or "*")."""
+        if op != "*" and op not in OPS:
+            raise ValueError(f"unknown op {op!r}; one of {OPS}")
+        for step in steps:
+            for _ in range(max(1, step.times)):
+                self._failures.append((op, step))
+
+    def subscribe(
+        self, url: str, secret: str | None = None, types: Iterable[str] | None = None
+    ) -> None:
+        """Register a webhook endpoint, as in the Console: emitted events go to ``url``."""
+        chosen = frozenset(types or SESSION_WEBHOOKS)
+        self._subscription = (url, secret or self.webhook_secret, chosen)
+
+    def unsubscribe(self) -> None:
+        self._subscription = None
+
+    def session_for(self, **metadata: str) -> FakeSession:
+        """The one session whose metadata holds every given pair."""
+        found = [
+            s
+            for s in self.sessions.values()
+            if all(s.metadata.get(k) == v for k, v in metadata.items())
+        ]
+        if len(found) != 1:
+            raise LookupError(f"{len(found)} sessions have metadata {metadata}")
+        return found[0]
+
+    # -- test-side script of a session's work -----------------------------------------------
+
+    def _running(self, sid: str) -> FakeSession:
+        session = self.sessions[sid]
+        if session.status != "running":
+            raise ValueError(f"session {sid} is {session.status}, not running")
+        return session
+
+    def _event(self, session: FakeSession, type_: str, **fields: Any) -> dict[str, Any]:
+        event = {"id": self._id("sevt"), "type": type_, "processed_at": stamp(now()), **fields}
+        session.events.append(event)
+        session.updated_at = now()
+        return event
+
+    def _agent_message(self, session: FakeSession, text: str) -> None:
+        self._event(session, "agent.message", content=[{"type": "text", "text": text}])
+        session.output_tokens += max(1, len(text) // 4)
+
+    def _idle(self, session: FakeSession, stop: dict[str, Any], *hooks: str) -> list[dict]:
+        session.status = "idle"
+        self._event(session, "session.status_idle", stop_reason=stop, stop_details=None)
+        return [self._emit(session, h) for h in (*hooks, "session.status_idled")]
+
+    def say(self, sid: str, text: str) -> None:
+        self._agent_message(self._running(sid), text)
+
+    def finish(self, sid: str, *texts: str) -> list[dict[str, Any]]:
+        session = self._running(sid)
+        for text in texts:
+            self._agent_message(session, text)
+        return self._idle(session, {"type": "end_turn"})
+
+    def require_action(
+        self, sid: str, *, tool: str = "bash", input: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        session = self._running(sid)
+        use = self._event(
+            session,
+            "agent.tool_use",
+            name=tool,
+            input=input or {"command": "git push --force"},
+            evaluated_permission="ask",
+        )
+        stop = {"type": "requires_action", "event_ids": [use["id"]]}
+        return self._idle(session, stop, "session.requires_action")
+
+    def reach_budget(self, sid: str, *texts: str) -> list[dict[str, Any]]:
+        session = self._running(sid)
+        if session.budget is None:
+            raise ValueError(f"session {sid} has no budget: it cannot reach one")
+        for text in texts:
+            self._agent_message(session, text)
+        return self._idle(session, {"type": "budget_reached"}, "session.budget_reached")
+
+    def terminate(self, sid: str, *, error: str | None = "unknown_error") -> list[dict]:
+        session = self.sessions[sid]
+        if session.status == "terminated":
+            raise ValueError(f"session {sid} is already terminated")
+        if error:
+            detail = {"type": error, "message": "The session failed.", "retry_status": None}
+            self._event(session, "session.error", error=detail)
+        return [self._terminated(session)]
+
+    def _terminated(self, session: FakeSession) -> dict[str, Any]:
+        session.status = "terminated"
+        self._event(session, "session.status_terminated")
+        return self._emit(session, "session.status_terminated")
+
+    def _run(self, session: FakeSession) -> list[dict[str, Any]]:
+        if session.status == "running":
+            return []
+        session.status = "running"
+        self._event(session, "session.status_running")
+        return [self._emit(session, "session.status_run_started")]
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def webhook_event(self, session_id: str, type_: str) -> dict[str, Any]:
+        """A webhook payload as the service builds it: the type and the session's id only."""
+        return {
+            "type": "event",
+            "id": self._id("wevt"),
+            "created_at": stamp(now()),
+            "data": {
+                "type": type_,
+                "id": session_id,
+                "organization_id": ORGANIZATION_ID,
+                "workspace_id": WORKSPACE_ID,
+            },
+        }
+
+    def _emit(self, session: FakeSession, type_: str) -> dict[str, Any]:
+        event = self.webhook_event(session.id, type_)
+        self.webhook_events.append(event)
+        if self._subscription is not None and type_ in self._subscription[2]:
+            if self._queue is None:
+                self._queue = asyncio.Queue()
+                self._worker = asyncio.get_running_loop().create_task(self._deliver_all())
+            self._queue.put_nowait(event)
+        return event
+
+    async def _deliver_all(self) -> None:
+        assert self._queue is not None
+        while True:
+            event = await self._queue.get()
+            try:
+                for attempt in range(self.max_attempts):
+                    if self._subscription is None:
+                        break
+                    url, secret, _ = self._subscription
+                    delivery = await self.deliver(event, url=url, secret=secret)
+                    if delivery.status is not None and 200 <= delivery.status < 300:
+                        break
+                    if attempt + 1 < self.max_attempts:
+                        await asyncio.sleep(self.retry_delay * (attempt + 1))
+            finally:
+                self._queue.task_done()
+
+    async def settled(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - test API
+        """Wait until every emitted event was delivered (or gave up)."""
+        if self._queue is not None:
+            await asyncio.wait_for(self._queue.join(), timeout)
+
+    def signed_headers(
+        self,
+        body: str,
+        msg_id: str,
+        *,
+        secret: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> dict[str, str]:
+        moment = timestamp or now()
+        signature = Webhook(secret or self.webhook_secret).sign(msg_id, moment, body)
+        return {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(moment.timestamp())),
+            "webhook-signature": signature,
+        }
+
+    async def deliver(
+        self,
+        event: dict[str, Any],
+        *,
+        url: str | None = None,
+        secret: str | None = None,
+        forge: str | None = None,
+    ) -> Delivery:
+        """POST one webhook event to ``url`` (default: the subscribed endpoint)."""
+        if url is None:
+            if self._subscription is None:
+                raise ValueError("no url given and no endpoint subscribed")
+            url = self._subscription[0]
+        if secret is None:
+            secret = self._subscription[1] if self._subscription else self.webhook_secret
+        body = json.dumps(event, separators=(",", ":"))
+        if forge == "stale":
+            headers = self.signed_headers(
+                body, event["id"], secret=secret, timestamp=now() - timedelta(minutes=10)
+            )
+        elif forge == "bad_signature":
+            headers = self.signed_headers(body, event["id"], secret=new_webhook_secret())
+        else:
+            headers = self.signed_headers(body, event["id"], secret=secret)
+        if forge == "unsigned":
+            del headers["webhook-signature"]
+        elif forge == "malformed":
+            headers["webhook-signature"] = "not a signature"
+        elif forge == "tampered":
+            tampered = json.loads(body)
+            tampered["data"]["id"] = "sesn_011FakeSomeoneElse"
+            body = json.dumps(tampered, separators=(",", ":"))
+        elif forge is not None and forge not in FORGERIES:
+            raise ValueError(f"unknown forgery {forge!r}; one of {FORGERIES}")
+        return await self._post(Delivery(event=event, url=url, headers=headers, body=body))
+
+    async def replay(self, delivery: Delivery) -> Delivery:
+        """Send a recorded delivery again, byte for byte, as someone who captured it would."""
+        again = Delivery(
+            event=delivery.event,
+            url=delivery.url,
+            headers=dict(delivery.headers),
+            body=delivery.body,
+        )
+        return await self._post(again)
+
+    async def _post(self, delivery: Delivery) -> Delivery:
+        self.deliveries.append(delivery)
+        timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as http,
+                http.post(
+                    delivery.url, data=delivery.body.encode(), headers=delivery.headers
+                ) as response,
+            ):
+                delivery.status = response.status
+                delivery.answer = await response.text()
+        except (aiohttp.ClientError, TimeoutError) as err:
+            delivery.answer = f"{type(err).__name__}: {err}"
+        return delivery
+
+    async def close(self) -> None:
+        worker, self._worker = self._worker, None
+        self._queue = None
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application) -> None:
+        routes = [
+            ("POST", "/v1/sessions", "sessions.create", self._create),
+            ("GET", "/v1/sessions", "sessions.list", self._list),
+            ("GET", "/v1/sessions/{sid}", "sessions.retrieve", self._retrieve),
+            ("DELETE", "/v1/sessions/{sid}", "sessions.delete", self._delete),
+            ("POST", "/v1/sessions/{sid}/archive", "sessions.archive", self._archive),
+            ("POST", "/v1/sessions/{sid}/events", "events.send", self._send),
+            ("GET", "/v1/sessions/{sid}/events", "events.list", self._events),
+            ("GET", "/v1/agents/{aid}", "agents.retrieve", self._agent),
+            ("GET", "/v1/environments/{eid}", "environments.retrieve", self._environment),
+        ]
+        for method, path, op, handler in routes:
+            app.router.add_route(method, path, self._wrap(op, handler))
+        app.on_cleanup.append(lambda _app: self.close())
+
+    def _wrap(self, op: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        async def handle(request: web.Request) -> web.Response:
+            raw = await request.read() if request.can_read_body else b""
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                body = None
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            query = {k: request.query.getall(k) for k in request.query}
+            call = AgentCall(op=op, path=request.path, query=query, body=body, headers=headers)
+            self.calls.append(call)
+            request_id = f"req_fake_{next(self._ids):024x}"
+            try:
+                self._check_auth(headers, body is None or isinstance(body, dict))
+                betas = [b.strip() for b in headers.get("anthropic-beta", "").split(",")]
+                if BETA not in betas:
+                    raise bad_request(f"this endpoint requires the anthropic-beta header {BETA}")
+                failure = await self._scripted(op)
+                if failure is not None:
+                    call.status = failure.status
+                    return self._error(
+                        failure.status,
+                        failure.type,
+                        failure.message,
+                        request_id,
+                        failure.retry_after,
+                    )
+                result = handler(request, body if isinstance(body, dict) else {})
+            except ApiError as err:
+                call.status = err.status
+                return self._error(err.status, err.type, err.message, request_id)
+            call.status = 200
+            return web.json_response(result, headers={"request-id": request_id})
+
+        return handle
+
+    async def _scripted(self, op: str) -> Fail | None:
+        for i, (wanted, step) in enumerate(self._failures):
+            if wanted in (op, "*"):
+                del self._failures[i]
+                if isinstance(step, Hang):
+                    await asyncio.sleep(step.seconds)
+                    return step.then if isinstance(step.then, Fail) else None
+                return step
+        return None
+
+    @staticmethod
+    def _error(
+        status: int, type_: str, message: str, request_id: str, retry_after: float | None = None
+    ) -> web.Response:
+        body = {"type": "error", "error": {"type": type_, "message": message}}
+        body["request_id"] = request_id
+        headers = {"request-id": request_id}
+        if retry_after is not None:
+            headers["retry-after"] = str(retry_after)
+        return web.json_response(body, status=status, headers=headers)
+
+    def _session(self, request: web.Request) -> FakeSession:
+        sid = request.match_info["sid"]
+        session = self.sessions.get(sid)
+        if session is None:
+            raise ApiError(404, "not_found_error", f"session {sid} not found")
+        return session
+
+    def _create(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        agent_id, version, events = check_create(body, self.agents, self.environments)
+        agent = {k: v for k, v in self.agents[agent_id].items() if k not in _AGENT_ONLY}
+        agent["version"] = version
+        moment = now()
+        resources = [_resource(r, self._id("sesrsc"), moment) for r in body.get("resources") or []]
+        session = FakeSession(
+            id=self._id("sesn"),
+            agent=agent,
+            environment_id=body["environment_id"],
+            title=body.get("title"),
+            metadata=dict(body.get("metadata") or {}),
+            resources=resources,
+            budget=body.get("budget"),
+            created_at=moment,
+            updated_at=moment,
+        )
+        self.sessions[session.id] = session
+        self._emit(session, "session.created")
+        self._take(session, events)
+        return session.to_json()
+
+    def _take(self, session: FakeSession, events: list[dict[str, Any]]) -> list[dict]:
+        """Record sent events and apply them to the session's status."""
+        taken = []
+        for sent in events:
+            fields = {k: v for k, v in sent.items() if k != "type"}
+            taken.append(self._event(session, sent["type"], **fields))
+            if sent["type"] in ("user.message", "user.tool_confirmation", "user.define_outcome"):
+                self._run(session)
+            elif sent["type"] == "user.interrupt" and session.status == "running":
+                self._idle(session, {"type": "end_turn"})
+        return taken
+
+    def _retrieve(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        return self._session(request).to_json()
+
+    def _list(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        q = request.query
+        found = [
+            s
+            for s in self.sessions.values()
+            if (q.get("include_archived") == "true" or not s.archived)
+            and (not q.get("agent_id") or s.agent["id"] == q["agent_id"])
+            and (not _many(q, "statuses") or s.status in _many(q, "statuses"))
+        ]
+        found.sort(key=lambda s: s.created_at, reverse=q.get("order", "desc") == "desc")
+        page, next_page, prev_page = _page(found, q)
+        return {
+            "data": [s.to_json() for s in page],
+            "next_page": next_page,
+            "prev_page": prev_page,
+        }
+
+    def _delete(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        session = self._session(request)
+        del self.sessions[session.id]
+        return {"type": "session_deleted", "id": session.id}
+
+    def _archive(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        session = self._session(request)
+        if not session.archived:
+            session.archived_at = now()
+            if session.status != "terminated":
+                self._terminated(session)
+            self._emit(session, "session.archived")
+        return session.to_json()
+
+    def _send(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        session = self._session(request)
+        events = check_send(body)
+        if session.archived or session.status == "terminated":
+            state = "archived" if session.archived else "terminated"
+            raise bad_request(f"session {session.id} is {state} and accepts no events")
+        return {"data": self._take(session, events)}
+
+    def _events(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        session = self._session(request)
+        q = request.query
+        types = _many(q, "types")
+        found = [e for e in session.events if not types or e["type"] in types]
+        if q.get("order") == "desc":
+            found.reverse()
+        page, next_page, _ = _page(found, q)
+        return {"data": page, "next_page": next_page}
+
+    def _agent(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        agent = self.agents.get(request.match_info["aid"])
+        if agent is None:
+            raise ApiError(404, "not_found_error", f"agent {request.match_info['aid']} not found")
+        return agent
+
+    def _environment(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        eid = request.match_info["eid"]
+        if eid not in self.environments:
+            raise ApiError(404, "not_found_error", f"environment {eid} not found")
+        return self.environments[eid]
+
+
+_AGENT_ONLY = ("metadata", "created_at", "updated_at", "archived_at")
+
+
+def _resource(param: dict[str, Any], rid: str, moment: datetime) -> dict[str, Any]:
+    """A mounted resource as the API answers it: never the authorization token."""
+    shown = {k: v for k, v in param.items() if k != "authorization_token"}
+    if param["type"] == "github_repository":
+        name = param["url"].rstrip("/").removesuffix(".git").rsplit("/", 1)[-1]
+        shown["mount_path"] = param.get("mount_path") or f"/workspace/{name}"
+        shown.setdefault("checkout", None)
+    return {"id": rid, "created_at": stamp(moment), "updated_at": stamp(moment), **shown}
+
+
+def _many(query: Any, name: str) -> list[str]:
+    return [*query.getall(f"{name}[]", []), *query.getall(name, [])]
+
+
+def _page(items: list[Any], query: Any) -> tuple[list[Any], str | None, str | None]:
+    """One page of ``items`` by the opaque cursor in ``page`` (``limit``: 1..1000, 20)."""
+    try:
+        limit = int(query.get("limit", "20"))
+        start = int(base64.urlsafe_b64decode(query["page"]).decode()) if "page" in query else 0
+    except (ValueError, UnicodeDecodeError) as err:
+        raise bad_request("invalid limit or page cursor") from err
+    if not 1 <= limit <= 1000 or start < 0:
+        raise bad_request("limit must be between 1 and 1000")
+
+    def cursor(offset: int) -> str:
+        return base64.urlsafe_b64encode(str(offset).encode()).decode()
+
+    end = start + limit
+    next_page = cursor(end) if end < len(items) else None
+    prev_page = cursor(max(0, start - limit)) if start > 0 else None
+    return items[start:end], next_page, prev_page
