@@ -1,12 +1,13 @@
 """The fake Managed Agents API proven through the real ``anthropic`` SDK: sessions, events,
 errors, and Standard Webhooks deliveries that the SDK's own ``webhooks.unwrap`` accepts (and
-forgeries it refuses)."""
+forgeries it refuses); and the fake dispatch receiver of the callback runner."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import anthropic
 import pytest
 import standardwebhooks
@@ -18,6 +19,7 @@ from tests.fakes.anthropic_agents import (
     DEFAULT_ENVIRONMENT_ID,
     FakeManagedAgents,
 )
+from tests.fakes.dispatch import Answer, FakeDispatch
 from tests.fakes.server import FakeServer
 
 REPO = "https://github.com/acme/widgets"
@@ -272,3 +274,55 @@ async def test_unreachable_endpoint_is_recorded_not_raised() -> None:
     event = managed.webhook_event("sesn_x", "session.status_idled")
     delivery = await managed.deliver(event, url="http://127.0.0.1:9/hook")
     assert delivery.status is None and "Error" in delivery.answer
+
+
+class Callback(FakeServer):
+    """Stands in for the app's callback route: records what a runner reports."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reports: list[tuple[str, str, Any]] = []
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/jobs/{job_id}/callback", self._report)
+
+    async def _report(self, request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization", "")
+        self.reports.append((request.match_info["job_id"], auth, await request.json()))
+        return web.Response(status=204 if auth == "Bearer tok-1" else 401)
+
+
+async def test_dispatch_records_jobs_and_reports_back() -> None:
+    async with FakeDispatch() as runner, Callback() as app:
+        job = {
+            "job_id": "job-1",
+            "title": "Refactor",
+            "instructions": "Split the parser",
+            "repo": "acme/widgets",
+            "callback_url": f"{app.url}jobs/job-1/callback",
+            "callback_token": "tok-1",
+        }
+        runner.answer(Answer(503))
+        async with aiohttp.ClientSession() as http:
+            async with http.post(runner.url, json=job) as first:
+                assert first.status == 503
+            async with http.post(runner.url, json=job) as second:
+                assert second.status == 202
+            async with http.post(runner.url, json={**job, "extra": 1}) as bad:
+                assert bad.status == 400
+            async with http.post(runner.url, data=b"job_id=1") as bad:
+                assert bad.status == 400
+        dispatched = await runner.wait_for_dispatches(2)
+        assert [d.status for d in dispatched] == [503, 202] and len(runner.rejected) == 2
+        assert dispatched[-1]["instructions"] == "Split the parser"
+
+        pr = "https://github.com/acme/widgets/pull/3"
+        assert (await runner.report(dispatched[-1], links=[pr]))[0] == 204
+        assert (await runner.report(dispatched[-1], token="forged"))[0] == 401
+        assert (await runner.report(dispatched[-1], token=""))[0] == 401
+        assert app.reports[0] == (
+            "job-1",
+            "Bearer tok-1",
+            {"status": "succeeded", "summary": "Done.", "links": [pr]},
+        )
+        assert [auth for _, auth, _ in app.reports[1:]] == ["Bearer forged", ""]
