@@ -16,7 +16,8 @@ uses; ``Store`` is all of them together::
     ├── Approvals     write actions waiting for a person's decision (decided exactly once)
     ├── Quotas        turn admissions and token spend per scope, counted across replicas
     ├── Browse        what the dashboard reads: sessions found by text and place, a page at
-    │                 a time; keys ever held; transcript entries after a point; running turns
+    │                 a time; keys ever held; transcript entries after a point; running turns;
+    │                 every approval of a session
     └── Lifecycle     migrate, schema versions, ping, close
 
 ``Approvals`` and ``Quotas`` are defined in ``app.store.bounded`` and re-exported here.
@@ -389,6 +390,11 @@ class Browse(Protocol):
 
     async def running_sessions(self, session_ids: list[str]) -> frozenset[str]:
         """Which of ``session_ids`` hold an unexpired turn lease now (a turn is running)."""
+        ...
+
+    async def approvals_of_session(self, session_id: str) -> list[Approval]:
+        """Every approval of the session, whatever its status (as ``get_approval`` reads
+        them), oldest first (ties by id)."""
         ...
 
 

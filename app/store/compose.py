@@ -300,3 +300,6 @@ class ComposedStore:
 
     async def running_sessions(self, session_ids: list[str]) -> frozenset[str]:
         return await self._browse.running_sessions(session_ids)
+
+    async def approvals_of_session(self, session_id: str) -> list[Approval]:
+        return await self._browse.approvals_of_session(session_id)

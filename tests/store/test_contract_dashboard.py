@@ -174,3 +174,36 @@ async def test_running_sessions(store: Store, clock: Clock) -> None:
     await store.release_lease(busy.id, "w2", fence)
     assert await store.running_sessions([busy.id]) == frozenset()
     assert await store.running_sessions([]) == frozenset()
+
+
+async def test_approvals_of_session(store: Store, clock: Clock) -> None:
+    session = await talk(store, "tl:slack:C1::1.1", ("U1", "Ada", "file it"))
+    other = await talk(store, "tl:slack:C1::2.2", ("U1", "Ada", "hi"))
+
+    async def ask(ttl: float) -> str:
+        approval = await store.create_approval(
+            session_id=session.id,
+            turn_id="t1",
+            tool="create_github_issue",
+            tool_input={"title": "Crash"},
+            summary={"action": "Create a GitHub issue"},
+            asked_by="U1",
+            deciders="asker",
+            channel="C1",
+            thread_ts="1.1",
+            ttl_seconds=ttl,
+        )
+        clock.advance(seconds=1)
+        return approval.id
+
+    first, second, third = await ask(3600), await ask(3600), await ask(5)
+    await store.decide_approval(first, "approved", "U2")
+    await store.record_approval_result(first, "created #4", False)
+    clock.advance(seconds=10)
+    found = await store.approvals_of_session(session.id)
+    assert [a.id for a in found] == [first, second, third]
+    assert [a.status for a in found] == ["approved", "pending", "expired"]
+    assert (found[0].decided_by, found[0].result) == ("U2", "created #4")
+    found[0].tool_input["title"] = "changed"
+    assert (await store.approvals_of_session(session.id))[0].tool_input == {"title": "Crash"}
+    assert await store.approvals_of_session(other.id) == []

@@ -11,13 +11,15 @@ from dataclasses import replace
 
 from app.core import Usage
 from app.store.memory.maintenance import on_platform
-from app.store.memory.tables import Tables, json_copy
+from app.store.memory.tables import Tables, approval_copy, json_copy
 from app.store.types import (
+    Approval,
     Session,
     SessionPage,
     SessionQuery,
     SessionSummary,
     TranscriptEntry,
+    seen_at,
 )
 
 
@@ -103,3 +105,11 @@ class MemoryBrowse:
                 and row.lease_until is not None
                 and row.lease_until >= now
             )
+
+    async def approvals_of_session(self, session_id: str) -> list[Approval]:
+        t = self._t
+        now = t.now()
+        async with t.lock:
+            found = [a for a in t.approvals.values() if a.session_id == session_id]
+            found.sort(key=lambda a: (a.created_at, a.id))
+            return [approval_copy(seen_at(a, now), op="approvals_of_session") for a in found]

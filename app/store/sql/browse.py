@@ -25,10 +25,25 @@ from sqlalchemy import (
 )
 
 from app.core import Usage
-from app.store.schema import session_events, session_keys, sessions, transcript, turns
+from app.store.schema import (
+    approvals,
+    session_events,
+    session_keys,
+    sessions,
+    transcript,
+    turns,
+)
+from app.store.sql.approvals import to_approval
 from app.store.sql.engine import Db, guard
 from app.store.sql.rows import to_session
-from app.store.types import SessionPage, SessionQuery, SessionSummary, TranscriptEntry
+from app.store.types import (
+    Approval,
+    SessionPage,
+    SessionQuery,
+    SessionSummary,
+    TranscriptEntry,
+    seen_at,
+)
 
 
 def _all_keys() -> Subquery:
@@ -224,3 +239,15 @@ class SqlBrowse:
                 )
             ).scalars()
             return frozenset(str(r) for r in rows)
+
+    @guard
+    async def approvals_of_session(self, session_id: str) -> list[Approval]:
+        now = self._db.now()
+        stmt = (
+            select(approvals)
+            .where(approvals.c.session_id == session_id)
+            .order_by(approvals.c.created_at, approvals.c.id)
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [seen_at(to_approval(r), now) for r in rows]
