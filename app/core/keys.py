@@ -10,6 +10,8 @@ platform       external id                      example
                DM conversation)
 ``github``     ``{owner}/{repo}#{number}``      ``threadline:github:acme/widgets#42``
 ``jira``       issue key                        ``threadline:jira:AD-1234``
+``dashboard``  session id                       ``threadline:dashboard:4f1c…`` (a message
+                                                written on the session's dashboard page)
 =============  ===============================  ==========================================
 
 ``agent`` (``AGENT_NAME``) never contains ``:``, so the first two colons split a key. Repository
@@ -69,6 +71,11 @@ class ConversationKey:
     @classmethod
     def jira(cls, agent: str, issue_key: str) -> ConversationKey:
         return cls(agent, "jira", issue_key.upper())
+
+    @classmethod
+    def dashboard(cls, agent: str, session_id: str) -> ConversationKey:
+        """The dashboard page of one session (the key is registered for that session)."""
+        return cls(agent, "dashboard", session_id)
 
     # readers ----------------------------------------------------------------------------------
     @property

@@ -18,6 +18,10 @@ from app.core.keys import DM_MAIN
         (ConversationKey.slack("tl", "D01XYZ", DM_MAIN), "tl:slack:D01XYZ::main"),
         (ConversationKey.github("tl", "Acme/Widgets", 42), "tl:github:acme/widgets#42"),
         (ConversationKey.jira("tl", "ad-1234"), "tl:jira:AD-1234"),
+        (
+            ConversationKey.dashboard("tl", "4f1c2d3e-0000-4000-8000-000000000001"),
+            "tl:dashboard:4f1c2d3e-0000-4000-8000-000000000001",
+        ),
     ],
 )
 def test_keys_print_in_the_documented_format_and_parse_back(
