@@ -15,12 +15,15 @@ uses; ``Store`` is all of them together::
     │                 stats
     ├── Approvals     write actions waiting for a person's decision (decided exactly once)
     ├── Quotas        turn admissions and token spend per scope, counted across replicas
+    ├── Mutes         Slack threads muted while the bot follows threads
+    ├── HomeReads     what a person's App Home reads: sessions they wrote in, open approvals
     ├── Browse        what the dashboard reads: sessions found by text and place, a page at
     │                 a time; keys ever held; transcript entries after a point; running turns;
     │                 every approval of a session
     └── Lifecycle     migrate, schema versions, ping, close
 
-``Approvals`` and ``Quotas`` are defined in ``app.store.bounded`` and re-exported here.
+``Approvals`` and ``Quotas`` are defined in ``app.store.bounded``, ``Mutes`` and ``HomeReads``
+in ``app.store.personal``; all are re-exported here.
 
 Two implementations: ``SqlStore`` (``app.store.sql``: SQLite and PostgreSQL through SQLAlchemy's
 async core) and ``MemoryStore`` (``app.store.memory``: plain dicts, for tests and tools). Both
@@ -38,6 +41,7 @@ from typing import Any, Protocol
 
 from app.core import KeyClaim
 from app.store.bounded import Approvals, Quotas
+from app.store.personal import HomeReads, Mutes, SpokenIn
 from app.store.types import (
     Approval,
     ApprovalDecision,
@@ -71,11 +75,13 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "EraseResult",
+    "HomeReads",
     "Inbox",
     "KeyLink",
     "Leases",
     "Lifecycle",
     "Maintenance",
+    "Mutes",
     "NewMessage",
     "PruneResult",
     "Quotas",
@@ -87,6 +93,7 @@ __all__ = [
     "SessionStatus",
     "SessionSummary",
     "Sessions",
+    "SpokenIn",
     "Store",
     "StoreStats",
     "TranscriptEntry",
@@ -407,6 +414,8 @@ class Store(
     Approvals,
     Quotas,
     Browse,
+    Mutes,
+    HomeReads,
     Lifecycle,
     Protocol,
 ):

@@ -23,6 +23,7 @@ from app.store.base import (
     Sessions,
     Transcripts,
 )
+from app.store.personal import HomeReads, Mutes, SpokenIn
 from app.store.types import (
     Approval,
     ApprovalDecision,
@@ -58,6 +59,8 @@ class ComposedStore:
         maintenance: Maintenance,
         approvals: Approvals,
         quotas: Quotas,
+        mutes: Mutes,
+        home_reads: HomeReads,
         browse: Browse,
     ) -> None:
         self._inbox = inbox
@@ -67,6 +70,8 @@ class ComposedStore:
         self._maintenance = maintenance
         self._approvals = approvals
         self._quotas = quotas
+        self._mutes = mutes
+        self._home_reads = home_reads
         self._browse = browse
 
     # Inbox -------------------------------------------------------------------------------
@@ -287,6 +292,25 @@ class ComposedStore:
 
     async def usage_by_scope(self, since: datetime, prefix: str) -> list[tuple[str, int]]:
         return await self._quotas.usage_by_scope(since, prefix)
+
+    # Mutes -------------------------------------------------------------------------------
+    async def mute_thread(self, key: str, by: str) -> bool:
+        return await self._mutes.mute_thread(key, by)
+
+    async def unmute_thread(self, key: str) -> bool:
+        return await self._mutes.unmute_thread(key)
+
+    async def is_muted(self, key: str) -> bool:
+        return await self._mutes.is_muted(key)
+
+    # HomeReads ---------------------------------------------------------------------------
+    async def sessions_spoken_in(
+        self, source: str, author_id: str, *, limit: int
+    ) -> list[SpokenIn]:
+        return await self._home_reads.sessions_spoken_in(source, author_id, limit=limit)
+
+    async def open_approvals(self, *, limit: int) -> list[Approval]:
+        return await self._home_reads.open_approvals(limit=limit)
 
     # Browse ------------------------------------------------------------------------------
     async def browse_sessions(self, query: SessionQuery) -> SessionPage:

@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Final
 from app.store.compose import ComposedStore
 from app.store.memory.approvals import MemoryApprovals
 from app.store.memory.browse import MemoryBrowse
+from app.store.memory.home import MemoryHomeReads
 from app.store.memory.inbox import MemoryInbox
 from app.store.memory.leases import MemoryLeases
 from app.store.memory.maintenance import MemoryMaintenance
+from app.store.memory.mutes import MemoryMutes
 from app.store.memory.quotas import MemoryQuotas
 from app.store.memory.sessions import MemorySessions
 from app.store.memory.tables import Tables
@@ -39,9 +41,11 @@ if TYPE_CHECKING:
     from app.store.base import (
         Approvals,
         Browse,
+        HomeReads,
         Inbox,
         Leases,
         Maintenance,
+        Mutes,
         Quotas,
         Sessions,
         Store,
@@ -73,6 +77,8 @@ class MemoryStore(ComposedStore):
             maintenance=MemoryMaintenance(tables),
             approvals=MemoryApprovals(tables),
             quotas=MemoryQuotas(tables),
+            mutes=MemoryMutes(tables),
+            home_reads=MemoryHomeReads(tables),
             browse=MemoryBrowse(tables),
         )
 
@@ -117,6 +123,12 @@ if TYPE_CHECKING:
         return part
 
     def _quotas(part: MemoryQuotas) -> Quotas:
+        return part
+
+    def _mutes(part: MemoryMutes) -> Mutes:
+        return part
+
+    def _home_reads(part: MemoryHomeReads) -> HomeReads:
         return part
 
     def _browse(part: MemoryBrowse) -> Browse:

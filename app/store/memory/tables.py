@@ -138,6 +138,8 @@ class Tables:
         # quota events: (scope, time) per admission; (scope, time, tokens) per spend
         self.admissions: list[tuple[str, datetime]] = []
         self.spend: list[tuple[str, datetime, int]] = []
+        # muted Slack thread keys: who muted each, and when
+        self.mutes: dict[str, tuple[str, datetime]] = {}
         self._last_pk = 0
 
     def now(self) -> datetime:

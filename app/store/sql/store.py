@@ -13,9 +13,11 @@ from app.store.sql import migrate
 from app.store.sql.approvals import SqlApprovals
 from app.store.sql.browse import SqlBrowse
 from app.store.sql.engine import Db, create_engine, engine_url, guard
+from app.store.sql.home import SqlHomeReads
 from app.store.sql.inbox import SqlInbox
 from app.store.sql.leases import SqlLeases
 from app.store.sql.maintenance import SqlMaintenance
+from app.store.sql.mutes import SqlMutes
 from app.store.sql.quotas import SqlQuotas
 from app.store.sql.sessions import SqlSessions
 from app.store.sql.transcripts import SqlTranscripts
@@ -25,9 +27,11 @@ if TYPE_CHECKING:
     from app.store.base import (
         Approvals,
         Browse,
+        HomeReads,
         Inbox,
         Leases,
         Maintenance,
+        Mutes,
         Quotas,
         Sessions,
         Store,
@@ -67,6 +71,8 @@ class SqlStore(ComposedStore):
             maintenance=SqlMaintenance(self._db),
             approvals=SqlApprovals(self._db),
             quotas=SqlQuotas(self._db),
+            mutes=SqlMutes(self._db),
+            home_reads=SqlHomeReads(self._db),
             browse=SqlBrowse(self._db),
         )
 
@@ -117,6 +123,12 @@ if TYPE_CHECKING:
         return part
 
     def _quotas(part: SqlQuotas) -> Quotas:
+        return part
+
+    def _mutes(part: SqlMutes) -> Mutes:
+        return part
+
+    def _home_reads(part: SqlHomeReads) -> HomeReads:
         return part
 
     def _browse(part: SqlBrowse) -> Browse:
