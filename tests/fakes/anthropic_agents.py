@@ -538,7 +538,7 @@ class FakeManagedAgents:
             self.calls.append(call)
             request_id = f"req_fake_{next(self._ids):024x}"
             try:
-                self._check_auth(headers, body is None or isinstance(body, dict))
+                self._check_auth(headers, isinstance(body, dict))
                 betas = [b.strip() for b in headers.get("anthropic-beta", "").split(",")]
                 if BETA not in betas:
                     raise bad_request(f"this endpoint requires the anthropic-beta header {BETA}")
