@@ -364,7 +364,7 @@ def _dashboard(r: Reader, public_url: str | None) -> DashboardSettings | None:
 
 
 def _experience(r: Reader) -> AgentExperienceSettings:
-    prompts = DEFAULT_SUGGESTED_PROMPTS
+    prompts: tuple[str, ...] = DEFAULT_SUGGESTED_PROMPTS
     value = r.text("SUGGESTED_PROMPTS", "")
     if value:
         prompts = tuple(" ".join(x.split()) for x in value.split("|") if x.strip())
