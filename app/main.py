@@ -40,6 +40,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from app.agent.model import AnthropicModel, Model
 from app.agent.tools.base import Tool, ToolRegistry
 from app.config import Settings
+from app.dashboard import DashboardDeps, mount_dashboard
 from app.errors import ConfigError
 from app.http import Handler
 from app.http.bolt import build_bolt_app
@@ -109,6 +110,19 @@ class Threadline:
                 webhook=self._hooks.get,
             ),
         )
+        if settings.dashboard is not None:
+            mount_dashboard(
+                self.web,
+                DashboardDeps(
+                    settings=settings,
+                    slack=self.slack,
+                    metrics=self.metrics,
+                    open_store=lambda: self._store,
+                    bot=lambda: self.identity.slack,
+                    wake=self._wake,
+                    clock=self.clock,
+                ),
+            )
         self.web.cleanup_ctx.append(self._lifespan)
 
     @property

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from tests.fakes.server import FakeServer, add_common_arguments, run, serve_forever, short
+from tests.fakes.slack_oidc import FakeSlackOIDC
 
 __all__ = ["Call", "FakeSlack", "Message", "main"]
 
@@ -184,6 +185,10 @@ class FakeSlack(FakeServer):
         ``is_ext_shared``, ``is_shared``...), set by tests; unset flags read false."""
         self.members: dict[str, list[str]] = {}
         """User ids ``conversations.members`` lists per channel id, set by tests; unset: none."""
+        self.dms: dict[str, str] = {}
+        """Each user's DM channel with the bot (``conversations.open``); made up when unset."""
+        self.oidc = FakeSlackOIDC()
+        """Sign in with Slack (``tests.fakes.slack_oidc``), on this server."""
         self.refuse_streaming = False
         self.calls: list[Call] = []
         self._messages: list[Message] = []
@@ -409,6 +414,7 @@ class FakeSlack(FakeServer):
     # -- HTTP ------------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
+        self.oidc.add_routes(app)  # before /api/{method}: its methods take no bot token
         app.router.add_route("*", "/api/{method}", self._handle)
         app.router.add_get("/socket-mode/{ticket}", self._socket)
 
@@ -762,6 +768,36 @@ class FakeSlack(FakeServer):
             "members": members[start : start + limit],
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
+
+    def _m_users_conversations(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The channels ``user`` is in (from ``members``, and their DM with the bot for the
+        ``im`` type), paged by ``limit`` and ``cursor``."""
+        user = str(_require(params, "user"))
+        types = str(params.get("types") or "public_channel").split(",")
+        ids = [c for c, people in self.members.items() if user in people and c[:1] != "D"]
+        if "im" in types and user in self.dms:
+            ids.append(self.dms[user])
+        if not {"public_channel", "private_channel", "mpim"} & set(types):
+            ids = [c for c in ids if c[:1] == "D"]
+        start = int(params.get("cursor") or 0)
+        limit = int(params.get("limit") or 100)
+        more = start + limit < len(ids)
+        page = [{"id": c, "name": c.lower(), "is_channel": c[:1] == "C"} for c in ids]
+        return {
+            "ok": True,
+            "channels": page[start : start + limit],
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _m_conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The bot's DM with ``users`` (one user), made up and kept when it is new."""
+        users = str(_require(params, "users")).split(",")
+        if len(users) != 1:
+            raise _SlackError("not_enough_users" if not users[0] else "invalid_arguments")
+        if not users[0].startswith(("U", "W")):
+            raise _SlackError("user_not_found")
+        channel = self.dms.setdefault(users[0], "D" + users[0][1:].upper() + "BOT")
+        return {"ok": True, "no_op": True, "already_open": True, "channel": {"id": channel}}
 
     def _m_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(_require(params, "channel"))

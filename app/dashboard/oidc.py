@@ -1,0 +1,251 @@
+"""Sign in with Slack: OpenID Connect's authorization code flow, checked at every step.
+
+Where things are (``root`` is the parent of ``SLACK_API_URL``: ``https://slack.com/``)::
+
+    authorize page     {root}openid/connect/authorize     the browser goes there, then back to
+                                                          {PUBLIC_URL}/dashboard/oidc/callback
+    signing keys       {root}openid/connect/keys          a JWKS, cached an hour
+    code exchange      {SLACK_API_URL}openid.connect.token   client id and secret (HTTP Basic)
+
+What makes a sign-in count (``verify_id_token``): the id_token is signed RS256 by one of
+Slack's keys, its issuer is ``https://slack.com``, its audience is ``SLACK_CLIENT_ID``, it has
+not expired (a minute of clock skew allowed), its ``nonce`` is the one this browser was sent
+with, and its ``https://slack.com/team_id`` is the bot's own workspace. The ``state`` is
+checked by the caller against the browser's signed sign-in cookie before any of this.
+
+Failures: ``SignInRefused`` (the person or the request is not acceptable: a 4xx with a plain
+sentence) and ``SignInUnavailable`` (Slack unreachable or refusing our app's credentials: a
+503, and an error in the log naming the setting when it is ours to fix).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlencode, urljoin
+
+import aiohttp
+import jwt
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from app.integrations.clients import CountingWebClient
+from app.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+ISSUER: Final = "https://slack.com"
+TEAM_CLAIM: Final = "https://slack.com/team_id"
+USER_CLAIM: Final = "https://slack.com/user_id"
+# The name is all the dashboard shows of a person; their email is not asked for.
+SCOPES: Final = "openid profile"
+CALLBACK_PATH: Final = "/dashboard/oidc/callback"
+KEYS_TTL_SECONDS: Final = 3600.0
+KEYS_REFRESH_FLOOR_SECONDS: Final = 60.0  # an unknown key id refetches at most this often
+TIMEOUT_SECONDS: Final = 10
+LEEWAY_SECONDS: Final = 60
+MAX_NAME_CHARS: Final = 80
+# Errors of openid.connect.token that mean our settings are wrong, and which one.
+_CONFIG_ERRORS: Final = {
+    "invalid_client_id": "SLACK_CLIENT_ID",
+    "bad_client_secret": "SLACK_CLIENT_SECRET",
+    "bad_redirect_uri": "PUBLIC_URL",
+    "invalid_client": "SLACK_CLIENT_ID",
+}
+
+
+class SignInRefused(Exception):
+    """The sign-in is not accepted; ``str(exc)`` is fit to show the person."""
+
+
+class SignInUnavailable(Exception):
+    """Slack could not be asked (or refused our app's credentials); try again later."""
+
+
+@dataclass(frozen=True)
+class SlackIdentity:
+    user_id: str
+    team_id: str
+    name: str
+
+
+def slack_root(api_url: str) -> str:
+    """The parent of ``SLACK_API_URL``, where Slack serves its OpenID Connect pages."""
+    return urljoin(api_url if api_url.endswith("/") else api_url + "/", "../")
+
+
+def redirect_uri(public_url: str) -> str:
+    return public_url.rstrip("/") + CALLBACK_PATH
+
+
+def authorize_url(
+    api_url: str, *, client_id: str, redirect_to: str, state: str, nonce: str, team: str | None
+) -> str:
+    """Slack's authorize page for this sign-in (``team`` skips Slack's workspace picker)."""
+    query = {
+        "response_type": "code",
+        "scope": SCOPES,
+        "client_id": client_id,
+        "state": state,
+        "nonce": nonce,
+        "redirect_uri": redirect_to,
+    }
+    if team:
+        query["team"] = team
+    return f"{slack_root(api_url)}openid/connect/authorize?{urlencode(query)}"
+
+
+def verify_id_token(
+    id_token: str, keys: jwt.PyJWKSet, *, client_id: str, team_id: str, nonce: str
+) -> SlackIdentity:
+    """The person an id_token names, when every check above holds; else ``SignInRefused``."""
+    try:
+        kid = jwt.get_unverified_header(id_token).get("kid")
+        key = keys[str(kid)]
+    except (jwt.InvalidTokenError, KeyError):
+        raise SignInRefused("Slack's answer was not signed by a key Slack publishes.") from None
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            id_token,
+            key=key,
+            algorithms=["RS256"],
+            audience=client_id,
+            issuer=ISSUER,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise SignInRefused("That sign-in has expired; please start again.") from None
+    except jwt.InvalidTokenError as exc:
+        log.info("id_token refused: %s", type(exc).__name__)
+        raise SignInRefused("Slack's answer could not be verified; please start again.") from None
+    given_nonce = claims.get("nonce")
+    if not isinstance(given_nonce, str) or not hmac.compare_digest(
+        given_nonce.encode(), nonce.encode()
+    ):
+        raise SignInRefused("That sign-in was started elsewhere; please start again.")
+    team = claims.get(TEAM_CLAIM)
+    if team != team_id:
+        log.info("Slack sign-in refused: a member of another workspace (%s)", team)
+        raise SignInRefused("Only members of this bot's Slack workspace can sign in here.")
+    user = claims.get(USER_CLAIM) or claims.get("sub")
+    if not isinstance(user, str) or not user:
+        raise SignInRefused("Slack's answer did not say who you are; please start again.")
+    return SlackIdentity(user, team_id, clean_name(claims.get("name"), fallback=user))
+
+
+def clean_name(value: object, *, fallback: str) -> str:
+    """A display name fit for a page header: printable, one line, not too long."""
+    if not isinstance(value, str):
+        return fallback
+    text = "".join(c for c in value if c.isprintable()).strip()
+    return text[:MAX_NAME_CHARS] or fallback
+
+
+class SlackSignIn:
+    """The network half: exchanging a code for an id_token, and Slack's signing keys."""
+
+    def __init__(
+        self, api_url: str, client_id: str, client_secret: str, metrics: Metrics | None = None
+    ) -> None:
+        self.api_url = api_url
+        self.client_id = client_id
+        self._secret = client_secret
+        self._metrics = metrics
+        self._keys: jwt.PyJWKSet | None = None
+        self._keys_at = 0.0
+        self._keys_lock = asyncio.Lock()
+
+    async def identify(
+        self, code: str, *, redirect_to: str, nonce: str, team_id: str
+    ) -> SlackIdentity:
+        """Who signed in with ``code``, verified."""
+        id_token = await self.exchange(code, redirect_to)
+        keys = await self.keys()
+        try:
+            return verify_id_token(
+                id_token, keys, client_id=self.client_id, team_id=team_id, nonce=nonce
+            )
+        except SignInRefused:
+            if not self._unknown_key(id_token, keys):
+                raise
+        # Slack may have rotated its keys since we fetched them.
+        keys = await self.keys(refresh=True)
+        return verify_id_token(
+            id_token, keys, client_id=self.client_id, team_id=team_id, nonce=nonce
+        )
+
+    async def exchange(self, code: str, redirect_to: str) -> str:
+        """``openid.connect.token``: the id_token for an authorization code."""
+        client = CountingWebClient(base_url=self.api_url, timeout=TIMEOUT_SECONDS)
+        client.metrics = self._metrics
+        try:
+            answer = await client.openid_connect_token(
+                client_id=self.client_id,
+                client_secret=self._secret,
+                code=code,
+                redirect_uri=redirect_to,
+                grant_type="authorization_code",
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "unknown")
+            setting = _CONFIG_ERRORS.get(error)
+            if setting is not None:
+                log.error("Sign in with Slack failed: Slack says %s (check %s)", error, setting)
+                raise SignInUnavailable(error) from None
+            if exc.response.status_code == 429 or exc.response.status_code >= 500:
+                raise SignInUnavailable(error) from None
+            log.info("Slack refused a sign-in code: %s", error)
+            raise SignInRefused("That sign-in link was already used or has expired.") from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise SignInUnavailable(type(exc).__name__) from None
+        id_token = answer.get("id_token")
+        if not isinstance(id_token, str) or not id_token:
+            raise SignInUnavailable("no id_token")
+        return id_token
+
+    async def keys(self, *, refresh: bool = False) -> jwt.PyJWKSet:
+        """Slack's signing keys, cached; ``refresh`` refetches unless just fetched."""
+        async with self._keys_lock:
+            age = time.monotonic() - self._keys_at
+            floor = KEYS_REFRESH_FLOOR_SECONDS if refresh else KEYS_TTL_SECONDS
+            if self._keys is None or age > floor:
+                self._keys = await self._fetch_keys()
+                self._keys_at = time.monotonic()
+            return self._keys
+
+    async def _fetch_keys(self) -> jwt.PyJWKSet:
+        url = f"{slack_root(self.api_url)}openid/connect/keys"
+        timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as http,
+                http.get(url, allow_redirects=False) as response,
+            ):
+                if response.status != 200:
+                    raise SignInUnavailable(f"keys answered {response.status}")
+                document = await response.json(content_type=None)
+            if not isinstance(document, dict):
+                raise ValueError("not a JWKS")
+            keys = jwt.PyJWKSet.from_dict(document)
+        except (aiohttp.ClientError, TimeoutError, ValueError, jwt.PyJWKSetError) as exc:
+            if self._metrics:
+                self._metrics.upstream("slack", "unreachable")
+            log.warning("Slack's signing keys could not be read: %s", type(exc).__name__)
+            raise SignInUnavailable("keys") from None
+        if self._metrics:
+            self._metrics.upstream("slack", "ok")
+        return keys
+
+    @staticmethod
+    def _unknown_key(id_token: str, keys: jwt.PyJWKSet) -> bool:
+        try:
+            keys[str(jwt.get_unverified_header(id_token).get("kid"))]
+        except KeyError:
+            return True
+        except jwt.InvalidTokenError:
+            return False
+        return False
