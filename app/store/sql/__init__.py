@@ -1,11 +1,13 @@
-"""The ``Store`` contract on SQLite (aiosqlite) and PostgreSQL (asyncpg).
+"""The ``Store`` contract on SQLite (sqlite3, on the event loop's thread) and PostgreSQL (asyncpg).
 
 One code path serves both databases through SQLAlchemy's async core; the few places that
 differ are marked. How concurrency is made safe on each:
 
 * **SQLite**: every writing transaction starts with ``BEGIN IMMEDIATE``, which takes the
   database's single write lock up front, so writers run one at a time (waiting up to the busy
-  timeout) and a read-then-write sequence can never be overtaken. Read-only methods use a
+  timeout) and a read-then-write sequence can never be overtaken. Statements run on the event
+  loop's thread, so a transaction never gives the loop away while it holds the lock
+  (``engine.LoopSqlite``). Read-only methods use a
   plain deferred ``BEGIN``: in WAL mode they read a consistent snapshot without queueing
   behind writers, and since they never write they cannot hit the lock-upgrade deadlock that
   makes deferred transactions unsafe for writers.

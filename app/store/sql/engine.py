@@ -2,14 +2,27 @@
 
 Transactions (how the concurrency model of ``app.store.sql`` is put in place):
 
-* ``Db.write()`` is a writing transaction. On SQLite the ``begin`` hook below issues
-  ``BEGIN IMMEDIATE``, which takes the database's single write lock up front, so writers run
-  one at a time (waiting up to ``SQLITE_BUSY_TIMEOUT_MS``) and a read-then-write sequence can
-  never be overtaken. On PostgreSQL it is a plain READ COMMITTED transaction; the role modules
-  lock what they decide on (``FOR UPDATE``, ``SKIP LOCKED``) or compare-and-set.
+* ``Db.write()`` is a writing transaction. On SQLite it starts with ``BEGIN IMMEDIATE``, which
+  takes the database's single write lock up front, so writers run one at a time and a
+  read-then-write sequence can never be overtaken. On PostgreSQL it is a plain READ COMMITTED
+  transaction; the role modules lock what they decide on (``FOR UPDATE``, ``SKIP LOCKED``) or
+  compare-and-set.
 * ``Db.read()`` is a read-only transaction: a plain deferred ``BEGIN`` on SQLite, which in WAL
   mode reads a consistent snapshot without queueing behind writers and, never writing, cannot
   hit the lock-upgrade deadlock that makes deferred transactions unsafe for writers.
+
+SQLite runs on the event loop's thread (``LoopSqlite``): one connection, each statement run
+at once rather than handed to a driver thread. A transaction's ``await conn.execute(...)``
+calls therefore never give the loop away, so the write lock is never held while other
+coroutines run, and a turn's statements cost no thread hops. Only taking the lock waits: when
+another process holds it, ``BEGIN IMMEDIATE`` is retried with asynchronous sleeps (the loop
+keeps serving) for up to ``SQLITE_BUSY_TIMEOUT_MS``, then fails as "database is locked". A
+transaction body must await nothing but its connection (nor open another transaction): the
+connection is the process's only one, and whoever waits for it waits for that body.
+
+Counting: ``Db`` reports every transaction (``write``/``read``) and statement to an optional
+``activity`` callback (``/metrics``: ``threadline_store_transactions_total``,
+``threadline_store_statements_total``).
 
 Errors: ``guard`` turns any driver, SQLAlchemy, OS or timeout failure into ``StoreError`` with
 a short, secret-free description (no SQL, no parameters, no URL).
@@ -26,16 +39,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, Protocol, TypeVar, overload
 
 import asyncpg
 from alembic.util import CommandError
 from sqlalchemy import BigInteger, bindparam, event, text
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, CursorResult, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.util.typing import TupleAny, TypeVarTuple, Unpack
 
 from app.errors import StoreError
 from app.store.types import as_utc
@@ -43,12 +59,19 @@ from app.store.types import as_utc
 if TYPE_CHECKING:
     from sqlalchemy.dialects.postgresql.dml import Insert as PgInsert
     from sqlalchemy.dialects.sqlite.dml import Insert as SqliteInsert
+    from sqlalchemy.engine.interfaces import _CoreAnyExecuteParams
+    from sqlalchemy.sql.base import Executable
     from sqlalchemy.sql.schema import Table
+    from sqlalchemy.sql.selectable import TypedReturnsRows
 
 log = logging.getLogger(__name__)
 
 # SQLite: how long a writer waits for the write lock before giving up (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS: Final = 5000
+# SQLite on the loop's thread: the longest a statement may block the loop on a lock held by
+# another process (rare: in WAL mode only taking the write lock waits, and that is retried
+# with asynchronous sleeps instead).
+SQLITE_LOOP_BUSY_MS: Final = 20
 # PostgreSQL: connecting, one statement on the server, and the client's own backstop (seconds;
 # the backstop also covers a silent network, where the server's timeout never reports back).
 PG_CONNECT_TIMEOUT: Final = 5.0
@@ -60,6 +83,8 @@ POOL_TIMEOUT: Final = 15.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+Activity = Callable[[str], None]
 
 _DRIVER_ERRORS: Final = (
     SQLAlchemyError,
@@ -137,7 +162,11 @@ def engine_url(url: str) -> URL:
 
 
 def create_engine(url: URL, *, pool_size: int) -> AsyncEngine:
-    """The pooled engine for ``url`` (from ``engine_url``); nothing connects yet."""
+    """The pooled engine for ``url`` (from ``engine_url``); nothing connects yet.
+
+    On SQLite the engine only names the file: ``Db`` runs the statements on the loop's thread
+    (``LoopSqlite``) and closes that connection when the engine is disposed of.
+    """
     if url.get_backend_name() == "postgresql":
         return create_async_engine(
             url,
@@ -148,6 +177,9 @@ def create_engine(url: URL, *, pool_size: int) -> AsyncEngine:
             # store recovers by itself once the database is back.
             pool_pre_ping=True,
             pool_recycle=1800,
+            # Every use is a whole transaction that ends in COMMIT or ROLLBACK, so a
+            # connection goes back to the pool clean: no ROLLBACK round trip on return.
+            pool_reset_on_return=None,
             connect_args={
                 "timeout": PG_CONNECT_TIMEOUT,
                 "command_timeout": PG_COMMAND_TIMEOUT,
@@ -159,22 +191,146 @@ def create_engine(url: URL, *, pool_size: int) -> AsyncEngine:
                 },
             },
         )
-    engine = create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=2 * pool_size,
-        pool_timeout=POOL_TIMEOUT,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-    )
-    _install_sqlite_hooks(engine, Path(url.database or ""))
-    return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=2 * pool_size)
+
+
+class Conn(Protocol):
+    """What a transaction body gets: ``execute`` (and ``run_sync`` for alembic), as on
+    SQLAlchemy's ``AsyncConnection``, which is one."""
+
+    @overload
+    async def execute(
+        self,
+        statement: TypedReturnsRows[Unpack[Ts]],
+        parameters: _CoreAnyExecuteParams | None = None,
+    ) -> CursorResult[Unpack[Ts]]: ...
+
+    @overload
+    async def execute(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None = None
+    ) -> CursorResult[Unpack[TupleAny]]: ...
+
+    async def execute(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None = None
+    ) -> CursorResult[Unpack[TupleAny]]: ...
+
+    async def run_sync(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T: ...
+
+
+class LoopConnection:
+    """``Conn`` over a synchronous SQLite connection: each call runs at once, on the loop's
+    thread, and never suspends."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    @overload
+    async def execute(
+        self,
+        statement: TypedReturnsRows[Unpack[Ts]],
+        parameters: _CoreAnyExecuteParams | None = None,
+    ) -> CursorResult[Unpack[Ts]]: ...
+
+    @overload
+    async def execute(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None = None
+    ) -> CursorResult[Unpack[TupleAny]]: ...
+
+    async def execute(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None = None
+    ) -> CursorResult[Unpack[TupleAny]]:
+        return self._conn.execute(statement, parameters)
+
+    async def run_sync(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return fn(self._conn, *args, **kwargs)
+
+
+class LoopSqlite:
+    """The SQLite file on the event loop's thread: one connection, one transaction at a time.
+
+    A transaction body never suspends (``LoopConnection``), so the asyncio lock that hands the
+    connection out is free whenever a transaction starts, unless a body awaited something else.
+    """
+
+    def __init__(self, url: URL, activity: Activity | None) -> None:
+        path = Path(url.database or "")
+        self.engine: Engine = create_sync_engine(
+            url.set(drivername="sqlite+pysqlite"),
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_LOOP_BUSY_MS / 1000},
+        )
+        _install_sqlite_hooks(self.engine, path, busy_ms=SQLITE_LOOP_BUSY_MS)
+        if activity is not None:
+            _count_statements(self.engine, activity)
+        self._conn: Connection | None = None
+        self._lock = asyncio.Lock()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self.engine.dispose()
+
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    @asynccontextmanager
+    async def transaction(self, *, immediate: bool) -> AsyncIterator[LoopConnection]:
+        async with self._lock:
+            conn = self._connection()
+            raw = conn.connection.dbapi_connection
+            assert isinstance(raw, sqlite3.Connection)
+            if immediate:
+                await _begin_immediate(raw)
+            else:
+                raw.execute("BEGIN")
+            # The begin hook sees the transaction open and leaves it; SQLAlchemy commits it
+            # (or rolls it back on an exception) when the block ends.
+            with conn.begin():
+                yield LoopConnection(conn)
+
+    async def wal(self) -> str:
+        """Switch the file to WAL (outside any transaction); the journal mode it is in."""
+        async with self._lock:
+            raw = self._connection().connection.dbapi_connection
+            assert isinstance(raw, sqlite3.Connection)
+            for _ in range(50):
+                try:
+                    return str(raw.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+                except sqlite3.OperationalError:
+                    await asyncio.sleep(0.1)
+        return "busy"
+
+
+async def _begin_immediate(raw: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``; while another process holds the write lock, retry after short
+    asynchronous sleeps (the loop keeps serving) until ``SQLITE_BUSY_TIMEOUT_MS``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.002
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 class Db:
     """What every SQL role shares: the engine's transactions, the clock, the liveness limits
     (TTL and maximum age), the dialect.
 
-    The engine belongs to ``SqlStore``, which creates and disposes of it; a ``Db`` only uses it.
+    The engine belongs to ``SqlStore``, which creates and disposes of it; a ``Db`` only uses it
+    (on SQLite, its own connection on the loop's thread, closed with the engine).
     """
 
     def __init__(
@@ -184,6 +340,7 @@ class Db:
         ttl_days: float,
         max_age_days: float,
         clock: Callable[[], datetime],
+        activity: Activity | None = None,
     ) -> None:
         self.engine = engine
         self.pg = engine.dialect.name == "postgresql"
@@ -192,24 +349,50 @@ class Db:
         self.max_age = timedelta(days=max_age_days)
         self.max_age_days = max_age_days
         self._clock = clock
-        # Same pool; the option only tells the SQLite begin hook to use a deferred BEGIN.
-        self._read_engine = engine.execution_options(threadline_read_only=True)
+        self._activity = activity
+        self._local: LoopSqlite | None = None
+        if engine.dialect.name == "sqlite":
+            local = self._local = LoopSqlite(engine.url, activity)
+            event.listen(engine.sync_engine, "engine_disposed", lambda _: local.close())
+        elif activity is not None:
+            _count_statements(engine.sync_engine, activity)
 
     def now(self) -> datetime:
         """The injected clock's time as aware UTC: the store never asks the server."""
         return as_utc(self._clock())
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[Conn]:
         """A writing transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
-        async with self.engine.begin() as conn:
-            yield conn
+        if self._activity is not None:
+            self._activity("write")
+        if self._local is not None:
+            async with self._local.transaction(immediate=True) as conn:
+                yield conn
+            return
+        async with self.engine.begin() as pg:
+            yield pg
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self) -> AsyncIterator[Conn]:
         """A read-only transaction (deferred ``BEGIN`` on SQLite)."""
-        async with self._read_engine.begin() as conn:
-            yield conn
+        if self._activity is not None:
+            self._activity("read")
+        if self._local is not None:
+            async with self._local.transaction(immediate=False) as conn:
+                yield conn
+            return
+        async with self.engine.begin() as pg:
+            yield pg
+
+    async def ensure_wal(self) -> None:
+        """SQLite: switch the file to WAL if a connect hook could not (it was busy then)."""
+        if self._local is None:
+            return
+        mode = await self._local.wal()
+        if mode.lower() != "wal":
+            # e.g. a file system without shared memory: slower, still correct.
+            log.warning("SQLite is not in WAL mode (journal_mode=%s)", mode)
 
     def insert(self, table: Table) -> PgInsert | SqliteInsert:
         """An INSERT that can take ``ON CONFLICT``: both dialects spell it the same way, only
@@ -217,7 +400,7 @@ class Db:
         return pg_insert(table) if self.pg else sqlite_insert(table)
 
     @staticmethod
-    async def advisory_lock(conn: AsyncConnection, key: int) -> None:
+    async def advisory_lock(conn: Conn, key: int) -> None:
         """PostgreSQL only: a lock held until this transaction ends."""
         stmt = text("SELECT pg_advisory_xact_lock(:key)").bindparams(
             bindparam("key", type_=BigInteger)
@@ -225,23 +408,28 @@ class Db:
         await conn.execute(stmt, {"key": key})
 
 
-def _install_sqlite_hooks(engine: AsyncEngine, path: Path) -> None:
-    """WAL, busy timeout, foreign keys, and our own BEGIN (IMMEDIATE for writers)."""
-    sync_engine = engine.sync_engine
+def _count_statements(engine: Engine, activity: Activity) -> None:
+    @event.listens_for(engine, "before_cursor_execute")
+    def _counted(*_: Any) -> None:
+        activity("statement")
 
-    @event.listens_for(sync_engine, "do_connect")
+
+def _install_sqlite_hooks(engine: Engine, path: Path, *, busy_ms: int) -> None:
+    """WAL, busy timeout, foreign keys, and our own BEGIN (IMMEDIATE for writers)."""
+
+    @event.listens_for(engine, "do_connect")
     def _make_parent(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
         # Created on first connect rather than in the constructor, so a bad path surfaces as
         # a StoreError from the first call (ping/migrate), like any other connection failure.
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    @event.listens_for(sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         # Stop the sqlite3 module from issuing its own (deferred) BEGIN; we issue ours.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA journal_mode")
@@ -253,37 +441,15 @@ def _install_sqlite_hooks(engine: AsyncEngine, path: Path) -> None:
                     # Switching needs the file to itself and does not wait for the busy
                     # timeout; another connection is using or converting it right now. WAL
                     # is a property of the file, so one success is enough, and migrate()
-                    # retries until it holds (ensure_wal).
+                    # retries until it holds (Db.ensure_wal).
                     log.debug("journal_mode=WAL deferred: database busy")
         finally:
             cursor.close()
 
-    @event.listens_for(sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("threadline_read_only"):
-            conn.exec_driver_sql("BEGIN")
-        else:
+        # LoopSqlite opens the transaction itself (BEGIN IMMEDIATE for writers) before
+        # SQLAlchemy's begin; anything else on this engine (none today) gets a writer's.
+        raw = conn.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-async def ensure_wal(engine: AsyncEngine) -> None:
-    """Switch the SQLite file to WAL if a connect hook could not (it was busy then)."""
-    for _ in range(50):
-        async with engine.connect() as conn:
-            # The raw driver connection: PRAGMA journal_mode must run outside a
-            # transaction, and SQLAlchemy would begin one first.
-            raw = (await conn.get_raw_connection()).driver_connection
-            assert raw is not None
-            try:
-                cursor = await raw.execute("PRAGMA journal_mode = WAL")
-                row = await cursor.fetchone()
-                await cursor.close()
-            except sqlite3.OperationalError:
-                row = None
-        if row is not None:
-            if str(row[0]).lower() != "wal":
-                # e.g. a file system without shared memory: slower, still correct.
-                log.warning("SQLite refused WAL mode (journal_mode=%s)", row[0])
-            return
-        await asyncio.sleep(0.1)
-    log.warning("SQLite stayed busy; WAL mode is not enabled yet")

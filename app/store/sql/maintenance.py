@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.schema import Table
 
 from app.core import Usage
@@ -31,7 +30,7 @@ from app.store.schema import (
     turns,
 )
 from app.store.sql import erase
-from app.store.sql.engine import Db, guard
+from app.store.sql.engine import Conn, Db, guard
 from app.store.sql.rows import live, stale, to_session
 from app.store.types import (
     ENDED_STATUSES,
@@ -47,7 +46,7 @@ from app.store.types import (
 )
 
 
-async def _delete_sessions(conn: AsyncConnection, ids: Sequence[str]) -> tuple[int, int]:
+async def _delete_sessions(conn: Conn, ids: Sequence[str]) -> tuple[int, int]:
     """Delete sessions and everything hanging off them; returns (sessions, events)."""
     await conn.execute(delete(session_keys).where(session_keys.c.session_id.in_(ids)))
     await conn.execute(delete(transcript).where(transcript.c.session_id.in_(ids)))

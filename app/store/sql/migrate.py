@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from app.errors import StoreError
-from app.store.sql.engine import Db, ensure_wal, lock_key
+from app.store.sql.engine import Db, lock_key
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATION_LOCK_KEY: Final = lock_key("threadline", "migrate")
@@ -66,7 +66,7 @@ async def upgrade(db: Db) -> str:
             await db.advisory_lock(conn, MIGRATION_LOCK_KEY)
         await conn.run_sync(_upgrade)
     if not db.pg:
-        await ensure_wal(db.engine)
+        await db.ensure_wal()
     return head_revision()
 
 

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, or_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core import Usage
 from app.store.schema import session_events, sessions
+from app.store.sql.engine import Conn
 from app.store.types import Delivery, Session, TurnRecord, born_since, live_since
 
 
@@ -39,7 +39,7 @@ def stale(now: datetime, ttl: timedelta, max_age: timedelta) -> ColumnElement[bo
 
 
 async def insert_event(
-    conn: AsyncConnection,
+    conn: Conn,
     session_id: str,
     kind: str,
     now: datetime,
@@ -56,7 +56,7 @@ async def insert_event(
 
 
 async def raise_audience_in(
-    conn: AsyncConnection,
+    conn: Conn,
     session_id: str,
     audience: str,
     below: tuple[str, ...],
