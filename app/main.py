@@ -49,6 +49,7 @@ from app.integrations import clients
 from app.metrics import Metrics
 from app.ops.housekeeping import housekeeping
 from app.slack.events import BotIdentity
+from app.slack.follow import Following
 from app.slack.names import UserNames
 from app.store.base import Store
 from app.surfaces import SurfaceRegistry, configured_integrations
@@ -183,6 +184,9 @@ class Threadline:
             actions=s.actions,
             metrics=self.metrics,
             clock=self.clock,
+            following=(
+                Following(self.store, agent=s.agent_name) if s.experience.follow_threads else None
+            ),
         )
         await resources.enter_async_context(
             housekeeping(
@@ -257,6 +261,7 @@ class Threadline:
                 external_users=s.trust.external_users,
                 compact_at_tokens=s.compact_at_tokens,
                 audience=AudiencePolicy(s.trust.public_replies, s.trust.public_reply_note),
+                follow_threads=s.experience.follow_threads,
             ),
             store=self.store,
             model=self._model,

@@ -39,6 +39,9 @@ class Inbound:
     # The length of what the person wrote when ``text`` is only its beginning (cut at
     # MAX_MESSAGE_CHARS by ``app.core.bounds.cut_message``); None: ``text`` is all of it.
     cut_from: int | None = None
+    # Slack: a message in a thread the bot follows (FOLLOW_THREADS), not addressed to it with
+    # a mention; it is answered as a message, never read as a command.
+    followed: bool = False
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)

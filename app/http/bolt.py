@@ -2,7 +2,8 @@
 
 A global middleware sees every payload before it is acknowledged:
 
-* a message for the bot is checked against the access policy (``app.slack.policy``). Refused,
+* a message for the bot (with ``FOLLOW_THREADS``, also a message in a thread it follows:
+  ``app.slack.follow``) is checked against the access policy (``app.slack.policy``). Refused,
   it is acknowledged and dropped (counted, and the person gets a short ephemeral note at most
   once an hour); allowed, it is recorded in the inbox, and only then acknowledged;
 * an allowed message whose conversation already has ``MAX_PENDING_PER_CONVERSATION``
@@ -49,6 +50,7 @@ from app.slack.events import (
     inbound_from_event,
     plan_reset,
 )
+from app.slack.follow import Following
 from app.slack.policy import Decision, command_speaker, decide, inbound_speaker
 from app.slack.refusals import BacklogNotes, RefusalNotes
 from app.slack.stops import StopRequest, stop_request
@@ -76,8 +78,10 @@ def build_bolt_app(
     actions: ActionSettings,
     metrics: Metrics,
     clock: Callable[[], datetime],
+    following: Following | None = None,
 ) -> AsyncApp:
-    """Wire the Bolt app from its collaborators (nothing global)."""
+    """Wire the Bolt app from its collaborators (nothing global). ``following``: answer
+    unmentioned messages in threads the bot follows (``FOLLOW_THREADS``)."""
     notes = RefusalNotes(client, store, clock)
     backlog_notes = BacklogNotes(client, store, clock)
 
@@ -119,6 +123,14 @@ def build_bolt_app(
         inbound = inbound_from_event(
             body, agent=agent, bot=identity, max_chars=actions.max_message_chars
         )
+        if inbound is None and following is not None:
+            try:
+                inbound = await following.followed(
+                    body, bot=identity, max_chars=actions.max_message_chars
+                )
+            except StoreError as exc:
+                log.error("could not tell whether %s is followed: %s", body.get("event_id"), exc)
+                return BoltResponse(status=503, body="store unavailable")
         if inbound is None:
             edit = edit_from_event(body, bot=identity)
             if edit is not None and not await apply_edit(edit):

@@ -32,7 +32,7 @@ from app.slack.format import strip_mentions
 # joins, bot messages, topic changes...) is ignored.
 _USER_SUBTYPES = {None, "file_share", "thread_broadcast"}
 
-Command = Literal["reset", "links"]
+Command = Literal["reset", "links", "mute", "unmute"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,11 @@ def inbound_from_event(
     agent: str,
     bot: BotIdentity,
     max_chars: int = ActionSettings.max_message_chars,
+    mentioned_only: bool = True,
 ) -> Inbound | None:
     """The message to answer in an Events API payload, or None when it is not for us; its
-    text cut to ``max_chars`` (see the module docstring)."""
+    text cut to ``max_chars`` (see the module docstring). ``mentioned_only=False`` also reads
+    a channel message that does not mention the bot (``app.slack.follow`` decides on those)."""
     if body.get("type") != "event_callback":
         return None
     event = body.get("event")
@@ -76,7 +78,7 @@ def inbound_from_event(
     raw_text = event.get("text")
     text = raw_text if isinstance(raw_text, str) else ""
     is_dm = event.get("channel_type") == "im" or channel.startswith("D")
-    if kind == "message" and not is_dm and not _mentions(text, bot.user_id):
+    if kind == "message" and not is_dm and mentioned_only and not _mentions(text, bot.user_id):
         return None  # channel chatter without a mention is not addressed to us
     thread_ts = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else None
     if is_dm:
@@ -147,12 +149,17 @@ def _mentions(text: str, bot_user_id: str | None) -> bool:
 
 
 def command_of(text: str) -> Command | None:
-    """``reset`` and ``links`` typed on their own (after the mention) are commands."""
+    """``reset``, ``links``, ``mute`` and ``unmute`` typed on their own (after the mention)
+    are commands."""
     word = text.strip().strip(".!").lower()
     if word in ("reset", "/reset", "start over"):
         return "reset"
     if word in ("links", "/links"):
         return "links"
+    if word == "mute":
+        return "mute"
+    if word == "unmute":
+        return "unmute"
     return None
 
 

@@ -67,7 +67,7 @@ class SlackSurface:
         return await self._places.of(channel)
 
     def command_of(self, inbound: Inbound) -> Command | None:
-        return command_of(inbound.text)
+        return None if inbound.followed else command_of(inbound.text)
 
     async def prepare(self, inbound: Inbound) -> Inbound:
         return replace(inbound, author_name=await self._names.name(inbound.author_id))

@@ -1,8 +1,11 @@
-"""Chat commands: ``reset`` (start the conversation over) and ``links`` (what is linked).
+"""Chat commands: ``reset`` (start the conversation over), ``links`` (what is linked), and
+``mute``/``unmute`` (stop or resume answering a followed thread without a mention).
 
 ``@bot reset`` in a thread and the ``/reset`` slash command share ``reset_conversation``, so
 both do the same and say the same. A reset ends the session: its keys are released (a later
-comment on a linked item no longer reaches it) and the next message starts fresh.
+comment on a linked item no longer reaches it) and the next message starts fresh. A mute is
+kept by thread key, so it outlives a reset; with ``FOLLOW_THREADS`` off, or in a DM (where
+every message is answered), ``mute`` and ``unmute`` explain that there is nothing to mute.
 """
 
 from __future__ import annotations
@@ -73,6 +76,43 @@ async def list_links(store: Store, surfaces: SurfaceRegistry, key: str) -> Comma
     return CommandResult(session_id, "Linked to this conversation:\n" + "\n".join(lines))
 
 
+FOLLOWING_OFF = (
+    "I answer in a channel thread only when someone mentions me, so there is nothing to mute."
+)
+DM_MUTE = "I answer every message in a DM, so there is nothing to mute here."
+MUTED = (
+    "Muted: I'll stay quiet in this thread unless someone mentions me. "
+    "Mention me with `unmute` to have me follow it again."
+)
+MUTED_ALREADY = "This thread is muted already. Mention me with `unmute` to have me follow it again."
+UNMUTED = "Unmuted: I'll answer messages in this thread again, no mention needed."
+NOT_MUTED = "This thread isn't muted."
+
+
+async def set_muted(
+    store: Store, inbound: Inbound, *, muted: bool, follow_threads: bool, turn_id: str
+) -> CommandResult:
+    """Mute or unmute the thread of ``inbound`` (see the module docstring)."""
+    session = await store.resolve(inbound.key)
+    session_id = session.id if session else None
+    if inbound.is_dm:
+        return CommandResult(session_id, DM_MUTE)
+    if not follow_threads:
+        return CommandResult(session_id, FOLLOWING_OFF)
+    if muted:
+        changed = await store.mute_thread(inbound.key, inbound.author_id)
+        text = MUTED if changed else MUTED_ALREADY
+    else:
+        changed = await store.unmute_thread(inbound.key)
+        text = UNMUTED if changed else NOT_MUTED
+    if changed and session_id:
+        kind = "muted" if muted else "unmuted"
+        await store.log_event(
+            session_id, kind, cause=f"{kind} by {inbound.author_id}", turn_id=turn_id
+        )
+    return CommandResult(session_id, text)
+
+
 async def run_command(
     command: Command,
     inbound: Inbound,
@@ -80,8 +120,17 @@ async def run_command(
     store: Store,
     surfaces: SurfaceRegistry,
     turn_id: str,
+    follow_threads: bool = False,
 ) -> CommandResult:
     """A command typed in a conversation (after a mention, or in a DM)."""
+    if command in ("mute", "unmute"):
+        return await set_muted(
+            store,
+            inbound,
+            muted=command == "mute",
+            follow_threads=follow_threads,
+            turn_id=turn_id,
+        )
     if command == "reset":
         return await reset_conversation(
             store,
@@ -105,8 +154,10 @@ class Commands:
         *,
         holder: str,
         clock: Callable[[], datetime],
+        follow_threads: bool = False,
     ) -> None:
         self._store = store
+        self._follow_threads = follow_threads
         self._surfaces = surfaces
         self._router = router
         self._observer = observer
@@ -117,7 +168,12 @@ class Commands:
         self, command: Command, inbound: Inbound, delivery: Delivery, turn_id: str
     ) -> None:
         result = await run_command(
-            command, inbound, store=self._store, surfaces=self._surfaces, turn_id=turn_id
+            command,
+            inbound,
+            store=self._store,
+            surfaces=self._surfaces,
+            turn_id=turn_id,
+            follow_threads=self._follow_threads,
         )
         await self._answer(command, inbound, delivery, turn_id, result)
 

@@ -58,6 +58,7 @@ class PipelineConfig:
     external_users: str = "chat"  # ignore | chat | full: what people of another org may do
     compact_at_tokens: int = 150_000  # COMPACT_AT_TOKENS: when client compaction summarises
     audience: AudiencePolicy = field(default_factory=AudiencePolicy)
+    follow_threads: bool = False  # FOLLOW_THREADS: answer followed Slack threads unmentioned
 
 
 class TurnPipeline:
@@ -98,7 +99,13 @@ class TurnPipeline:
             clock=clock,
         )
         self._commands = Commands(
-            store, surfaces, self._router, self._observer, holder=config.holder, clock=clock
+            store,
+            surfaces,
+            self._router,
+            self._observer,
+            holder=config.holder,
+            clock=clock,
+            follow_threads=config.follow_threads,
         )
 
     async def handle(self, delivery: Delivery) -> None:
@@ -162,6 +169,11 @@ class TurnPipeline:
             with contextlib.suppress(Exception):
                 await self._router.notify(inbound, notes.gave_up_note(turn_id))
             await self._store.finish_delivery(delivery.id, holder, "failed", "too many attempts")
+            return
+        if inbound.followed and await self._store.is_muted(inbound.key):
+            # Someone muted the thread after this message came: it is not answered.
+            log.info("followed thread muted; message not answered", extra=extra)
+            await self._store.finish_delivery(delivery.id, holder, "done", "muted")
             return
         record = record or DeliveryRecord(self._store, delivery.id, delivery.reply_ref, holder)
         surface = self._router.surface_of(inbound)
