@@ -47,12 +47,16 @@ from app.http.bolt import build_bolt_app
 from app.http.routes import Started, add_routes
 from app.integrations import clients
 from app.metrics import Metrics
+from app.ops.erase import erased_content
 from app.ops.housekeeping import housekeeping
+from app.slack.assistant import AssistantThreads
 from app.slack.events import BotIdentity
 from app.slack.follow import Following
+from app.slack.home import HomeTab
 from app.slack.names import UserNames
 from app.store.base import Store
 from app.surfaces import SurfaceRegistry, configured_integrations
+from app.surfaces.dashboard import DashboardSurface, LiveFeed
 from app.surfaces.slack import SlackSurface
 from app.turns.actions import build_turn_actions
 from app.turns.pipeline import PipelineConfig, TurnPipeline
@@ -95,7 +99,9 @@ class Threadline:
         if isinstance(self.slack, clients.CountingWebClient):
             self.slack.metrics = self.metrics
         self.worker: Worker | None = None
+        self.assistant = AssistantThreads(self.slack, settings.experience.suggested_prompts)
         self.bolt: AsyncApp | None = None
+        self.home: HomeTab | None = None
         # Tasks of the integrations (retrying to learn our identity); cancelled at stop.
         self._background: list[asyncio.Task[None]] = []
         self._hooks: dict[str, Handler] = {}
@@ -111,6 +117,8 @@ class Threadline:
                 webhook=self._hooks.get,
             ),
         )
+        # The answers of dashboard turns run here, for the dashboard's live pages.
+        self.live = LiveFeed()
         if settings.dashboard is not None:
             mount_dashboard(
                 self.web,
@@ -122,6 +130,8 @@ class Threadline:
                     bot=lambda: self.identity.slack,
                     wake=self._wake,
                     clock=self.clock,
+                    live=self.live,
+                    erased=erased_content,
                 ),
             )
         self.web.cleanup_ctx.append(self._lifespan)
@@ -150,10 +160,14 @@ class Threadline:
                 ttl_days=s.session_ttl_days,
                 max_age_days=s.trust.session_max_age_days,
                 clock=self.clock,
+                activity=self.metrics.store_activity,
             )
             resources.push_async_callback(self._store.close)
         version = await self.store.migrate()
         log.info("store ready (schema %s)", version)
+        if isinstance(self.slack, clients.CountingWebClient):
+            # Its connections are kept between calls; closed after the worker's last turn.
+            resources.push_async_callback(self.slack.close)
         await self._identify_slack()
         if self._model is None:
             # Closed after the worker's last turn; left open, its sockets leak and its
@@ -172,6 +186,9 @@ class Threadline:
             self._http = clients.http_client(s, self.metrics)
             resources.push_async_callback(self._http.aclose)
         resources.push_async_callback(self._cancel_background)
+        # People's App Home tabs; refreshes still waiting are dropped after the worker stops.
+        self.home = HomeTab(self.slack, self.store, s, clock=self.clock)
+        resources.push_async_callback(self.home.close)
         self.worker = await self._build_turns()
         self.bolt = build_bolt_app(
             client=self.slack,
@@ -184,9 +201,11 @@ class Threadline:
             actions=s.actions,
             metrics=self.metrics,
             clock=self.clock,
+            assistant=self.assistant,
             following=(
                 Following(self.store, agent=s.agent_name) if s.experience.follow_threads else None
             ),
+            home=self.home,
         )
         await resources.enter_async_context(
             housekeeping(
@@ -283,7 +302,7 @@ class Threadline:
         )
         return Worker(
             self.store,
-            pipeline.handle,
+            pipeline.handle if self.home is None else self.home.after(pipeline.handle),
             holder=self.holder,
             lease_seconds=s.lease_seconds,
             concurrency=s.worker_concurrency,
@@ -293,8 +312,16 @@ class Threadline:
         """The surfaces (Slack, and each configured integration's), their tools and webhooks."""
         assert self._http is not None
         surfaces = SurfaceRegistry(
-            home=SlackSurface(self.slack, UserNames(self.slack), lambda: self.identity.slack)
+            home=SlackSurface(
+                self.slack,
+                UserNames(self.slack),
+                lambda: self.identity.slack,
+                assistant=self.assistant,
+                first_time=self.store.remember_once,
+            )
         )
+        if self.settings.dashboard is not None:
+            surfaces.register(DashboardSurface(self.live, self.settings.public_url))
         tools: list[Tool] = []
         for integration in configured_integrations(
             self.settings, self._http, self.store.remember_posted

@@ -12,8 +12,13 @@ What feeds each family:
   ``CountingWebClient``, Anthropic through ``anthropic_middleware`` (one count per HTTP
   attempt, retries included), Jira and GitHub through ``CountingTransport`` under the app's
   httpx client; ``app.integrations.clients`` builds all three.
+* ``threadline_feedback_votes_total{vote}`` and ``threadline_feedback_reasons_total``: the
+  Slack edge, when a vote on an answer (or a thumbs-down's reason) is recorded.
 * ``threadline_active_sessions``, ``threadline_inbox_pending``, ``threadline_turns_in_flight``:
   set from the store and the worker when ``/metrics`` is scraped (``observe_state``).
+* ``threadline_slack_calls_total{method}`` (the Slack client, each call once, retries not
+  counted again) and ``threadline_store_transactions_total{kind}`` (``write``, ``read``) with
+  ``threadline_store_statements_total`` (the SQL store): what a turn costs, in round trips.
 
 Upstream outcomes are ``ok``, ``rate_limited`` (429), ``overloaded`` (529), ``error`` (any
 other answer that is an error) and ``unreachable`` (connection failure or timeout).
@@ -67,6 +72,18 @@ class Metrics:
             ["service", "outcome"],
             registry=r,
         )
+        self.slack_calls = Counter(
+            "threadline_slack_calls", "Slack Web API calls by method", ["method"], registry=r
+        )
+        self.store_transactions = Counter(
+            "threadline_store_transactions",
+            "Store transactions by kind (write, read)",
+            ["kind"],
+            registry=r,
+        )
+        self.store_statements = Counter(
+            "threadline_store_statements", "SQL statements run by the store", registry=r
+        )
         self.active_sessions = Gauge(
             "threadline_active_sessions", "Live sessions in the store", registry=r
         )
@@ -85,6 +102,19 @@ class Metrics:
         self.reseeded_sessions = Counter(
             "threadline_reseeded_sessions",
             "Dropped conversations started over from their Slack thread's history",
+            registry=r,
+        )
+        self.feedback_votes = Counter(
+            "threadline_feedback_votes",
+            "Votes on answers received (a changed vote counts again), by vote",
+            ["vote"],
+            registry=r,
+        )
+        for vote in ("up", "down"):
+            self.feedback_votes.labels(vote=vote)
+        self.feedback_reasons = Counter(
+            "threadline_feedback_reasons",
+            "Reasons given in the thumbs-down modal",
             registry=r,
         )
         self.refused = Counter(
@@ -128,8 +158,25 @@ class Metrics:
         outside the allow-list...)."""
         self.refused.labels(surface, reason).inc()
 
+    def feedback_vote(self, vote: str) -> None:
+        """A vote on an answer was recorded (``up`` or ``down``)."""
+        self.feedback_votes.labels(vote=vote).inc()
+
+    def feedback_reason(self) -> None:
+        self.feedback_reasons.inc()
+
     def upstream(self, service: str, outcome: str) -> None:
         self.upstream_calls.labels(service=service, outcome=outcome).inc()
+
+    def slack_call(self, method: str) -> None:
+        self.slack_calls.labels(method=method).inc()
+
+    def store_activity(self, kind: str) -> None:
+        """The SQL store began a transaction (``write``, ``read``) or ran a ``statement``."""
+        if kind == "statement":
+            self.store_statements.inc()
+        else:
+            self.store_transactions.labels(kind=kind).inc()
 
     def observe_state(self, *, active_sessions: int, inbox_pending: int, in_flight: int) -> None:
         """Gauges that describe the present, refreshed when ``/metrics`` is scraped."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from app.agent.model import Model
 from app.agent.tools.base import Toolbox, ToolContext
@@ -29,6 +29,14 @@ class Progress(Protocol):
     async def tool_started(self, call_id: str, name: str) -> None: ...
 
     async def tool_finished(self, call_id: str, name: str, ok: bool) -> None: ...
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """A ``Progress`` that can show the tool calls of one model reply together (a plan)
+    before they run; told only when a reply calls two or more tools."""
+
+    async def plan(self, calls: Sequence[tuple[str, str]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,8 @@ async def run_agent(
         results: list[dict[str, Any]] = []
         tool_message = {"role": "user", "content": results}
         new.append(tool_message)
+        if len(calls) > 1 and isinstance(progress, Planner):
+            await progress.plan([(call["id"], call["name"]) for call in calls])
         for call in calls:
             await progress.tool_started(call["id"], call["name"])
             result = await tools.call(call["name"], call.get("input"), tool_context)

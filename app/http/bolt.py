@@ -2,6 +2,7 @@
 
 A global middleware sees every payload before it is acknowledged:
 
+* opening the App Home tab publishes the person's tab (``app.slack.home``);
 * a message for the bot (with ``FOLLOW_THREADS``, also a message in a thread it follows:
   ``app.slack.follow``) is checked against the access policy (``app.slack.policy``). Refused,
   it is acknowledged and dropped (counted, and the person gets a short ephemeral note at most
@@ -12,8 +13,11 @@ A global middleware sees every payload before it is acknowledged:
 * an edit or deletion of a person's own message rewrites what the transcript holds of it
   (``app.slack.edits``);
 * a click on an approval card's button (``app.slack.cards``) is recorded in the inbox in the
-  lane of the card's conversation, once per click, and only then acknowledged; other
-  interactions are acknowledged and ignored;
+  lane of the card's conversation, once per click, and only then acknowledged; so is a vote on
+  an answer and the reason given in the thumbs-down modal (``app.slack.feedback``), whose
+  modal is opened once the vote is recorded; other interactions are acknowledged and ignored;
+* someone opening the bot (``assistant_thread_started``, the DM's messages tab) is offered
+  the suggested prompts (``app.slack.assistant``); every other event is acknowledged;
 * any of these store calls failing answers 503, so Slack delivers the event again.
 
 Text longer than ``MAX_MESSAGE_CHARS`` is cut when the event is parsed
@@ -41,6 +45,7 @@ from app.config import ActionSettings, TrustSettings
 from app.core import Inbound
 from app.errors import StoreError
 from app.metrics import Metrics
+from app.slack.assistant import AssistantThreads, opened
 from app.slack.cards import ApprovalClick, approval_click
 from app.slack.edits import MessageEdit, edit_from_event, rewrite_edited
 from app.slack.events import (
@@ -50,8 +55,18 @@ from app.slack.events import (
     inbound_from_event,
     plan_reset,
 )
+from app.slack.failures import SLACK_FAILURES, describe
+from app.slack.feedback import (
+    FEEDBACK_ACTION,
+    VoteClick,
+    VoteReason,
+    reason_modal,
+    reason_submission,
+    vote_click,
+)
 from app.slack.follow import Following
-from app.slack.policy import Decision, command_speaker, decide, inbound_speaker
+from app.slack.home import HomeTab
+from app.slack.policy import Decision, Speaker, command_speaker, decide, inbound_speaker
 from app.slack.refusals import BacklogNotes, RefusalNotes
 from app.slack.stops import StopRequest, stop_request
 from app.store.base import Store
@@ -79,9 +94,12 @@ def build_bolt_app(
     metrics: Metrics,
     clock: Callable[[], datetime],
     following: Following | None = None,
+    home: HomeTab | None = None,
+    assistant: AssistantThreads | None = None,
 ) -> AsyncApp:
     """Wire the Bolt app from its collaborators (nothing global). ``following``: answer
-    unmentioned messages in threads the bot follows (``FOLLOW_THREADS``)."""
+    unmentioned messages in threads the bot follows (``FOLLOW_THREADS``); ``home``: publish
+    a person's App Home tab when they open it."""
     notes = RefusalNotes(client, store, clock)
     backlog_notes = BacklogNotes(client, store, clock)
 
@@ -114,6 +132,9 @@ def build_bolt_app(
         click = approval_click(body)
         if click is not None:
             return await record_click(click, next)
+        feedback = vote_click(body) or reason_submission(body)
+        if feedback is not None:
+            return await record_feedback(feedback, next)
         stop = stop_request(body, agent=agent)
         if stop is not None:
             return await ask_to_stop(stop)
@@ -236,6 +257,57 @@ def build_bolt_app(
         await next()
         return None
 
+    async def record_feedback(
+        item: VoteClick | VoteReason, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """A vote on an answer, or the reason for a thumbs-down: recorded like a message (in
+        the answer's conversation lane, once), then acknowledged; the worker stores it.
+        Someone the access policy refuses is acknowledged and ignored."""
+        team = bot().team_id
+        external = bool(item.user_team and team and item.user_team != team)
+        channel = item.answer.channel
+        speaker = Speaker(item.user_id, channel, channel.startswith("D"), external)
+        if not decide(speaker, trust).allowed:
+            log.info("feedback by %s ignored: refused by the access policy", item.user_id)
+            return BoltResponse(status=200, body="")
+        try:
+            fresh = await store.record_delivery(
+                item.delivery_id, "slack", item.answer.key(agent), item.to_payload(agent)
+            )
+        except StoreError as exc:
+            log.error("could not record feedback %s: %s", item.delivery_id, exc)
+            return BoltResponse(status=503, body="store unavailable")
+        if not fresh:
+            log.info("duplicate feedback %s ignored", item.delivery_id)
+            return BoltResponse(status=200, body="")
+        if isinstance(item, VoteClick):
+            metrics.feedback_vote(item.vote)
+        else:
+            metrics.feedback_reason()
+        wake()
+        await next()
+        return None
+
+    async def ask_why(ack: AsyncAck, body: dict[str, Any]) -> None:
+        """A recorded thumbs-down: open the modal asking why (its trigger lasts 3 seconds)."""
+        await ack()
+        click = vote_click(body)
+        if click is None or click.vote != "down" or not click.trigger_id:
+            return
+        try:
+            await client.views_open(trigger_id=click.trigger_id, view=reason_modal(click))
+        except SLACK_FAILURES as exc:
+            log.info("feedback modal not opened: %s", describe(exc))
+
+    async def offer_prompts(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        where = opened(body)
+        if assistant is None or where is None:
+            return
+        if not decide(Speaker(where.user, where.channel, True, False), trust).allowed:
+            return
+        await assistant.offer_prompts(where)
+
     async def apply_edit(edit: MessageEdit) -> bool:
         """Rewrite the stored message; False when the store failed (Slack retries)."""
         rewrite = functools.partial(rewrite_edited, edit=edit, render=user_message)
@@ -254,13 +326,25 @@ def build_bolt_app(
 
     app.event("app_mention")(recorded)
     app.event("message")(recorded)
+    app.event("assistant_thread_started")(offer_prompts)
+    app.event("app_home_opened", matchers=[_messages_tab])(offer_prompts)
+    app.event("assistant_thread_context_changed")(recorded)  # the context is read per turn
 
     # Interactivity is enabled so Slack can deliver button clicks and shortcuts to this URL;
     # none needs an answer yet, but each is acknowledged so Slack shows the user no error.
     everything = re.compile(".*")
+    app.action(FEEDBACK_ACTION)(ask_why)
     app.action(everything)(recorded)
     app.shortcut(everything)(recorded)
     app.view(everything)(recorded)
+
+    async def show_home(ack: AsyncAck, event: dict[str, Any]) -> None:
+        await ack()
+        user = event.get("user")
+        if home is not None and isinstance(user, str):
+            await home.opened(user)
+
+    app.event("app_home_opened", matchers=[_home_tab])(show_home)
 
     @app.command("/reset")
     async def reset_command(ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -289,7 +373,21 @@ def build_bolt_app(
             return
         await ack(text=result.text)
 
+    # Every other event the app is subscribed to is acknowledged, never answered 404 (Slack
+    # would retry it and eventually turn the subscription off). Keep this listener last.
+    app.event(everything)(recorded)
+
     return app
+
+
+async def _messages_tab(body: dict[str, Any]) -> bool:
+    event = body.get("event")
+    return isinstance(event, dict) and event.get("tab") == "messages"
+
+
+async def _home_tab(event: dict[str, Any]) -> bool:
+    """``app_home_opened`` for the Home tab (the messages tab is the assistant's)."""
+    return event.get("tab") == "home"
 
 
 def _unroutable_actions(body: dict[str, Any]) -> bool:

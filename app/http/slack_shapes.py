@@ -15,7 +15,8 @@ command's form) and checks the fields anything downstream reads::
     url_verification ..... "challenge" a string
     block_actions ........ "actions", if there, a non-empty list of objects with a string
                            "action_id" (interactive_message: "callback_id" and actions)
-    view_submission/closed "view" an object with a string "callback_id"
+    view_submission/closed "view" an object with a string "callback_id" (and, submitted, a
+                           string "type")
     shortcuts, dialogs ... "callback_id" a string
 
 ``null`` passes wherever a field may be absent: Slack sends ``"enterprise": null``. Fields not
@@ -134,8 +135,9 @@ BY_TYPE: Final[Mapping[str, Obj]] = {
     "interactive_message": Obj(
         {"actions": ListOf(Obj(), non_empty=True)}, required=frozenset({"callback_id", "actions"})
     ),
+    # Bolt reads the submitted view's "type" (a workflow step's save, or not).
     "view_submission": Obj(
-        {"view": Obj(required=frozenset({"callback_id"}))}, required=frozenset({"view"})
+        {"view": Obj(required=frozenset({"callback_id", "type"}))}, required=frozenset({"view"})
     ),
     "view_closed": Obj(
         {"view": Obj(required=frozenset({"callback_id"}))}, required=frozenset({"view"})

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import parse_qs, urlparse
 
 from app.config import ActionSettings
@@ -31,6 +31,8 @@ from app.slack.format import strip_mentions
 # Subtypes that are a person writing something new; everything else (edits, deletions,
 # joins, bot messages, topic changes...) is ignored.
 _USER_SUBTYPES = {None, "file_share", "thread_broadcast"}
+# Slack's own system messages ("You have been removed from #channel") come from this user.
+SLACKBOT: Final = "USLACKBOT"
 
 Command = Literal["reset", "links", "mute", "unmute"]
 
@@ -73,7 +75,7 @@ def inbound_from_event(
     user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
     if not (isinstance(user, str) and isinstance(channel, str) and isinstance(ts, str)):
         return None
-    if event.get("bot_id") or event.get("bot_profile") or user == bot.user_id:
+    if event.get("bot_id") or event.get("bot_profile") or user in (bot.user_id, SLACKBOT):
         return None
     raw_text = event.get("text")
     text = raw_text if isinstance(raw_text, str) else ""

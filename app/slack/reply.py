@@ -6,6 +6,12 @@ is posted once and then edited as it grows. Text reaches Slack a whole line at a
 message stays within Slack's limits, and a long answer continues in the next message at a
 paragraph or line boundary: nothing is cut. Group pings (``<!here>``, ``<!channel>``...)
 are made inert in everything written (``no_group_pings``), and posted messages unfurl nothing.
+
+Tool steps show as a timeline of task cards; when one model reply calls two or more tools,
+they show together as a plan instead (``task_display_mode`` "plan": a plan title and the
+tasks as pending, then each as it runs), in a new message if text was already streamed. The
+final message of an answer carries ``final_blocks`` (the feedback buttons), on the same call
+that finishes it: ``chat.stopStream``, or the last ``chat.update`` of a posted answer.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-from slack_sdk.models.messages.chunk import TaskUpdateChunk
+from slack_sdk.models.messages.chunk import Chunk, PlanUpdateChunk, TaskUpdateChunk
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -35,6 +41,8 @@ log = logging.getLogger(__name__)
 
 OnPosted = Callable[[dict[str, Any]], Awaitable[None]]
 PLACEHOLDER = "_Thinking…_"
+TIMELINE: Final = "timeline"
+PLAN: Final = "plan"
 
 
 class _Writer(Protocol):
@@ -42,7 +50,7 @@ class _Writer(Protocol):
 
     async def step(self, call_id: str, title: str, status: str) -> None: ...
 
-    async def close(self) -> None: ...
+    async def close(self, blocks: Sequence[dict[str, Any]] = ()) -> None: ...
 
 
 class SlackReply:
@@ -62,6 +70,8 @@ class SlackReply:
         limit: int = MESSAGE_LIMIT,
         update_interval: float = 1.0,
         stop_key: str | None = None,
+        final_blocks: Sequence[dict[str, Any]] = (),
+        on_finished: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -73,6 +83,9 @@ class SlackReply:
         self._limit = limit
         # Posted-and-edited answers carry a Stop button (naming this conversation) until done.
         self._stop_key = stop_key
+        # Shown under the answer's last message (feedback buttons); then ``on_finished`` runs.
+        self._final_blocks = list(final_blocks)
+        self._on_finished = on_finished
         self._pending = ""
         self._written = ""
         self._writer: _Writer
@@ -114,11 +127,23 @@ class SlackReply:
             with _as_integration_error():
                 await self._emit(ready)
 
+    async def plan(self, calls: Sequence[tuple[str, str]]) -> None:
+        """One model reply calls these tools (``(call_id, name)``, two or more): show them
+        together as a plan before they run."""
+        if not isinstance(self._writer, _StreamWriter):
+            return  # plain messages have no steps; the thread status shows them
+        self._paragraph_break()
+        with _as_integration_error():
+            await self._flush_pending()
+        tasks = [(call_id, _tool_title(name)) for call_id, name in calls]
+        try:
+            await self._writer.plan(tasks)
+        except SLACK_FAILURES as exc:
+            with _as_integration_error():
+                await self._fall_back(exc)
+
     async def tool_started(self, call_id: str, name: str) -> None:
-        # What Claude says after its tools is a new paragraph, not glued to what came before.
-        said = self._written + self._pending
-        if said.strip() and not said.endswith("\n\n"):
-            self._pending += "\n" if said.endswith("\n") else "\n\n"
+        self._paragraph_break()
         with _as_integration_error():
             await self._flush_pending()
         await self._step(call_id, _tool_title(name), "in_progress")
@@ -126,6 +151,12 @@ class SlackReply:
 
     async def tool_finished(self, call_id: str, name: str, ok: bool) -> None:
         await self._step(call_id, _tool_title(name), "complete" if ok else "error")
+
+    def _paragraph_break(self) -> None:
+        # What Claude says after its tools is a new paragraph, not glued to what came before.
+        said = self._written + self._pending
+        if said.strip() and not said.endswith("\n\n"):
+            self._pending += "\n" if said.endswith("\n") else "\n\n"
 
     async def _step(self, call_id: str, title: str, status: str) -> None:
         """Tool steps are progress only: a failure to show one never stops the turn."""
@@ -146,19 +177,21 @@ class SlackReply:
             self._pending += separator + note
         with _as_integration_error():
             await self._close()
+        if self._on_finished is not None:
+            await self._on_finished()
 
     async def _close(self) -> None:
         await self._flush_pending()
         if not self._written.strip():
             await self._emit("_(no answer)_")
         try:
-            await self._writer.close()
+            await self._writer.close(self._final_blocks)
         except SLACK_FAILURES as exc:
             if not isinstance(self._writer, _StreamWriter):
                 raise
             # Short answers reach Slack only when the stream stops: a refusal shows up here.
             await self._fall_back(exc)
-            await self._writer.close()
+            await self._writer.close(self._final_blocks)
 
     async def _flush_pending(self) -> None:
         if self._pending:
@@ -191,8 +224,10 @@ class SlackReply:
             await self._writer.write(leftover)
 
     # helpers for writers -------------------------------------------------------------------
-    async def _stream(self) -> AsyncChatStream:
+    async def _stream(self, mode: str = TIMELINE) -> AsyncChatStream:
         args: dict[str, Any] = {"channel": self._channel, "thread_ts": self._thread_ts}
+        if mode != TIMELINE:
+            args["task_display_mode"] = mode
         if not self._channel.startswith("D"):
             args["recipient_team_id"] = self._team_id
             args["recipient_user_id"] = self._user_id
@@ -212,6 +247,8 @@ class _StreamWriter:
         self._given = ""  # text handed to the current stream, maybe not yet flushed
         self._announced = False
         self.leftover: list[str] = []
+        self._mode = TIMELINE
+        self._planned = 0  # tasks shown in the current plan
 
     def current(self) -> tuple[str | None, str]:
         """The current message: its ts if the stream started, and all text given to it
@@ -227,31 +264,45 @@ class _StreamWriter:
             self.leftover = pieces[i:]
             if self._stream is not None and self._size + len(piece) > self._limit:
                 await self.close()
-            if self._stream is None:
-                self._stream = await self._reply._stream()
-                self._size = 0
-                self._given = ""
+            stream = await self._open()
             self._given += piece
             self._size += len(piece)
             self.leftover = pieces[i + 1 :]
-            await self._stream.append(markdown_text=piece)
+            await stream.append(markdown_text=piece)
             await self._announce()
         self.leftover = []
 
     async def step(self, call_id: str, title: str, status: str) -> None:
-        if self._stream is None:
-            self._stream = await self._reply._stream()
-            self._size = 0
-            self._given = ""
-        chunk = TaskUpdateChunk(id=call_id, title=title, status=status)
-        await self._stream.append(chunks=[chunk])
+        stream = await self._open()
+        await stream.append(chunks=[TaskUpdateChunk(id=call_id, title=title, status=status)])
         await self._announce()
 
-    async def close(self) -> None:
+    async def plan(self, tasks: Sequence[tuple[str, str]]) -> None:
+        """Show ``tasks`` (id, title) as pending steps of a plan; a message already streaming
+        as a timeline is finished first (a stream keeps the display mode it started with)."""
+        if self._mode != PLAN:
+            await self.close()
+            self._mode = PLAN
+        stream = await self._open()
+        self._planned += len(tasks)
+        chunks: list[Chunk] = [PlanUpdateChunk(title=f"{self._planned} steps")]
+        chunks += [TaskUpdateChunk(id=i, title=title, status="pending") for i, title in tasks]
+        await stream.append(chunks=chunks)
+        await self._announce()
+
+    async def _open(self) -> AsyncChatStream:
+        if self._stream is None:
+            self._stream = await self._reply._stream(self._mode)
+            self._size = 0
+            self._given = ""
+            self._planned = 0
+        return self._stream
+
+    async def close(self, blocks: Sequence[dict[str, Any]] = ()) -> None:
         if self._stream is not None:
             stream = self._stream
             try:
-                await stream.stop()
+                await stream.stop(blocks=list(blocks) or None)
             finally:
                 # Known as soon as the stream started, even if stopping it failed: a retry
                 # must edit this message, not post another.
@@ -300,8 +351,8 @@ class _UpdateWriter:
     async def step(self, call_id: str, title: str, status: str) -> None:
         return None  # plain messages have no step timeline; the thread status shows it
 
-    async def close(self) -> None:
-        await self._show(force=True, final=True)
+    async def close(self, blocks: Sequence[dict[str, Any]] = ()) -> None:
+        await self._show(force=True, final=True, blocks=blocks)
         while self._spare:
             ts = self._spare.pop(0)
             try:
@@ -312,29 +363,31 @@ class _UpdateWriter:
                 if self._reply._on_removed is not None:
                     await self._reply._on_removed(ts)
 
-    async def _show(self, *, force: bool, final: bool = False) -> None:
+    async def _show(
+        self, *, force: bool, final: bool = False, blocks: Sequence[dict[str, Any]] = ()
+    ) -> None:
         client = self._reply._client
         stop = None if final else self._reply._stop_key
         if self._ts is None:
             body = self._text if self._text.strip() else PLACEHOLDER
+            message = new_message(body, thread_ts=self._reply._thread_ts)
             response = await client.chat_postMessage(
-                channel=self._reply._channel,
-                **_with_stop(new_message(body, thread_ts=self._reply._thread_ts), stop),
+                channel=self._reply._channel, **_with_blocks(_with_stop(message, stop), blocks)
             )
             self._ts = str(response["ts"])
             self._shown, self._stop_shown = body, stop is not None
             self._last = time.monotonic()
             await self._reply._posted(self._ts)
             if final and self._stop_shown:
-                await self._show(force=True, final=True)  # take the button off again
+                await self._show(force=True, final=True, blocks=blocks)  # take the button off
             return
         due = force or time.monotonic() - self._last >= self._interval
-        changed = self._text != self._shown or (final and self._stop_shown)
+        changed = self._text != self._shown or (final and (self._stop_shown or bool(blocks)))
         if due and self._text.strip() and changed:
             await client.chat_update(
                 channel=self._reply._channel,
                 ts=self._ts,
-                **_with_stop(markdown_message(self._text), stop),
+                **_with_blocks(_with_stop(markdown_message(self._text), stop), blocks),
             )
             self._shown, self._stop_shown = self._text, stop is not None
             self._last = time.monotonic()
@@ -345,6 +398,13 @@ def _with_stop(message: dict[str, Any], stop_key: str | None) -> dict[str, Any]:
     if stop_key is None:
         return message
     return {**message, "blocks": [*message["blocks"], stop_button(stop_key)]}
+
+
+def _with_blocks(message: dict[str, Any], blocks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``message`` with ``blocks`` under its own (the answer's last message only)."""
+    if not blocks:
+        return message
+    return {**message, "blocks": [*message["blocks"], *blocks]}
 
 
 def _pieces(text: str, limit: int) -> list[str]:

@@ -17,6 +17,10 @@ uses; ``Store`` is all of them together::
     ├── Quotas        turn admissions and token spend per scope, counted across replicas
     ├── Mutes         Slack threads muted while the bot follows threads
     ├── HomeReads     what a person's App Home reads: sessions they wrote in, open approvals
+    ├── Jobs          long work handed to a runner: each run ends once; polled by one
+    │                 replica at a time
+    ├── Feedback      votes on answers: one per person per answer, with a thumbs-down's
+    │                 reason
     ├── Browse        what the dashboard reads: sessions found by text and place, a page at
     │                 a time; keys ever held; transcript entries after a point; running turns;
     │                 every approval of a session
@@ -49,6 +53,8 @@ from app.store.types import (
     Delivery,
     DeliveryStatus,
     EraseResult,
+    Job,
+    JobStatus,
     KeyLink,
     NewMessage,
     PruneResult,
@@ -63,6 +69,9 @@ from app.store.types import (
     TranscriptEntry,
     TurnCommit,
     TurnRecord,
+    Vote,
+    VoteFilter,
+    VoteValue,
     is_live,
 )
 
@@ -75,8 +84,12 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "EraseResult",
+    "Feedback",
     "HomeReads",
     "Inbox",
+    "Job",
+    "JobStatus",
+    "Jobs",
     "KeyLink",
     "Leases",
     "Lifecycle",
@@ -100,6 +113,9 @@ __all__ = [
     "Transcripts",
     "TurnCommit",
     "TurnRecord",
+    "Vote",
+    "VoteFilter",
+    "VoteValue",
     "is_live",
 ]
 
@@ -405,6 +421,121 @@ class Browse(Protocol):
         ...
 
 
+class Jobs(Protocol):
+    """Background jobs (``Job``): long work a session handed to a runner.
+
+    Invariants: a ``running`` job ends exactly once per run (``finish_job`` is a
+    compare-and-set, whichever replica and whatever report comes first), and only a finished
+    run can be started again (``resume_job``). Jobs past ``expires_at`` still read as
+    ``running`` until ``expire_jobs`` ends them. ``claim_jobs_to_poll`` hands a job to one
+    replica at a time. Jobs go with their session (``delete_session`` and ``prune``).
+    """
+
+    async def create_job(
+        self,
+        *,
+        job_id: str,
+        session_id: str,
+        runner: str,
+        title: str,
+        instructions: str,
+        repo: str | None,
+        asked_by: str,
+        token_hash: str | None,
+        ttl_seconds: float,
+    ) -> Job:
+        """Record a ``running`` job expiring ``ttl_seconds`` from now (``StoreError`` when
+        ``job_id`` exists)."""
+        ...
+
+    async def get_job(self, job_id: str) -> Job | None: ...
+
+    async def set_job_runner_id(self, job_id: str, runner_id: str) -> None:
+        """Remember the runner's own id for the job (unknown id: nothing)."""
+        ...
+
+    async def finish_job(
+        self, job_id: str, status: JobStatus, *, result: str | None, links: list[str]
+    ) -> Job | None:
+        """End a ``running`` job with ``status`` (one of ``JOB_OUTCOMES``, ``ValueError``
+        otherwise), its result and links, at now; returns the job as ended by this call, or
+        None when it was not running (ended before, or unknown): a late or repeated report
+        changes nothing."""
+        ...
+
+    async def resume_job(
+        self, job_id: str, *, instructions: str, ttl_seconds: float, token_hash: str | None
+    ) -> Job | None:
+        """Start a finished run (``RESUMABLE``) again with follow-up ``instructions`` and
+        the new run's ``token_hash``: ``running``, ``resume_count`` + 1, expiring
+        ``ttl_seconds`` from now, result and links cleared; None when it is running,
+        cancelled, expired or unknown."""
+        ...
+
+    async def claim_jobs_to_poll(
+        self, holder: str, lease_seconds: float, *, limit: int
+    ) -> list[Job]:
+        """Up to ``limit`` running jobs no other holder is polling now (oldest poll first),
+        now held by ``holder`` for ``lease_seconds``."""
+        ...
+
+    async def expire_jobs(self, *, limit: int) -> list[Job]:
+        """End up to ``limit`` running jobs past ``expires_at`` as ``expired``; returns those
+        this call ended (each ended by exactly one caller)."""
+        ...
+
+    async def jobs_of_session(self, session_id: str) -> list[Job]:
+        """The session's jobs, oldest first."""
+        ...
+
+    async def jobs_asked_by(self, user_id: str, *, active_only: bool) -> list[Job]:
+        """The jobs ``user_id`` asked for (only running ones with ``active_only``), newest
+        first."""
+        ...
+
+    async def list_jobs(self, *, status: JobStatus | None, limit: int) -> list[Job]:
+        """Jobs (of one status, or all), newest first."""
+        ...
+
+
+class Feedback(Protocol):
+    """Votes on answers (``Vote``), kept with the turn that wrote the answer.
+
+    Invariants: one vote per person per answer (``channel``, ``message_ts``, ``user_id``);
+    voting again changes it (``created_at`` stays, ``updated_at`` moves) and a change to
+    ``up`` forgets the reason. A vote's ``session_id`` is the session of its turn as the
+    store recorded it (``record_turn``/``commit_turn``), None for a turn it does not know.
+    """
+
+    async def record_vote(
+        self,
+        *,
+        channel: str,
+        message_ts: str,
+        user_id: str,
+        vote: VoteValue,
+        turn_id: str | None,
+    ) -> Vote:
+        """Record or change the person's vote on the answer; returns it as stored
+        (``ValueError`` for a vote that is not ``up`` or ``down``)."""
+        ...
+
+    async def record_reason(
+        self, *, channel: str, message_ts: str, user_id: str, reason: str
+    ) -> Vote | None:
+        """Keep ``reason`` (cut to ``MAX_REASON_CHARS``; blank: none) with the person's
+        thumbs-down on the answer; None (nothing kept) when their vote there is not one."""
+        ...
+
+    async def list_votes(self, flt: VoteFilter) -> list[Vote]:
+        """Votes matching ``flt``, most recently changed first (ties by channel, ts, user)."""
+        ...
+
+    async def votes_for_turns(self, turn_ids: list[str]) -> list[Vote]:
+        """The votes on answers of these turns, oldest first."""
+        ...
+
+
 class Store(
     Inbox,
     Sessions,
@@ -414,6 +545,8 @@ class Store(
     Approvals,
     Quotas,
     Browse,
+    Jobs,
+    Feedback,
     Mutes,
     HomeReads,
     Lifecycle,

@@ -16,7 +16,9 @@ from app.core import KeyClaim
 from app.store.base import (
     Approvals,
     Browse,
+    Feedback,
     Inbox,
+    Jobs,
     Leases,
     Maintenance,
     Quotas,
@@ -30,6 +32,8 @@ from app.store.types import (
     Delivery,
     DeliveryStatus,
     EraseResult,
+    Job,
+    JobStatus,
     KeyLink,
     PruneResult,
     Session,
@@ -43,6 +47,9 @@ from app.store.types import (
     TranscriptEntry,
     TurnCommit,
     TurnRecord,
+    Vote,
+    VoteFilter,
+    VoteValue,
 )
 
 
@@ -62,6 +69,8 @@ class ComposedStore:
         mutes: Mutes,
         home_reads: HomeReads,
         browse: Browse,
+        jobs: Jobs,
+        feedback: Feedback,
     ) -> None:
         self._inbox = inbox
         self._sessions = sessions
@@ -73,6 +82,8 @@ class ComposedStore:
         self._mutes = mutes
         self._home_reads = home_reads
         self._browse = browse
+        self._jobs = jobs
+        self._feedback = feedback
 
     # Inbox -------------------------------------------------------------------------------
     async def record_delivery(
@@ -305,9 +316,9 @@ class ComposedStore:
 
     # HomeReads ---------------------------------------------------------------------------
     async def sessions_spoken_in(
-        self, source: str, author_id: str, *, limit: int
+        self, agent: str, source: str, author_id: str, *, limit: int
     ) -> list[SpokenIn]:
-        return await self._home_reads.sessions_spoken_in(source, author_id, limit=limit)
+        return await self._home_reads.sessions_spoken_in(agent, source, author_id, limit=limit)
 
     async def open_approvals(self, *, limit: int) -> list[Approval]:
         return await self._home_reads.open_approvals(limit=limit)
@@ -327,3 +338,91 @@ class ComposedStore:
 
     async def approvals_of_session(self, session_id: str) -> list[Approval]:
         return await self._browse.approvals_of_session(session_id)
+
+    # Jobs --------------------------------------------------------------------------------
+    async def create_job(
+        self,
+        *,
+        job_id: str,
+        session_id: str,
+        runner: str,
+        title: str,
+        instructions: str,
+        repo: str | None,
+        asked_by: str,
+        token_hash: str | None,
+        ttl_seconds: float,
+    ) -> Job:
+        return await self._jobs.create_job(
+            job_id=job_id,
+            session_id=session_id,
+            runner=runner,
+            title=title,
+            instructions=instructions,
+            repo=repo,
+            asked_by=asked_by,
+            token_hash=token_hash,
+            ttl_seconds=ttl_seconds,
+        )
+
+    async def get_job(self, job_id: str) -> Job | None:
+        return await self._jobs.get_job(job_id)
+
+    async def set_job_runner_id(self, job_id: str, runner_id: str) -> None:
+        await self._jobs.set_job_runner_id(job_id, runner_id)
+
+    async def finish_job(
+        self, job_id: str, status: JobStatus, *, result: str | None, links: list[str]
+    ) -> Job | None:
+        return await self._jobs.finish_job(job_id, status, result=result, links=links)
+
+    async def resume_job(
+        self, job_id: str, *, instructions: str, ttl_seconds: float, token_hash: str | None
+    ) -> Job | None:
+        return await self._jobs.resume_job(
+            job_id, instructions=instructions, ttl_seconds=ttl_seconds, token_hash=token_hash
+        )
+
+    async def claim_jobs_to_poll(
+        self, holder: str, lease_seconds: float, *, limit: int
+    ) -> list[Job]:
+        return await self._jobs.claim_jobs_to_poll(holder, lease_seconds, limit=limit)
+
+    async def expire_jobs(self, *, limit: int) -> list[Job]:
+        return await self._jobs.expire_jobs(limit=limit)
+
+    async def jobs_of_session(self, session_id: str) -> list[Job]:
+        return await self._jobs.jobs_of_session(session_id)
+
+    async def jobs_asked_by(self, user_id: str, *, active_only: bool) -> list[Job]:
+        return await self._jobs.jobs_asked_by(user_id, active_only=active_only)
+
+    async def list_jobs(self, *, status: JobStatus | None, limit: int) -> list[Job]:
+        return await self._jobs.list_jobs(status=status, limit=limit)
+
+    # Feedback ----------------------------------------------------------------------------
+    async def record_vote(
+        self,
+        *,
+        channel: str,
+        message_ts: str,
+        user_id: str,
+        vote: VoteValue,
+        turn_id: str | None,
+    ) -> Vote:
+        return await self._feedback.record_vote(
+            channel=channel, message_ts=message_ts, user_id=user_id, vote=vote, turn_id=turn_id
+        )
+
+    async def record_reason(
+        self, *, channel: str, message_ts: str, user_id: str, reason: str
+    ) -> Vote | None:
+        return await self._feedback.record_reason(
+            channel=channel, message_ts=message_ts, user_id=user_id, reason=reason
+        )
+
+    async def list_votes(self, flt: VoteFilter) -> list[Vote]:
+        return await self._feedback.list_votes(flt)
+
+    async def votes_for_turns(self, turn_ids: list[str]) -> list[Vote]:
+        return await self._feedback.votes_for_turns(turn_ids)

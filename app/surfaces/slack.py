@@ -11,7 +11,7 @@ channel is asked of Slack (``ChannelAudiences``: shared with another organisatio
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -20,9 +20,11 @@ from app.core import Audience, ConversationKey, Inbound
 from app.core.text import clean_name
 from app.errors import IntegrationError
 from app.slack import history
+from app.slack.assistant import AssistantThreads
 from app.slack.channels import ChannelAudiences
 from app.slack.events import BotIdentity, command_of
 from app.slack.failures import SLACK_FAILURES, describe
+from app.slack.feedback import feedback_block
 from app.slack.format import new_message
 from app.slack.names import UserNames
 from app.slack.reply import SlackReply
@@ -41,11 +43,17 @@ class SlackSurface:
         names: UserNames,
         bot: Callable[[], BotIdentity],
         places: ChannelAudiences | None = None,
+        *,
+        assistant: AssistantThreads | None = None,
+        first_time: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._client = client
         self._names = names
         self._bot = bot
         self._places = places or ChannelAudiences(client)
+        # Titles assistant threads after their first answer (``first_time``: remember_once).
+        self._assistant = assistant
+        self._first_time = first_time
 
     def item_label(self, key: ConversationKey) -> str:
         channel, thread = key.slack_place
@@ -137,7 +145,21 @@ class SlackSurface:
             existing_ts=log.slack_messages,
             on_removed=log.slack_removed,
             stop_key=inbound.key,
+            final_blocks=[feedback_block(log.turn_id)],
+            on_finished=self._title(inbound),
         )
+
+    def _title(self, inbound: Inbound) -> Callable[[], Awaitable[None]] | None:
+        """What titles an assistant thread (a thread in the bot's DM) after an answer."""
+        assistant, first_time = self._assistant, self._first_time
+        channel, thread = inbound.channel, inbound.thread_ts
+        if assistant is None or first_time is None or not (inbound.is_dm and channel and thread):
+            return None
+
+        async def title() -> None:
+            await assistant.title_once(channel, thread, inbound.text, first_time)
+
+        return title
 
     async def notify(self, inbound: Inbound, text: str) -> None:
         if inbound.channel:

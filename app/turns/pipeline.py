@@ -29,6 +29,8 @@ from app.config import ActionSettings
 from app.core import Audience, Inbound, KeyClaim, Usage
 from app.errors import IntegrationError, StoreError
 from app.slack.cards import CLICK_KIND
+from app.slack.feedback import KINDS as FEEDBACK_KINDS
+from app.slack.feedback import store_feedback
 from app.store.base import Delivery, Session, Store, TurnRecord
 from app.surfaces.base import SurfaceRegistry
 from app.turns import outcome as notes
@@ -112,6 +114,9 @@ class TurnPipeline:
         """Handle one claimed delivery. Raises only ``StoreError`` (the worker backs off);
         anything else is logged, and the user gets a short note."""
         turn_id = notes.new_turn_id()
+        if delivery.payload.get("kind") in FEEDBACK_KINDS:
+            await self._feedback(delivery)
+            return
         if delivery.payload.get("kind") == CLICK_KIND:
             with logs.bind(turn_id=turn_id, key=delivery.lane, delivery=delivery.delivery_id):
                 await self._click(delivery, turn_id)
@@ -121,6 +126,17 @@ class TurnPipeline:
         with logs.bind(turn_id=turn_id, key=inbound.key, delivery=delivery.delivery_id):
             await self._handle(delivery, inbound, turn_id)
 
+    async def _feedback(self, delivery: Delivery) -> None:
+        """A vote on an answer, or its reason: stored, nothing to answer."""
+        holder = self._cfg.holder
+        try:
+            status = await store_feedback(self._store, delivery.payload)
+        except ValueError as exc:
+            log.warning("feedback delivery %s not stored: %s", delivery.delivery_id, exc)
+            await self._store.finish_delivery(delivery.id, holder, "failed", str(exc))
+            return
+        await self._store.finish_delivery(delivery.id, holder, "done", status)
+
     async def _click(self, delivery: Delivery, turn_id: str) -> None:
         """An approval click: decide it once; its outcome is told in a turn of its own."""
         decider = self._actions.decider
@@ -129,7 +145,9 @@ class TurnPipeline:
             log.info("approval click ignored: approvals are not set up")
             await self._store.finish_delivery(delivery.id, holder, "done", "no approvals")
             return
-        record = DeliveryRecord(self._store, delivery.id, delivery.reply_ref, holder)
+        record = DeliveryRecord(
+            self._store, delivery.id, delivery.reply_ref, holder, turn_id=turn_id
+        )
         async with self._leases.keep_claimed(delivery):
             outcome = await decider.handle_click(
                 delivery.payload,
@@ -175,7 +193,9 @@ class TurnPipeline:
             log.info("followed thread muted; message not answered", extra=extra)
             await self._store.finish_delivery(delivery.id, holder, "done", "muted")
             return
-        record = record or DeliveryRecord(self._store, delivery.id, delivery.reply_ref, holder)
+        record = record or DeliveryRecord(
+            self._store, delivery.id, delivery.reply_ref, holder, turn_id=turn_id
+        )
         surface = self._router.surface_of(inbound)
         inbound = await surface.prepare(inbound)
         command = surface.command_of(inbound)

@@ -18,11 +18,24 @@ from app.store.base import Store
 class DeliveryRecord:
     """The ``reply_ref`` of one inbox row, merged and saved as it grows (a ``PostedLog``)."""
 
-    def __init__(self, store: Store, pk: int, initial: dict[str, Any] | None, holder: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        pk: int,
+        initial: dict[str, Any] | None,
+        holder: str,
+        *,
+        turn_id: str | None = None,
+    ) -> None:
         self._store = store
         self._pk = pk
         self._holder = holder
+        self._turn_id = turn_id
         self.data: dict[str, Any] = dict(initial or {})
+
+    @property
+    def turn_id(self) -> str | None:
+        return self._turn_id
 
     @property
     def slack_messages(self) -> list[str]:

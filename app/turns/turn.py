@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from app.agent.loop import Planner
 from app.core import Audience, Inbound, Usage
 from app.store.base import Delivery, NewMessage, Session
 from app.surfaces.base import Reply
@@ -114,6 +115,10 @@ class TurnReply:
             self._on_first = None
         self.current += delta
         await self._inner.text(delta)
+
+    async def plan(self, calls: Sequence[tuple[str, str]]) -> None:
+        if isinstance(self._inner, Planner):
+            await self._inner.plan(calls)
 
     async def tool_started(self, call_id: str, name: str) -> None:
         self.current = ""  # the call that asked for tools is recorded whole

@@ -33,6 +33,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from tests.fakes.server import FakeServer, add_common_arguments, run, serve_forever, short
 from tests.fakes.slack_oidc import FakeSlackOIDC
+from tests.fakes.slack_views import ViewError, check_home_view
 
 __all__ = ["Call", "FakeSlack", "Message", "main"]
 
@@ -96,6 +97,7 @@ class Message:
     ephemeral_to: str | None = None
     deleted: bool = False
     metadata: Any = None
+    task_display_mode: str | None = None  # a stream's, as chat.startStream set it
 
     def to_slack(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
@@ -198,7 +200,17 @@ class FakeSlack(FakeServer):
         self._statuses: dict[tuple[str, str], list[str]] = {}
         self._current_status: dict[tuple[str, str], str] = {}
         self.titles: dict[tuple[str, str], str] = {}
+        self.suggested_prompts: dict[tuple[str, str | None], list[dict[str, str]]] = {}
+        """The prompts set per (channel, thread_ts or None), the latest call's."""
+        self.views_opened: list[dict[str, Any]] = []
+        """Every modal opened with ``views.open``, as sent (with the id the fake gave it)."""
+        self.expired_triggers: set[str] = set()
+        """trigger_ids ``views.open`` answers ``expired_trigger_id`` for (set by tests)."""
         self.reactions: dict[tuple[str, str], list[str]] = {}
+        # App Home: whether the Home tab is on (``not_enabled`` otherwise), and the view each
+        # user's Home tab shows now (``views.publish``)
+        self.home_tab_enabled = True
+        self.home_views: dict[str, dict[str, Any]] = {}
         self._ts_counter = 0
         # Socket Mode
         self.socket_acks: list[dict[str, Any]] = []
@@ -601,6 +613,7 @@ class FakeSlack(FakeServer):
     def _m_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(_require(params, "channel"))
         _require_content(params)
+        _check_blocks(params)
         msg = self._bot_message(channel, params.get("thread_ts"), _visible_text(params))
         msg.blocks = list(params.get("blocks") or [])
         msg.metadata = params.get("metadata")
@@ -619,6 +632,7 @@ class FakeSlack(FakeServer):
         channel = str(_require(params, "channel"))
         msg = self._find(channel, str(_require(params, "ts")))
         _require_content(params)
+        _check_blocks(params)
         msg.text = _visible_text(params)
         if "blocks" in params:
             msg.blocks = list(params.get("blocks") or [])
@@ -644,8 +658,12 @@ class FakeSlack(FakeServer):
         thread_ts = str(_require(params, "thread_ts"))
         if self.refuse_streaming:
             raise _SlackError("not_allowed_token_type")
+        mode = params.get("task_display_mode")
+        if mode is not None and mode not in TASK_DISPLAY_MODES:
+            raise _SlackError("invalid_arguments")
         msg = self._bot_message(channel, thread_ts, "")
         msg.streamed = True
+        msg.task_display_mode = mode or "timeline"
         self._append_stream(msg, params)
         return {"ok": True, "channel": channel, "ts": msg.ts}
 
@@ -658,6 +676,7 @@ class FakeSlack(FakeServer):
     def _m_chat_stopStream(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(_require(params, "channel"))
         msg = self._open_stream(channel, str(_require(params, "ts")))
+        _check_blocks(params)
         self._append_stream(msg, params)
         if params.get("blocks"):
             msg.blocks = list(params["blocks"])
@@ -688,13 +707,72 @@ class FakeSlack(FakeServer):
 
     def _m_assistant_threads_setTitle(self, params: dict[str, Any]) -> dict[str, Any]:
         key = (str(_require(params, "channel_id")), str(_require(params, "thread_ts")))
-        self.titles[key] = str(params.get("title") or "")
+        self.titles[key] = str(_require(params, "title"))
         return {"ok": True}
 
+    # -- agent features: suggested prompts, modals, feedback blocks -----------------------
+
     def _m_assistant_threads_setSuggestedPrompts(self, params: dict[str, Any]) -> dict[str, Any]:
-        _require(params, "channel_id")
-        _require(params, "prompts")
+        """Slack takes one to four prompts, each a ``title`` and the ``message`` it sends."""
+        channel = str(_require(params, "channel_id"))
+        prompts = _require(params, "prompts")
+        if not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
+            raise _SlackError("invalid_arguments")
+        for prompt in prompts:
+            if not (
+                isinstance(prompt, dict)
+                and isinstance(prompt.get("title"), str)
+                and prompt["title"]
+                and isinstance(prompt.get("message"), str)
+                and prompt["message"]
+            ):
+                raise _SlackError("invalid_arguments")
+        thread = params.get("thread_ts")
+        self.suggested_prompts[(channel, str(thread) if thread else None)] = prompts
         return {"ok": True}
+
+    def _m_views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A modal, opened with a fresh trigger_id; checked as Slack checks one."""
+        trigger = str(_require(params, "trigger_id"))
+        if trigger in self.expired_triggers:
+            raise _SlackError("expired_trigger_id")
+        view = params.get("view")
+        if not isinstance(view, dict):
+            raise _SlackError("invalid_arguments")
+        _check_modal(view)
+        opened = {**view, "id": f"V{len(self.views_opened) + 1:08d}", "trigger_id": trigger}
+        self.views_opened.append(opened)
+        return {"ok": True, "view": opened}
+
+    # -- App Home ----------------------------------------------------------------------------
+
+    def _m_views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The user's Home tab as Slack checks it (``tests.fakes.slack_views``); a ``hash``
+        must be the current view's."""
+        user = str(_require(params, "user_id"))
+        view = _require(params, "view")
+        if user not in self.users:
+            raise _SlackError("user_not_found")
+        if not self.home_tab_enabled:
+            raise _SlackError("not_enabled")
+        try:
+            check_home_view(view)
+        except ViewError as exc:
+            raise _SlackError(exc.error) from exc
+        current = self.home_views.get(user)
+        if params.get("hash") and (current is None or params["hash"] != current["hash"]):
+            raise _SlackError("hash_conflict")
+        self._ts_counter += 1
+        shown = {
+            **view,
+            "id": f"VHOME{self._ts_counter:06d}",
+            "team_id": self.team_id,
+            "hash": f"{self._ts_counter}.{secrets.token_hex(4)}",
+            "app_id": "A1",
+            "bot_id": self.bot_id,
+        }
+        self.home_views[user] = shown
+        return {"ok": True, "view": shown}
 
     def _m_reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         # lenient: the reacted-to message need not be known (it is usually the user's)
@@ -858,6 +936,71 @@ def _require(params: dict[str, Any], name: str) -> Any:
             raise _SlackError("channel_not_found")
         raise _SlackError("invalid_arguments")
     return value
+
+
+TASK_DISPLAY_MODES = frozenset({"timeline", "plan"})
+
+
+def _plain_text(value: Any, limit: int) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.get("type") == "plain_text"
+        and isinstance(value.get("text"), str)
+        and 0 < len(value["text"]) <= limit
+    )
+
+
+def _check_blocks(params: dict[str, Any]) -> None:
+    """``invalid_blocks`` for a context_actions block Slack would refuse: one to five
+    elements, each ``feedback_buttons`` (an action_id, a positive and a negative button with
+    plain text up to 75 characters and a value up to 2000) or an ``icon_button``."""
+    blocks = params.get("blocks")
+    if blocks is None:
+        return
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        raise _SlackError("invalid_blocks")
+    for block in blocks:
+        if not isinstance(block, dict) or block.get("type") != "context_actions":
+            continue
+        elements = block.get("elements")
+        if not isinstance(elements, list) or not 1 <= len(elements) <= 5:
+            raise _SlackError("invalid_blocks")
+        for element in elements:
+            if not isinstance(element, dict) or element.get("type") not in (
+                "feedback_buttons",
+                "icon_button",
+            ):
+                raise _SlackError("invalid_blocks")
+            if element["type"] != "feedback_buttons":
+                continue
+            if not isinstance(element.get("action_id"), str) or not element["action_id"]:
+                raise _SlackError("invalid_blocks")
+            for side in ("positive_button", "negative_button"):
+                button = element.get(side)
+                if not (
+                    isinstance(button, dict)
+                    and _plain_text(button.get("text"), 75)
+                    and isinstance(button.get("value"), str)
+                    and 0 < len(button["value"]) <= 2000
+                ):
+                    raise _SlackError("invalid_blocks")
+
+
+def _check_modal(view: dict[str, Any]) -> None:
+    """What Slack requires of a modal: a title (24 characters at most), blocks, submit text
+    when it has inputs, private_metadata up to 3000 characters, a callback_id up to 255."""
+    if view.get("type") != "modal" or not _plain_text(view.get("title"), 24):
+        raise _SlackError("invalid_arguments")
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or not 0 < len(blocks) <= 100:
+        raise _SlackError("invalid_arguments")
+    has_input = any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
+    if has_input and not _plain_text(view.get("submit"), 24):
+        raise _SlackError("invalid_arguments")
+    if len(str(view.get("private_metadata") or "")) > 3000:
+        raise _SlackError("invalid_arguments")
+    if len(str(view.get("callback_id") or "")) > 255:
+        raise _SlackError("invalid_arguments")
 
 
 def _require_content(params: dict[str, Any]) -> None:

@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Final
 from app.store.compose import ComposedStore
 from app.store.memory.approvals import MemoryApprovals
 from app.store.memory.browse import MemoryBrowse
+from app.store.memory.feedback import MemoryFeedback
 from app.store.memory.home import MemoryHomeReads
 from app.store.memory.inbox import MemoryInbox
+from app.store.memory.jobs import MemoryJobs
 from app.store.memory.leases import MemoryLeases
 from app.store.memory.maintenance import MemoryMaintenance
 from app.store.memory.mutes import MemoryMutes
@@ -41,8 +43,10 @@ if TYPE_CHECKING:
     from app.store.base import (
         Approvals,
         Browse,
+        Feedback,
         HomeReads,
         Inbox,
+        Jobs,
         Leases,
         Maintenance,
         Mutes,
@@ -80,6 +84,8 @@ class MemoryStore(ComposedStore):
             mutes=MemoryMutes(tables),
             home_reads=MemoryHomeReads(tables),
             browse=MemoryBrowse(tables),
+            jobs=MemoryJobs(tables),
+            feedback=MemoryFeedback(tables),
         )
 
     async def migrate(self) -> str:
@@ -132,4 +138,10 @@ if TYPE_CHECKING:
         return part
 
     def _browse(part: MemoryBrowse) -> Browse:
+        return part
+
+    def _jobs(part: MemoryJobs) -> Jobs:
+        return part
+
+    def _feedback(part: MemoryFeedback) -> Feedback:
         return part

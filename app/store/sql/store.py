@@ -13,8 +13,10 @@ from app.store.sql import migrate
 from app.store.sql.approvals import SqlApprovals
 from app.store.sql.browse import SqlBrowse
 from app.store.sql.engine import Db, create_engine, engine_url, guard
+from app.store.sql.feedback import SqlFeedback
 from app.store.sql.home import SqlHomeReads
 from app.store.sql.inbox import SqlInbox
+from app.store.sql.jobs import SqlJobs
 from app.store.sql.leases import SqlLeases
 from app.store.sql.maintenance import SqlMaintenance
 from app.store.sql.mutes import SqlMutes
@@ -27,8 +29,10 @@ if TYPE_CHECKING:
     from app.store.base import (
         Approvals,
         Browse,
+        Feedback,
         HomeReads,
         Inbox,
+        Jobs,
         Leases,
         Maintenance,
         Mutes,
@@ -46,7 +50,8 @@ class SqlStore(ComposedStore):
     ``postgresql://user:pass@host/db`` or ``postgres://...``. Nothing connects until the first
     call; call ``migrate()`` before use and ``close()`` at the end. A malformed or unsupported
     URL raises ``StoreError`` here. A session is live while active within ``ttl_days`` and
-    created within ``max_age_days`` (``app.store.types.is_live``).
+    created within ``max_age_days`` (``app.store.types.is_live``). ``activity`` hears of each
+    transaction and statement (``app.store.sql.engine.Db``), for the metrics.
 
     The store owns one engine (its connection pool); every role shares it through one ``Db``,
     and each call runs in its own transaction (``Db.write()`` or ``Db.read()``).
@@ -60,9 +65,16 @@ class SqlStore(ComposedStore):
         max_age_days: float = DEFAULT_MAX_AGE_DAYS,
         clock: Callable[[], datetime] = utcnow,
         pool_size: int = 5,
+        activity: Callable[[str], None] | None = None,
     ) -> None:
         self._engine = create_engine(engine_url(url), pool_size=pool_size)
-        self._db = Db(self._engine, ttl_days=ttl_days, max_age_days=max_age_days, clock=clock)
+        self._db = Db(
+            self._engine,
+            ttl_days=ttl_days,
+            max_age_days=max_age_days,
+            clock=clock,
+            activity=activity,
+        )
         super().__init__(
             inbox=SqlInbox(self._db),
             sessions=SqlSessions(self._db),
@@ -74,6 +86,8 @@ class SqlStore(ComposedStore):
             mutes=SqlMutes(self._db),
             home_reads=SqlHomeReads(self._db),
             browse=SqlBrowse(self._db),
+            jobs=SqlJobs(self._db),
+            feedback=SqlFeedback(self._db),
         )
 
     @guard
@@ -132,4 +146,10 @@ if TYPE_CHECKING:
         return part
 
     def _browse(part: SqlBrowse) -> Browse:
+        return part
+
+    def _jobs(part: SqlJobs) -> Jobs:
+        return part
+
+    def _feedback(part: SqlFeedback) -> Feedback:
         return part
