@@ -418,3 +418,86 @@ class VoteFilter:
     channel: str | None = None
     vote: VoteValue | None = None
     limit: int = 200
+
+
+# -- background jobs -------------------------------------------------------------------------
+
+JobStatus = Literal["running", "succeeded", "failed", "cancelled", "expired"]
+# How a job ends; a ``running`` job moves to one of these exactly once per run.
+JOB_OUTCOMES: Final[tuple[JobStatus, ...]] = ("succeeded", "failed", "cancelled", "expired")
+# Finished runs that ``resume_job`` may start again with follow-up instructions.
+RESUMABLE: Final[tuple[JobStatus, ...]] = ("succeeded", "failed")
+
+
+@dataclass(frozen=True)
+class Job:
+    """Long work handed to a runner for a session (``Jobs``).
+
+    ``id`` is the id the runner sees too (a managed session's metadata, a dispatch's
+    ``job_id``); ``runner_id`` is the runner's own id (a managed session id), once known.
+    ``token_hash`` is the SHA-256 (hex) of a callback runner's bearer token, never the token.
+    ``result`` is the runner's final text or summary, verbatim; ``links`` what it reported
+    (pull requests, commits). A run ends once (``JOB_OUTCOMES``); ``resume_count`` counts the
+    follow-ups that started it again.
+    """
+
+    id: str
+    session_id: str
+    runner: str  # managed | callback
+    runner_id: str | None
+    title: str
+    instructions: str
+    repo: str | None
+    status: JobStatus
+    asked_by: str
+    token_hash: str | None
+    resume_count: int
+    result: str | None
+    links: list[str]
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "running"
+
+
+# -- votes on answers ------------------------------------------------------------------------
+
+VoteValue = Literal["up", "down"]
+VOTES: Final[tuple[VoteValue, ...]] = ("up", "down")
+# The longest reason a thumbs-down keeps (the modal allows as much).
+MAX_REASON_CHARS: Final = 1000
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One person's vote on one answer (a Slack message: ``channel``, ``message_ts``).
+
+    ``turn_id`` is the turn that wrote the answer and ``session_id`` its session (None when
+    the turn is not known, e.g. it committed nothing). ``reason`` is what the person said
+    about a thumbs-down, if anything; it goes when the vote changes to a thumbs-up.
+    """
+
+    channel: str
+    message_ts: str
+    user_id: str
+    vote: VoteValue
+    session_id: str | None
+    turn_id: str | None
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class VoteFilter:
+    """Votes last changed in ``[since, until)``, in ``channel``, of one ``vote`` value."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    channel: str | None = None
+    vote: VoteValue | None = None
+    limit: int = 200

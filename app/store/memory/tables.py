@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.errors import StoreError
 from app.store.types import (
@@ -29,6 +29,9 @@ from app.store.types import (
     as_utc,
     is_live,
 )
+
+if TYPE_CHECKING:
+    from app.store.memory.jobs import JobRow
 
 J = TypeVar("J")
 
@@ -138,6 +141,7 @@ class Tables:
         # quota events: (scope, time) per admission; (scope, time, tokens) per spend
         self.admissions: list[tuple[str, datetime]] = []
         self.spend: list[tuple[str, datetime, int]] = []
+        self.jobs: dict[str, JobRow] = {}
         # muted Slack thread keys: who muted each, and when
         self.mutes: dict[str, tuple[str, datetime]] = {}
         self._last_pk = 0
@@ -206,6 +210,8 @@ class Tables:
             self.release_keys(sid)
             for approval_id in [a.id for a in self.approvals.values() if a.session_id == sid]:
                 del self.approvals[approval_id]
+            for job_id in [j for j, row in self.jobs.items() if row.job.session_id == sid]:
+                del self.jobs[job_id]
             self.transcripts.pop(sid, None)
             for turn_id in [t.turn_id for t in self.turns.values() if t.session_id == sid]:
                 del self.turns[turn_id]

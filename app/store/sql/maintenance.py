@@ -21,6 +21,7 @@ from app.core import Usage
 from app.store.schema import (
     approvals,
     inbox,
+    jobs,
     posted,
     quota_events,
     session_events,
@@ -52,6 +53,7 @@ async def _delete_sessions(conn: Conn, ids: Sequence[str]) -> tuple[int, int]:
     await conn.execute(delete(transcript).where(transcript.c.session_id.in_(ids)))
     await conn.execute(delete(turns).where(turns.c.session_id.in_(ids)))
     await conn.execute(delete(approvals).where(approvals.c.session_id.in_(ids)))
+    await conn.execute(delete(jobs).where(jobs.c.session_id.in_(ids)))
     events = await conn.execute(delete(session_events).where(session_events.c.session_id.in_(ids)))
     gone = await conn.execute(delete(sessions).where(sessions.c.id.in_(ids)))
     return gone.rowcount, events.rowcount
