@@ -4,6 +4,8 @@ to ``bench/results.md``.
     python -m bench                       # everything (a few minutes)
     python -m bench --quick               # smaller samples, for a smoke run
     python -m bench --only memory --memory-sessions 2000
+    python -m bench --only burst          # the burst alone, against the naive bot (minutes)
+    python -m bench --only burst --postgres postgresql://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app import logs
+from bench.burst import BEFORE, burst
 from bench.scenarios import SCENARIOS, Figure, Outcome, Scenario, memory
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -56,14 +59,20 @@ def machine() -> str:
 
 async def run(args: argparse.Namespace) -> int:
     chosen: list[tuple[str, Scenario]] = []
-    for name, scenario in SCENARIOS:
+    for name, scenario in [*SCENARIOS, ("burst", burst)]:
         if args.only and not any(o in name for o in args.only):
             continue
         if scenario is memory:
             scenario = functools.partial(memory, sessions=args.memory_sessions)
+        if scenario is burst:
+            before = None if args.before == "none" else args.before
+            scenario = functools.partial(
+                burst, postgres=args.postgres, before=before, profile=args.profile
+            )
         chosen.append((name, scenario))
     figures: list[Figure] = []
     notes: list[str] = []
+    sections: dict[str, str] = {}
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="threadline-bench-") as tmp:
@@ -78,6 +87,7 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"bench: {name} done in {time.perf_counter() - t:.0f} s", file=sys.stderr)
                 figures.extend(outcome.figures)
                 notes.extend(outcome.notes)
+                sections.update(outcome.sections)
     elapsed = time.perf_counter() - started
     result = table(figures)
     print(result)
@@ -85,6 +95,12 @@ async def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"- {note}")
     command = "python -m bench" + (" " + " ".join(args.argv) if args.argv else "")
+    taken = (
+        f"`{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}; load average "
+        f"(1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after."
+    )
+    for block in sections.values():
+        print(f"\n{block}\n\n{taken}")
     document = "\n".join(
         [
             "# Threadline benchmark",
@@ -108,10 +124,25 @@ async def run(args: argparse.Namespace) -> int:
             "",
         ]
     )
-    if not args.only:
+    if args.only:
+        document = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+    for key, block in sections.items():
+        document = splice(document, key, f"{block}\n\n{taken}")
+    if not args.only or sections:
         args.out.write_text(document, encoding="utf-8")
         print(f"\nwritten to {args.out}", file=sys.stderr)
     return 0 if all(f.met is not False for f in figures) else 1
+
+
+def splice(document: str, key: str, block: str) -> str:
+    """``document`` with its part between the ``key`` markers replaced by ``block`` (appended
+    if there is none yet)."""
+    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+    wrapped = f"{start}\n{block}\n{end}"
+    if start in document and end in document:
+        head, rest = document.split(start, 1)
+        return head + wrapped + rest.split(end, 1)[1]
+    return document.rstrip("\n") + "\n\n" + wrapped + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +152,25 @@ def main(argv: list[str] | None = None) -> int:
         "--only", action="append", metavar="NAME", help="run only scenarios whose name has this"
     )
     parser.add_argument("--memory-sessions", type=int, default=10_000, metavar="N")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TEST_DATABASE_URL"),
+        metavar="URL",
+        help="PostgreSQL server for the burst (a fresh database per run; default "
+        "TEST_DATABASE_URL; without one the burst runs on SQLite only)",
+    )
+    parser.add_argument(
+        "--before",
+        default=BEFORE,
+        metavar="COMMIT",
+        help=f"also run the burst on SQLite with the app at this commit (default {BEFORE}; "
+        "'none' to skip)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the bot during the SQLite bursts with py-spy (pip install py-spy)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the table")
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)

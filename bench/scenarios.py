@@ -43,6 +43,8 @@ class Figure:
 class Outcome:
     figures: list[Figure]
     notes: list[str] = field(default_factory=list)
+    # Parts of results.md of their own (key → Markdown), rewritten even by an --only run.
+    sections: dict[str, str] = field(default_factory=dict)
 
 
 Scenario = Callable[[Path, bool], Awaitable[Outcome]]
