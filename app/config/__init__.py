@@ -152,7 +152,7 @@ class Settings:
     session_ttl_days: int = 30
     turn_timeout_seconds: float = 180.0
     lease_seconds: float = 30.0
-    worker_concurrency: int = 8
+    worker_concurrency: int = 32
     retention_days: int = 14
     prune_interval_seconds: float = 3600.0
     max_body_bytes: int = 1_048_576
@@ -221,7 +221,7 @@ class Settings:
             session_ttl_days=r.integer("SESSION_TTL_DAYS", 30, low=1, high=3650),
             turn_timeout_seconds=r.number("TURN_TIMEOUT_SECONDS", 180.0, low=5, high=3600),
             lease_seconds=r.number("LEASE_SECONDS", 30.0, low=1, high=600),
-            worker_concurrency=r.integer("WORKER_CONCURRENCY", 8, low=1, high=256),
+            worker_concurrency=r.integer("WORKER_CONCURRENCY", 32, low=1, high=256),
             retention_days=r.integer("RETENTION_DAYS", 14, low=1, high=3650),
             prune_interval_seconds=r.number("PRUNE_INTERVAL_SECONDS", 3600.0, low=1, high=86400),
             max_body_bytes=r.integer("MAX_BODY_BYTES", 1_048_576, low=1024, high=26_214_400),

@@ -2,12 +2,16 @@
 
 | client | built by | counted in metrics as | timeouts and retries |
 |---|---|---|---|
-| Slack Web API | ``slack_client`` | ``slack`` (``CountingWebClient``) | 15 s; connection errors 2, 5xx 2, 429 3 (after the full ``Retry-After``, up to 30 s) |
+| Slack Web API | ``slack_client`` | ``slack`` (``CountingWebClient``), and by method | 15 s; connection errors 2, 5xx 2, 429 3 (after the full ``Retry-After``, up to 30 s) |
 | Anthropic | ``anthropic_client`` | ``anthropic`` (SDK middleware, every attempt) | the turn's timeout, at most 600 s; 2 retries |
 | Jira, GitHub | ``http_client`` | ``jira`` / ``github`` by base URL (``CountingTransport``) | 15 s, 5 s to connect |
 
 Each takes ``metrics``; without it (doctor) nothing is counted. Each is closed by whoever built
 it: the app's lifespan, or the doctor check that used it. Nothing here opens a connection.
+
+The Slack client keeps one aiohttp session (connection pool) for all its calls, opened on the
+first call inside the running loop and closed by ``CountingWebClient.close``; slack_sdk alone
+would open a session and a TCP connection for every call.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -37,11 +41,17 @@ HTTP_TIMEOUT: Final = httpx.Timeout(15.0, connect=5.0)
 
 
 class CountingWebClient(AsyncWebClient):
-    """``AsyncWebClient`` that counts every Slack API call by outcome (when given metrics)."""
+    """``AsyncWebClient`` that counts every Slack API call by outcome and method (when given
+    metrics), over one long-lived aiohttp session."""
 
     metrics: Metrics | None = None
 
     async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        if self.session is None or self.session.closed:
+            # Opened here, inside the running loop; reopened if a close came before a call.
+            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        if self.metrics:
+            self.metrics.slack_call(api_method)
         try:
             response = await super().api_call(api_method, **kwargs)
         except SlackApiError as exc:
@@ -56,6 +66,12 @@ class CountingWebClient(AsyncWebClient):
         if self.metrics:
             self.metrics.upstream("slack", "ok")
         return response
+
+    async def close(self) -> None:
+        """Close the session and its connections (the next call would open a new one)."""
+        if self.session is not None:
+            session, self.session = self.session, None
+            await session.close()
 
 
 def slack_client(

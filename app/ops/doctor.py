@@ -117,6 +117,13 @@ def _config_checks(
 async def _slack(s: Settings) -> list[Check]:
     client = clients.slack_client(s, timeout=10, retries=False)
     try:
+        return await _slack_checks(s, client)
+    finally:
+        await client.close()
+
+
+async def _slack_checks(s: Settings, client: clients.CountingWebClient) -> list[Check]:
+    try:
         auth = await client.auth_test()
     except SlackApiError as exc:
         error = str(exc.response.get("error") or "error")

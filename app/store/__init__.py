@@ -30,8 +30,15 @@ async def open_store(
     max_age_days: float = DEFAULT_MAX_AGE_DAYS,
     clock: Callable[[], datetime] = utcnow,
     pool_size: int = 5,
+    activity: Callable[[str], None] | None = None,
 ) -> SqlStore:
-    """Build the store for ``url`` (nothing is migrated here: call ``migrate()``)."""
+    """Build the store for ``url`` (nothing is migrated here: call ``migrate()``);
+    ``activity`` counts its transactions and statements."""
     return SqlStore(
-        url, ttl_days=ttl_days, max_age_days=max_age_days, clock=clock, pool_size=pool_size
+        url,
+        ttl_days=ttl_days,
+        max_age_days=max_age_days,
+        clock=clock,
+        pool_size=pool_size,
+        activity=activity,
     )

@@ -28,7 +28,7 @@ class Worker:
         *,
         holder: str,
         lease_seconds: float,
-        concurrency: int = 8,
+        concurrency: int = 32,
         poll_interval: float = 1.0,
     ) -> None:
         self._store = store

@@ -193,6 +193,8 @@ class FakeSlack(FakeServer):
         """Sign in with Slack (``tests.fakes.slack_oidc``), on this server."""
         self.refuse_streaming = False
         self.calls: list[Call] = []
+        self.connections: set[str] = set()
+        """The client connections (address and port) calls came over."""
         self._messages: list[Message] = []
         self._fail_rules: dict[str, list[_FailRule]] = {}
         self._delays: dict[str, float] = {}
@@ -471,6 +473,8 @@ class FakeSlack(FakeServer):
         headers = {k.lower(): v for k, v in request.headers.items()}
         call = Call(method=method, params=params, headers=headers, http_method=request.method)
         self.calls.append(call)
+        if request.transport is not None:
+            self.connections.add(str(request.transport.get_extra_info("peername")))
 
         delay = self._delays.get(method, self._delays.get("*", 0.0))
         await self._sleep(delay)
