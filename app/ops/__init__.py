@@ -1,5 +1,5 @@
 """Operator commands (everything but ``serve``): ``doctor``, ``sessions``, ``prune``, ``erase``,
-``usage``, ``migrate``.
+``usage``, ``feedback``, ``migrate``.
 
 ``app.cli`` registers them with ``add_commands`` and runs them with ``run``; ``doctor`` enters
 through ``doctor_main`` instead, because it reads the configuration itself (a bad setting is
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from app.config import Settings
-from app.ops import doctor, erase, output, sessions, usage
+from app.ops import doctor, erase, feedback, output, sessions, usage
 from app.store.base import Store
 
 EXIT_OK: Final = 0
@@ -67,6 +67,7 @@ def add_commands(commands: Any) -> None:
     _json_flag(prune)
     erase.add_parser(commands, _json_flag)
     usage.add_parser(commands, _json_flag)
+    feedback.add_parser(commands, _json_flag)
     migrate = commands.add_parser(
         "migrate",
         help="apply database migrations and exit",
@@ -100,6 +101,8 @@ async def run(command: str, args: argparse.Namespace, settings: Settings) -> int
             return await _prune(store, days, args.json)
         if command == "erase":
             return await erase.run(args, store)
+        if command == "feedback":
+            return await feedback.run(args, store)
         if command == "usage":
             return await usage.run(args, store, settings.actions, now=utcnow())
         if command == "sessions":

@@ -2,7 +2,8 @@
 
 Keys, status, the event log, the transcript with authors, tool calls and results, compaction
 points with their summaries (ours: a message of its own; the API's: a ``compaction`` block in
-an answer), the seed of a restarted conversation, and token usage per turn. Transcript text
+an answer), the seed of a restarted conversation, token usage per turn, and the votes people
+gave each turn's answer in Slack (with a thumbs-down's reason). Transcript text
 is shown as stored, one block per line group, except that in the text output every terminal
 control character of stored text (transcripts, names, keys, causes) is shown escaped
 (``output.printable``), so a message cannot rewrite the operator's terminal. ``--json`` shows
@@ -26,7 +27,7 @@ from app.ops.sessions import (
     status_label,
     usage_json,
 )
-from app.store.base import SessionEvent, TranscriptEntry, TurnRecord
+from app.store.base import SessionEvent, TranscriptEntry, TurnRecord, Vote
 from app.turns import replay_window as rw
 
 
@@ -39,6 +40,7 @@ async def show_session(args: argparse.Namespace, ctx: Context) -> int:
     transcript = await ctx.store.load_transcript(session.id)
     turns = await ctx.store.turns_for(session.id)
     total = sum((t.usage for t in turns), Usage())
+    votes = await ctx.store.votes_for_turns([t.turn_id for t in turns])
     if args.json:
         output.emit_json(
             {
@@ -49,7 +51,13 @@ async def show_session(args: argparse.Namespace, ctx: Context) -> int:
                 ],
                 "events": [_event_json(e) for e in events],
                 "transcript": [_entry_json(e) for e in transcript],
-                "turns": [_turn_json(t) for t in turns],
+                "turns": [
+                    {
+                        **_turn_json(t),
+                        "votes": [_vote_json(v) for v in votes if v.turn_id == t.turn_id],
+                    }
+                    for t in turns
+                ],
                 "usage": usage_json(total),
             }
         )
@@ -107,6 +115,7 @@ async def show_session(args: argparse.Namespace, ctx: Context) -> int:
             "\n".join(_entry_text(e, session.agent) for e in transcript) or "(empty)",
         ),
         _section("Turns", _turns_table(turns, total) if turns else "(none)"),
+        _section("Votes", _votes_table(votes) if votes else "(none)"),
     ]
     print("\n\n".join(sections))
     return 0
@@ -163,6 +172,33 @@ def _turn_json(t: TurnRecord) -> dict[str, Any]:
         "seconds": round((t.finished_at - t.started_at).total_seconds(), 3),
         "usage": usage_json(t.usage),
     }
+
+
+def _vote_json(v: Vote) -> dict[str, Any]:
+    return {
+        "user_id": v.user_id,
+        "vote": v.vote,
+        "reason": v.reason,
+        "channel": v.channel,
+        "message_ts": v.message_ts,
+        "created_at": v.created_at.isoformat(),
+        "updated_at": v.updated_at.isoformat(),
+    }
+
+
+def _votes_table(votes: list[Vote]) -> str:
+    """Each vote on the turn whose answer it is, with what a thumbs-down said."""
+    rows = [
+        [
+            printable(v.turn_id or "-"),
+            v.vote,
+            printable(v.user_id),
+            output.when(v.updated_at),
+            printable(output.one_line(v.reason or "", 80)),
+        ]
+        for v in votes
+    ]
+    return output.table(["TURN", "VOTE", "USER", "WHEN (UTC)", "REASON"], rows)
 
 
 def _author(e: TranscriptEntry, agent: str) -> str:
