@@ -44,9 +44,9 @@ class HomeReads(Protocol):
     """What one person's App Home reads across sessions; nothing here writes."""
 
     async def sessions_spoken_in(
-        self, source: str, author_id: str, *, limit: int
+        self, agent: str, source: str, author_id: str, *, limit: int
     ) -> list[SpokenIn]:
-        """Live sessions holding a transcript message of ``source`` by ``author_id``, most
+        """Live sessions of ``agent`` holding a transcript message of ``source`` by ``author_id``, most
         recently active first (ties by id), at most ``limit``, each with its keys in the
         order they were linked."""
         ...

@@ -47,8 +47,10 @@ async def test_a_mute_outlives_the_session_of_its_thread(store: Store) -> None:
 # what the App Home reads ------------------------------------------------------------------------
 
 
-async def _said(store: Store, key: str, author: str, source: str = "slack") -> str:
-    session = await store.create_session("tl")
+async def _said(
+    store: Store, key: str, author: str, source: str = "slack", agent: str = "tl"
+) -> str:
+    session = await store.create_session(agent)
     await store.register_key(key, session.id)
     fence = await store.acquire_lease(session.id, "w1", LEASE)
     assert fence is not None
@@ -77,27 +79,28 @@ async def test_sessions_spoken_in_are_the_live_ones_a_person_wrote_in(
     first = await _said(store, "tl:slack:C1::1.1", "U1")
     clock.advance(minutes=1)
     await _said(store, "tl:slack:C1::2.2", "U2")  # someone else's
+    await _said(store, "other:slack:C1::9.9", "U1", agent="other")  # another bot's
     await _said(store, "tl:github:acme/widgets#1", "U1", source="github")  # another source
     clock.advance(minutes=1)
     second = await _said(store, "tl:slack:C2::3.3", "U1")
     clock.advance(seconds=1)
     await store.register_key("tl:jira:AD-1", second)
-    found = await store.sessions_spoken_in("slack", "U1", limit=10)
+    found = await store.sessions_spoken_in("tl", "slack", "U1", limit=10)
     assert [s.session.id for s in found] == [second, first]  # most recently active first
     assert found[0].keys == ["tl:slack:C2::3.3", "tl:jira:AD-1"]
     assert found[1].keys == ["tl:slack:C1::1.1"]
-    assert [s.session.id for s in await store.sessions_spoken_in("slack", "U1", limit=1)] == [
+    assert [s.session.id for s in await store.sessions_spoken_in("tl", "slack", "U1", limit=1)] == [
         second
     ]
-    assert await store.sessions_spoken_in("slack", "U9", limit=10) == []
+    assert await store.sessions_spoken_in("tl", "slack", "U9", limit=10) == []
     # an ended session is not shown
     await store.end_session(second, "reset", cause="test")
-    assert [s.session.id for s in await store.sessions_spoken_in("slack", "U1", limit=10)] == [
-        first
-    ]
+    assert [
+        s.session.id for s in await store.sessions_spoken_in("tl", "slack", "U1", limit=10)
+    ] == [first]
     # nor one idle past the TTL
     clock.advance(days=31)
-    assert await store.sessions_spoken_in("slack", "U1", limit=10) == []
+    assert await store.sessions_spoken_in("tl", "slack", "U1", limit=10) == []
 
 
 async def test_open_approvals_are_pending_and_unexpired_newest_first(

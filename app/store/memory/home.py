@@ -14,7 +14,7 @@ class MemoryHomeReads:
         self._t = tables
 
     async def sessions_spoken_in(
-        self, source: str, author_id: str, *, limit: int
+        self, agent: str, source: str, author_id: str, *, limit: int
     ) -> list[SpokenIn]:
         t = self._t
         now = t.now()
@@ -22,7 +22,8 @@ class MemoryHomeReads:
             found = [
                 row.session
                 for sid, row in t.sessions.items()
-                if t.is_live(row.session, now)
+                if row.session.agent == agent
+                and t.is_live(row.session, now)
                 and any(
                     e.source == source and e.author_id == author_id
                     for e in t.transcripts.get(sid, ())

@@ -24,7 +24,7 @@ class SqlHomeReads:
 
     @guard
     async def sessions_spoken_in(
-        self, source: str, author_id: str, *, limit: int
+        self, agent: str, source: str, author_id: str, *, limit: int
     ) -> list[SpokenIn]:
         db = self._db
         wrote = exists().where(
@@ -34,7 +34,7 @@ class SqlHomeReads:
         )
         stmt = (
             select(sessions)
-            .where(live(db.now(), db.ttl, db.max_age), wrote)
+            .where(sessions.c.agent == agent, live(db.now(), db.ttl, db.max_age), wrote)
             .order_by(sessions.c.last_active_at.desc(), sessions.c.id)
             .limit(limit)
         )

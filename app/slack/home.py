@@ -1,0 +1,282 @@
+"""The App Home tab: what one person sees of their own dealings with the bot.
+
+``views.publish`` shows, on ``app_home_opened`` with ``tab: home``:
+
+* **their recent conversations**: the live sessions they wrote in from Slack (the ten most
+  recently active), each as its place and a link to its thread or DM, with when it was last
+  active. Nothing said in them is shown, so nothing reaches the tab that the person could not
+  read where it was said;
+* **approvals waiting for them**: pending approvals they may decide (those they asked for,
+  those of a conversation they wrote in that the channel's members decide, and every one for
+  someone in ``APPROVERS``), each as its headline and a link to its card;
+* **their running background jobs**, when jobs are set up;
+* **today's token use** against ``USER_DAILY_TOKEN_BUDGET`` (and the team's against
+  ``DAILY_TOKEN_BUDGET``), when those budgets are set;
+* **a link to the dashboard**, when it is set up and ``PUBLIC_URL`` says where it is.
+
+Refreshing: the tab is published again when something it shows changes for a person who has
+opened it within the last hour (after a delivery of theirs is handled: a turn, a click on an
+approval, which also refreshes the approval's asker). Refreshes of one person are coalesced
+and run at most once every ``interval`` seconds: locally (a person has one refresh waiting at
+most) and, best effort, across replicas (each publish first claims its time slot with
+``remember_once``, so replicas sharing the database publish one person's tab once a slot). A
+429 is retried after its ``Retry-After`` by the client (``app.slack.retry``); any other Slack
+error is logged and the tab keeps what it showed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Protocol
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.config import Settings
+from app.errors import StoreError
+from app.slack.cards import CLICK_KIND
+from app.slack.failures import SLACK_FAILURES, describe
+from app.slack.home_view import (
+    Budget,
+    HomeContent,
+    conversation_of,
+    day_start,
+    home_view,
+    may_decide,
+)
+from app.store.base import Approval, Delivery, SpokenIn
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS: Final = 5.0
+CONVERSATIONS: Final = 10
+APPROVALS: Final = 10
+WATCH_HOURS: Final = 1  # a tab opened this long ago is still refreshed (hour slots: 1 to 2 h)
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{1,31}$")
+# The scope app.turns.limits counts a person's tokens under, and the team's.
+_USER_SCOPE: Final = "user:{}"
+_WORKSPACE_SCOPE: Final = "workspace"
+
+Handle = Callable[[Delivery], Awaitable[None]]
+
+
+class HomeStore(Protocol):
+    """What the Home tab reads of the store, and the refs that coordinate replicas."""
+
+    async def sessions_spoken_in(
+        self, agent: str, source: str, author_id: str, *, limit: int
+    ) -> list[SpokenIn]: ...
+
+    async def open_approvals(self, *, limit: int) -> list[Approval]: ...
+
+    async def get_approval(self, approval_id: str) -> Approval | None: ...
+
+    async def tokens_since(self, scope: str, since: datetime) -> int: ...
+
+    async def remember_once(self, ref: str) -> bool: ...
+
+    async def was_posted(self, ref: str) -> bool: ...
+
+
+def people_of(delivery: Delivery) -> tuple[str | None, str | None]:
+    """Whose tab a handled delivery may change: its Slack author (or clicker), and for an
+    approval click the approval's id (its asker is looked up)."""
+    payload = delivery.payload
+    if payload.get("kind") == CLICK_KIND:
+        user, approval = payload.get("user_id"), payload.get("approval_id")
+        return (
+            user if isinstance(user, str) else None,
+            approval if isinstance(approval, str) else None,
+        )
+    if "kind" in payload or payload.get("source") != "slack":
+        return None, None
+    author = payload.get("author_id")
+    return (author if isinstance(author, str) else None), None
+
+
+# -- publishing, coalesced ----------------------------------------------------------------------
+
+
+class HomeTab:
+    """Publishes people's Home tabs; see the module docstring for when and how often."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        store: HomeStore,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime],
+        interval: float = REFRESH_SECONDS,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._interval = interval
+        self._workspace_url: str | None = None
+        self._waiting: dict[str, asyncio.Task[None]] = {}  # one refresh waiting per person
+        self._tasks: set[asyncio.Task[None]] = set()  # every task running, for close()
+        self._last: dict[str, float] = {}  # loop time of this replica's last publish per person
+        self.published = 0  # views this replica published (for tests and logs)
+
+    # -- triggers ----------------------------------------------------------------------------
+    async def opened(self, user: str) -> None:
+        """The person opened their Home tab: show it now (or as soon as the throttle allows)
+        and keep refreshing it for a while."""
+        if not _USER_ID.match(user):
+            return
+        try:
+            await self._store.remember_once(self._watch_ref(user, self._clock()))
+        except StoreError as exc:
+            log.warning("Home tab of %s: could not note it was opened: %s", user, exc)
+        self._refresh(user, watched=True)
+
+    def changed(self, user: str) -> None:
+        """Something the person's tab shows may have changed."""
+        if _USER_ID.match(user):
+            self._refresh(user, watched=False)
+
+    def after(self, handle: Handle) -> Handle:
+        """``handle`` (the worker's), then a refresh of whoever's tab the delivery touched."""
+
+        async def handled(delivery: Delivery) -> None:
+            try:
+                await handle(delivery)
+            finally:
+                user, approval_id = people_of(delivery)
+                if user:
+                    self.changed(user)
+                if approval_id:
+                    self._spawn(self._asker_changed(approval_id))
+
+        return handled
+
+    async def close(self) -> None:
+        """Cancel the refreshes still waiting (they only publish what is in the store)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- the refresh ---------------------------------------------------------------------------
+    def _refresh(self, user: str, *, watched: bool) -> None:
+        if user in self._waiting:
+            return  # one refresh waiting per person: it will show this change too
+        self._waiting[user] = self._spawn(self._run(user, watched))
+
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _asker_changed(self, approval_id: str) -> None:
+        try:
+            approval = await self._store.get_approval(approval_id)
+        except StoreError as exc:
+            log.warning("Home tab: could not read approval %s: %s", approval_id, exc)
+            return
+        if approval is not None:
+            self.changed(approval.asked_by)
+
+    async def _run(self, user: str, watched: bool) -> None:
+        try:
+            due = await self._due(user, watched)
+        except StoreError as exc:
+            log.warning("Home tab of %s not refreshed: %s", user, exc)
+            due = False
+        finally:
+            # From here on a change schedules another refresh: this one may read too early.
+            self._waiting.pop(user, None)
+        if due:
+            self._last[user] = asyncio.get_running_loop().time()
+            await self.publish(user)
+
+    async def _due(self, user: str, watched: bool) -> bool:
+        """Wait for this person's next slot; False when their tab is not being watched."""
+        if not watched and not await self._watching(user):
+            return False
+        loop = asyncio.get_running_loop()
+        wait = self._last.get(user, -self._interval) + self._interval - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        while True:
+            if await self._store.remember_once(self._slot_ref(user)):
+                return True
+            # This slot is taken (another replica published this person's tab): the next.
+            await asyncio.sleep(self._until_next_slot())
+
+    async def publish(self, user: str) -> bool:
+        """Build and publish ``user``'s tab now; False when the store or Slack failed."""
+        try:
+            content = await self.content(user)
+        except StoreError as exc:
+            log.warning("Home tab of %s not built: %s", user, exc)
+            return False
+        try:
+            await self._client.views_publish(user_id=user, view=home_view(content))
+        except SLACK_FAILURES as exc:
+            log.warning("Home tab of %s not published: %s", user, describe(exc))
+            return False
+        self.published += 1
+        return True
+
+    async def content(self, user: str) -> HomeContent:
+        """What ``user``'s tab shows now (``StoreError`` when the store cannot say)."""
+        s = self._settings
+        workspace = await self._workspace()
+        spoken = await self._store.sessions_spoken_in(
+            s.agent_name, "slack", user, limit=CONVERSATIONS
+        )
+        conversations = [c for c in (conversation_of(x, workspace) for x in spoken) if c]
+        spoken_ids = {x.session.id for x in spoken}
+        approvals = [
+            a
+            for a in await self._store.open_approvals(limit=50)
+            if may_decide(a, user, spoken_ids, s.actions.approvers)
+        ][:APPROVALS]
+        since = day_start(self._clock())
+        budgets = []
+        if s.actions.user_daily_token_budget > 0:
+            used = await self._store.tokens_since(_USER_SCOPE.format(user), since)
+            budgets.append(Budget("You", used, s.actions.user_daily_token_budget))
+        if s.actions.daily_token_budget > 0:
+            used = await self._store.tokens_since(_WORKSPACE_SCOPE, since)
+            budgets.append(Budget("The team", used, s.actions.daily_token_budget))
+        dashboard = (
+            f"{s.public_url}/dashboard" if s.dashboard is not None and s.public_url else None
+        )
+        return HomeContent(conversations, approvals, budgets, dashboard, workspace)
+
+    async def _workspace(self) -> str | None:
+        """The workspace's web address (``auth.test``), asked once and kept."""
+        if self._workspace_url is None:
+            with contextlib.suppress(*SLACK_FAILURES):
+                url = (await self._client.auth_test()).get("url")
+                self._workspace_url = url if isinstance(url, str) and url else None
+        return self._workspace_url
+
+    async def _watching(self, user: str) -> bool:
+        now = self._clock()
+        refs = [self._watch_ref(user, now - timedelta(hours=h)) for h in range(WATCH_HOURS + 1)]
+        for ref in refs:
+            if await self._store.was_posted(ref):
+                return True
+        return False
+
+    def _slot_ref(self, user: str) -> str:
+        slot = int(self._clock().timestamp() // self._interval)
+        return f"slack:home:{user}:{slot}"
+
+    def _until_next_slot(self) -> float:
+        now = self._clock().timestamp()
+        return (int(now // self._interval) + 1) * self._interval - now + 0.01
+
+    @staticmethod
+    def _watch_ref(user: str, when: datetime) -> str:
+        return f"slack:home-opened:{user}:{when.astimezone(UTC):%Y%m%d%H}"

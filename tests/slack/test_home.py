@@ -1,0 +1,206 @@
+"""The App Home tab: through the running app, what a person sees when they open it (their
+conversation, an approval waiting for them, their budget, the dashboard) and that it is
+refreshed after a turn of theirs; directly on ``HomeTab``, how refreshes are coalesced and
+throttled per person, across replicas too, and what a failing Slack or store does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.config import Settings
+from app.slack.home import HomeTab
+from app.slack.home_view import Conversation, HomeContent, home_view, slack_link
+from app.store import MemoryStore
+from app.store.base import Store
+from tests.fakes.slack import FakeSlack
+from tests.fakes.slack_views import check_home_view
+from tests.harness import Running, base_env, eventually, mention, new_ts, replies, run_app
+
+HOME_ENV = {
+    "USER_DAILY_TOKEN_BUDGET": "100000",
+    "DASHBOARD_TOKEN": "a-long-operator-token-0123",
+    "PUBLIC_URL": "https://threadline.example.com",
+}
+
+
+def home_opened(user: str, tab: str = "home") -> dict[str, Any]:
+    return {"type": "app_home_opened", "user": user, "channel": "D1", "tab": tab, "event_ts": "1"}
+
+
+def shown(view: dict[str, Any]) -> str:
+    """Everything the view's blocks say, as one string."""
+    return json.dumps(view["blocks"])
+
+
+@pytest.fixture
+async def bot_with_home(env: dict[str, str]) -> AsyncIterator[Running]:
+    async with run_app({**env, **HOME_ENV}) as running:
+        yield running
+
+
+async def ask_approval(
+    store: Store, channel: str, thread: str, *, asked_by: str, deciders: str = "asker"
+) -> None:
+    session = await store.resolve(f"threadline:slack:{channel}::{thread}")
+    assert session is not None
+    await store.create_approval(
+        session_id=session.id,
+        turn_id="t1",
+        tool="create_github_issue",
+        tool_input={"repo": "acme/widgets", "title": "Crash on <save>"},
+        summary={"action": "Create a GitHub issue", "target": "acme/widgets", "title": "Crash"},
+        asked_by=asked_by,
+        deciders=deciders,
+        channel=channel,
+        thread_ts=thread,
+        ttl_seconds=3600,
+    )
+
+
+async def test_the_home_tab_shows_a_persons_conversations_approvals_budget_and_dashboard(
+    bot_with_home: Running, slack: FakeSlack
+) -> None:
+    bot = bot_with_home
+    root = new_ts()
+    await bot.send_event(mention("hello", ts=root))
+    await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
+    await ask_approval(bot.store, "C1", root, asked_by="U1")
+
+    assert await bot.send_event(home_opened("U1")) == 200
+    await slack.wait_for(lambda s: "U1" in s.home_views)
+    view = shown(slack.home_views["U1"])
+    assert "<#C1>" in view
+    assert f"https://fake.slack.test/archives/C1/p{root.replace('.', '')}" in view
+    assert "Waiting for your approval" in view and "Create a GitHub issue in acme/widgets" in view
+    assert "<save>" not in view  # the action's content is not shown, only its headline
+    assert "You have used" in view and "of 100,000 tokens today" in view
+    assert "https://threadline.example.com/dashboard" in view
+    assert "hello" not in view  # nothing said in the conversation
+
+    # someone else sees none of it (the approval is for its asker to decide)
+    await bot.send_event(home_opened("U2"))
+    await slack.wait_for(lambda s: "U2" in s.home_views)
+    other = shown(slack.home_views["U2"])
+    assert "No conversations yet" in other and "<#C1>" not in other
+    assert "Waiting for your approval" not in other
+
+
+async def test_the_tab_is_refreshed_after_a_turn_of_its_watcher_and_not_for_others(
+    bot: Running, slack: FakeSlack
+) -> None:
+    await bot.send_event(home_opened("U1"))
+    await slack.wait_for(lambda s: "U1" in s.home_views)
+    assert "No conversations yet" in shown(slack.home_views["U1"])
+
+    root = new_ts()
+    await bot.send_event(mention("hello", ts=root))
+    # published again once the throttle allows (a few seconds after the first)
+    await slack.wait_for(lambda s: "<#C1>" in shown(s.home_views["U1"]), timeout=10)
+    # U2 never opened the tab: their turn publishes nothing, and costs no Slack call
+    other = new_ts()
+    await bot.send_event(mention("hi", ts=other, user="U2"))
+    await slack.wait_for(lambda s: len(replies(s, "C1", other)) == 1)
+    await bot.idle()
+    assert [c.params["user_id"] for c in slack.calls_to("views.publish")] == ["U1", "U1"]
+
+
+async def test_the_messages_tab_and_bad_events_publish_nothing(
+    bot: Running, slack: FakeSlack
+) -> None:
+    assert await bot.send_event(home_opened("U1", tab="messages")) == 200
+    assert await bot.send_event({"type": "app_home_opened", "tab": "home"}) == 200  # no user
+    assert await bot.send_event(home_opened("not a user id")) == 200
+    await bot.idle()
+    assert slack.calls_to("views.publish") == []
+
+
+# HomeTab directly: throttle, coalescing, replicas, failures ---------------------------------------
+
+
+@pytest.fixture
+async def client(slack: FakeSlack) -> AsyncWebClient:
+    return AsyncWebClient(token="xoxb-test", base_url=slack.url)
+
+
+def settings(slack: FakeSlack) -> Settings:
+    return Settings.from_mapping(base_env(slack.url, "http://127.0.0.1:9", "sqlite:///unused"))
+
+
+async def test_changes_are_coalesced_and_published_at_most_once_per_interval(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    store = MemoryStore()
+    home = HomeTab(client, store, settings(slack), clock=lambda: datetime.now(UTC), interval=0.3)
+    await home.opened("U1")
+    await slack.wait_for(lambda s: len(s.calls_to("views.publish")) == 1)
+    for _ in range(20):
+        home.changed("U1")  # a burst of changes right after the first publish
+    await eventually(lambda: len(slack.calls_to("views.publish")) == 2, timeout=3)
+    await asyncio.sleep(0.5)  # longer than the interval: nothing more comes
+    assert len(slack.calls_to("views.publish")) == 2  # the burst became one refresh
+    assert home.published == 2
+    # someone who never opened the tab is not published to
+    home.changed("U2")
+    await home.close()
+    assert len(slack.calls_to("views.publish")) == 2
+
+
+async def test_replicas_sharing_a_store_publish_one_persons_tab_once_a_slot(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    store = MemoryStore()
+    # the wall clock stands still just before a slot ends: a replica that finds the slot
+    # taken looks again a moment later, and finds it taken until the clock moves on
+    now = [datetime(2026, 12, 1, 12, 0, tzinfo=UTC) - timedelta(seconds=0.05)]
+    replicas = [
+        HomeTab(client, store, settings(slack), clock=lambda: now[0], interval=60.0)
+        for _ in range(2)
+    ]
+    await replicas[0].opened("U1")
+    await slack.wait_for(lambda s: len(s.calls_to("views.publish")) == 1)
+    replicas[1].changed("U1")  # it sees the person watching (the shared store says so)
+    await asyncio.sleep(0.3)
+    assert replicas[1].published == 0  # this slot is taken
+    now[0] += timedelta(seconds=1)  # the next slot: the waiting refresh goes out
+    await eventually(lambda: replicas[1].published == 1, timeout=3)
+    for home in replicas:
+        await home.close()
+    assert len(slack.calls_to("views.publish")) == 2
+
+
+async def test_slack_refusing_the_view_or_a_rate_limit_is_survived(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    home = HomeTab(client, MemoryStore(), settings(slack), clock=lambda: datetime.now(UTC))
+    slack.home_tab_enabled = False
+    assert not await home.publish("U1")  # not_enabled: logged, nothing raised
+    slack.home_tab_enabled = True
+    assert not await home.publish("U404")  # user_not_found
+    slack.fail("views.publish", status=500)
+    assert not await home.publish("U1")
+    assert await home.publish("U1")
+    assert "U1" in slack.home_views
+
+
+def test_the_view_stays_within_slacks_limits_and_links_are_checked() -> None:
+    when = datetime(2026, 12, 1, tzinfo=UTC)
+    many = [Conversation("C1", False, True, "https://x/archives/C1/p1", when)] * 10
+    view = home_view(HomeContent(conversations=many, dashboard_url="https://t.example/dashboard"))
+    assert view["type"] == "home" and len(view["blocks"]) <= 100
+    check_home_view(view)
+    assert (
+        slack_link("https://ws.slack.com/", "C1", "1.2") == "https://ws.slack.com/archives/C1/p12"
+    )
+    assert slack_link("https://ws.slack.com/", "C1", "3.4", "1.2") == (
+        "https://ws.slack.com/archives/C1/p34?thread_ts=1.2&cid=C1"
+    )
+    assert slack_link(None, "C1", "1.2") is None
+    assert slack_link("https://ws.slack.com/", "C1|x", "1.2") is None
+    assert slack_link("https://ws.slack.com/", "C1", "not-a-ts") is None
