@@ -328,7 +328,7 @@ def build_bolt_app(
     app.event("message")(recorded)
     app.event("assistant_thread_started")(offer_prompts)
     app.event("app_home_opened", matchers=[_messages_tab])(offer_prompts)
-    app.event("assistant_thread_context_changed")(recorded)  # the context is read per turn
+    app.event("assistant_thread_context_changed")(recorded)  # acknowledged; nothing to change
 
     # Interactivity is enabled so Slack can deliver button clicks and shortcuts to this URL;
     # none needs an answer yet, but each is acknowledged so Slack shows the user no error.

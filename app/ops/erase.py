@@ -11,6 +11,7 @@ What it does, through ``Store.erase_author``:
   tool calls and tool results stay (they are the agent's, and the transcript must stay a
   valid conversation). The stored author name is cleared.
 * Their inbox rows (handled or not) are deleted.
+* A Slack user's votes on answers, with the reasons they gave, are deleted.
 * Each conversation changed logs ``author_erased`` with the cause ``erased by operator``.
 
 Running it again changes nothing more. What it cannot reach: someone else's message quoting
@@ -116,20 +117,27 @@ def person_of(args: argparse.Namespace) -> tuple[str, str]:
 async def run(args: argparse.Namespace, store: Store) -> int:
     source, author_id = person_of(args)
     result = await store.erase_author(source, author_id, replacement=erased_content, cause=CAUSE)
+    votes = await store.forget_voter(author_id) if source == "slack" else None
     if args.json:
-        output.emit_json({"source": source, "author_id": author_id, **vars(result)})
+        document = {"source": source, "author_id": author_id, **vars(result)}
+        if votes is not None:
+            document["votes"] = votes
+        output.emit_json(document)
     else:
-        print(report(source, author_id, result))
+        print(report(source, author_id, result, votes))
     return 0
 
 
-def report(source: str, author_id: str, result: EraseResult) -> str:
-    """What ``erase`` prints: who, then one row per kind of thing it touched."""
+def report(source: str, author_id: str, result: EraseResult, votes: int | None = None) -> str:
+    """What ``erase`` prints: who, then one row per kind of thing it touched (votes: a Slack
+    user's)."""
     label = {"slack": "Slack user", "github": "GitHub user", "jira": "Jira account"}[source]
     rows = [
         ["messages", str(result.messages), f'their words replaced by "{REMOVED}"'],
         ["sessions", str(result.sessions), "conversations that held them (event: author_erased)"],
         ["deliveries", str(result.deliveries), "their inbox rows, deleted"],
     ]
+    if votes is not None:
+        rows.append(["votes", str(votes), "their votes on answers, with reasons, deleted"])
     table = output.table(["ERASED", "COUNT", "WHICH"], rows, right={1})
     return f"Erased {label} {output.printable(author_id)}.\n{table}"

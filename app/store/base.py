@@ -535,6 +535,10 @@ class Feedback(Protocol):
         """The votes on answers of these turns, oldest first."""
         ...
 
+    async def forget_voter(self, user_id: str) -> int:
+        """Delete every vote (and reason) of ``user_id``; returns how many."""
+        ...
+
 
 class Store(
     Inbox,

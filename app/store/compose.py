@@ -426,3 +426,6 @@ class ComposedStore:
 
     async def votes_for_turns(self, turn_ids: list[str]) -> list[Vote]:
         return await self._feedback.votes_for_turns(turn_ids)
+
+    async def forget_voter(self, user_id: str) -> int:
+        return await self._feedback.forget_voter(user_id)

@@ -94,6 +94,7 @@ async def test_erase_a_slack_user_everywhere(cli: Cli, seeded: Seeded) -> None:
         "messages": 2,
         "sessions": 2,
         "deliveries": 2,
+        "votes": 0,
     }
 
     thread = await store.load_transcript(seeded.thread)

@@ -78,3 +78,16 @@ async def test_sessions_show_lists_the_votes_on_their_turns(seeded: Seeded, cli:
         ("U2", "up", None),
     ]
     assert all(votes == [] for t, votes in by_turn.items() if t != turn)
+
+
+async def test_erasing_a_slack_user_deletes_their_votes_and_reasons(
+    seeded: Seeded, cli: Cli
+) -> None:
+    await vote(seeded, "1.1", "U1", "down", seeded.turn_ids[0])
+    await seeded.store.record_reason(channel="C1", message_ts="1.1", user_id="U1", reason="mine")
+    await vote(seeded, "1.1", "U2", "up", seeded.turn_ids[0])
+    result = await cli("erase", "--slack-user", "U1")
+    assert result.code == 0, result.err
+    assert ["votes", "1"] in [line.split()[:2] for line in result.lines]
+    doc = json.loads((await cli("feedback", "--json")).out)
+    assert [v["user_id"] for v in doc["votes"]] == ["U2"]

@@ -126,3 +126,13 @@ async def test_concurrent_clicks_leave_one_vote(store: Store) -> None:
     )
     [kept] = await store.list_votes(VoteFilter())
     assert kept.vote in ("up", "down")
+
+
+async def test_a_voter_is_forgotten_with_every_reason(store: Store) -> None:
+    await store.record_vote(**ANSWER, user_id="U1", vote="down", turn_id=None)
+    await store.record_reason(**ANSWER, user_id="U1", reason="private words")
+    await store.record_vote(channel="C2", message_ts="2.1", user_id="U1", vote="up", turn_id=None)
+    await store.record_vote(**ANSWER, user_id="U2", vote="up", turn_id=None)
+    assert await store.forget_voter("U1") == 2
+    assert [v.user_id for v in await store.list_votes(VoteFilter())] == ["U2"]
+    assert await store.forget_voter("U1") == 0

@@ -85,3 +85,10 @@ class MemoryFeedback:
         async with self._t.lock:
             found = [v for v in self._votes.values() if v.turn_id in wanted]
         return sorted(found, key=lambda v: (v.created_at, v.channel, v.message_ts, v.user_id))
+
+    async def forget_voter(self, user_id: str) -> int:
+        async with self._t.lock:
+            keys = [key for key in self._votes if key[2] == user_id]
+            for key in keys:
+                del self._votes[key]
+        return len(keys)

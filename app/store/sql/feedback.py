@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, case, select, update
+from sqlalchemy import Row, case, delete, select, update
 
 from app.store.schema import feedback, turns
 from app.store.sql.engine import Db, guard
@@ -135,3 +135,9 @@ class SqlFeedback:
         async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [to_vote(row) for row in rows]
+
+    @guard
+    async def forget_voter(self, user_id: str) -> int:
+        async with self._db.write() as conn:
+            result = await conn.execute(delete(feedback).where(feedback.c.user_id == user_id))
+        return int(result.rowcount or 0)
