@@ -23,6 +23,7 @@ from app.dashboard.cookies import CookieSigner, derive_key
 from app.metrics import Metrics
 from app.slack.events import BotIdentity
 from app.store.base import Store
+from app.surfaces.dashboard import LiveFeed
 
 Delivered = Literal["recorded", "duplicate", "backlog"]
 
@@ -40,6 +41,12 @@ class DashboardDeps:
     epoch: Callable[[], float] = time.time
     # Who is in which Slack channel, asked with the bot token and cached briefly.
     memberships: Memberships = field(default_factory=Memberships)
+    # The answers of dashboard turns run by this process, as they are written (the dashboard
+    # surface publishes them; the pages' live updates relay them).
+    live: LiveFeed = field(default_factory=LiveFeed)
+    # What a person's erased message becomes (``app.ops.erase.erased_content``, handed over
+    # by the composition root); None: the dashboard offers no erasing.
+    erased: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
     signer: CookieSigner = field(init=False)
 
     def __post_init__(self) -> None:
