@@ -30,6 +30,9 @@ async def test_status_and_stream_show_progress_within_four_calls_for_a_short_rep
     assert per_reply[:1] == ["users.info"]
     assert len(per_reply) <= 4, per_reply
     assert "chat.startStream" in per_reply and "chat.stopStream" in per_reply
+    # the feedback buttons ride on the call that finishes the answer, not on a call of their own
+    [stop] = slack.calls_to("chat.stopStream")
+    assert [b["type"] for b in stop.params["blocks"]] == ["context_actions"]
 
 
 async def test_streaming_refused_falls_back_to_post_and_update(
