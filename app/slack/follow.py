@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from app.config import ActionSettings
 from app.core import Inbound
 from app.slack.events import BotIdentity, inbound_from_event
 from app.store.base import Session
 
-SLACKBOT: Final = "USLACKBOT"
 _LEADING_MENTION = re.compile(r"^\s*<(@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+)[|>]")
 
 
@@ -61,7 +60,7 @@ def thread_message(
     event = body.get("event")
     if body.get("type") != "event_callback" or not isinstance(event, dict):
         return None
-    if event.get("type") != "message" or event.get("user") == SLACKBOT:
+    if event.get("type") != "message":
         return None
     ts, thread_ts = event.get("ts"), event.get("thread_ts")
     if not isinstance(thread_ts, str) or thread_ts == ts:

@@ -9,14 +9,15 @@
 * **approvals waiting for them**: pending approvals they may decide (those they asked for,
   those of a conversation they wrote in that the channel's members decide, and every one for
   someone in ``APPROVERS``), each as its headline and a link to its card;
-* **their running background jobs**, when jobs are set up;
+* **their running background jobs**, when jobs are set up (title, repository, since when);
 * **today's token use** against ``USER_DAILY_TOKEN_BUDGET`` (and the team's against
   ``DAILY_TOKEN_BUDGET``), when those budgets are set;
 * **a link to the dashboard**, when it is set up and ``PUBLIC_URL`` says where it is.
 
 Refreshing: the tab is published again when something it shows changes for a person who has
 opened it within the last hour (after a delivery of theirs is handled: a turn, a click on an
-approval, which also refreshes the approval's asker). Refreshes of one person are coalesced
+approval, which also refreshes the approval's asker, a background job's end, which refreshes
+whoever asked for it). Refreshes of one person are coalesced
 and run at most once every ``interval`` seconds: locally (a person has one refresh waiting at
 most) and, best effort, across replicas (each publish first claims its time slot with
 ``remember_once``, so replicas sharing the database publish one person's tab once a slot). A
@@ -48,13 +49,14 @@ from app.slack.home_view import (
     home_view,
     may_decide,
 )
-from app.store.base import Approval, Delivery, SpokenIn
+from app.store.base import Approval, Delivery, Job, SpokenIn
 
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS: Final = 5.0
 CONVERSATIONS: Final = 10
 APPROVALS: Final = 10
+JOBS: Final = 10
 WATCH_HOURS: Final = 1  # a tab opened this long ago is still refreshed (hour slots: 1 to 2 h)
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{1,31}$")
 # The scope app.turns.limits counts a person's tokens under, and the team's.
@@ -73,6 +75,8 @@ class HomeStore(Protocol):
 
     async def open_approvals(self, *, limit: int) -> list[Approval]: ...
 
+    async def jobs_asked_by(self, user_id: str, *, active_only: bool) -> list[Job]: ...
+
     async def get_approval(self, approval_id: str) -> Approval | None: ...
 
     async def tokens_since(self, scope: str, since: datetime) -> int: ...
@@ -83,19 +87,20 @@ class HomeStore(Protocol):
 
 
 def people_of(delivery: Delivery) -> tuple[str | None, str | None]:
-    """Whose tab a handled delivery may change: its Slack author (or clicker), and for an
-    approval click the approval's id (its asker is looked up)."""
+    """Whose tab a handled delivery may change: a Slack message's author, an approval click's
+    clicker (with the approval's id: its asker is looked up), or whoever a delivery of
+    another kind names as having asked (a background job's end); else None."""
     payload = delivery.payload
+
+    def text(name: str) -> str | None:
+        value = payload.get(name)
+        return value if isinstance(value, str) else None
+
     if payload.get("kind") == CLICK_KIND:
-        user, approval = payload.get("user_id"), payload.get("approval_id")
-        return (
-            user if isinstance(user, str) else None,
-            approval if isinstance(approval, str) else None,
-        )
-    if "kind" in payload or payload.get("source") != "slack":
-        return None, None
-    author = payload.get("author_id")
-    return (author if isinstance(author, str) else None), None
+        return text("user_id"), text("approval_id")
+    if "kind" in payload:
+        return text("asked_by"), None
+    return (text("author_id") if payload.get("source") == "slack" else None), None
 
 
 # -- publishing, coalesced ----------------------------------------------------------------------
@@ -251,7 +256,10 @@ class HomeTab:
         dashboard = (
             f"{s.public_url}/dashboard" if s.dashboard is not None and s.public_url else None
         )
-        return HomeContent(conversations, approvals, budgets, dashboard, workspace)
+        jobs = []
+        if s.jobs is not None:
+            jobs = (await self._store.jobs_asked_by(user, active_only=True))[:JOBS]
+        return HomeContent(conversations, approvals, budgets, dashboard, workspace, jobs)
 
     async def _workspace(self) -> str | None:
         """The workspace's web address (``auth.test``), asked once and kept."""

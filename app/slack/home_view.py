@@ -3,8 +3,8 @@
 Only what the person may see goes in: the places and links of their conversations (nothing
 said in them), the headlines of approvals they may decide (``may_decide``), their budget.
 Every piece of text from elsewhere (an approval's summary) is escaped for mrkdwn, and the
-view stays within Block Kit's limits (at most 10 conversations and 10 approvals: about 30
-blocks of the 100 allowed; every text cut to 3,000 characters).
+view stays within Block Kit's limits (at most 10 conversations, 10 approvals and 10 jobs:
+about 40 blocks of the 100 allowed; every text cut to 3,000 characters).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from app.core.keys import ConversationKey
 from app.slack.cards import CardSummary, escape, mention, one_line
-from app.store.base import Approval, SpokenIn
+from app.store.base import Approval, Job, SpokenIn
 
 _CHANNEL_ID: Final = re.compile(r"^[CDG][A-Z0-9]{1,31}$")
 _TS: Final = re.compile(r"^\d{1,12}\.\d{1,9}$")
@@ -45,6 +45,7 @@ class HomeContent:
     budgets: list[Budget] = field(default_factory=list)
     dashboard_url: str | None = None
     workspace_url: str | None = None
+    jobs: list[Job] = field(default_factory=list)
 
 
 def home_view(content: HomeContent) -> dict[str, Any]:
@@ -59,6 +60,9 @@ def home_view(content: HomeContent) -> dict[str, Any]:
     if content.approvals:
         blocks += [{"type": "divider"}, _header("Waiting for your approval")]
         blocks += [_section(_approval_line(a, content.workspace_url)) for a in content.approvals]
+    if content.jobs:
+        blocks += [{"type": "divider"}, _header("Your background jobs")]
+        blocks += [_section(_job_line(j)) for j in content.jobs]
     if content.budgets:
         blocks += [{"type": "divider"}, _header("Today's usage")]
         blocks.append(_context(" · ".join(_budget_line(b) for b in content.budgets)))
@@ -137,6 +141,14 @@ def _approval_line(a: Approval, workspace_url: str | None) -> str:
     line += f"\nAsked by {mention(a.asked_by)} · expires {_slack_date(a.expires_at)}"
     link = slack_link(workspace_url, a.channel, a.card_ts, a.thread_ts) if a.channel else None
     return line + (f" · <{link}|see the card>" if link else "")
+
+
+def _job_line(job: Job) -> str:
+    line = f"*{escape(one_line(job.title, 200))}*"
+    if job.repo:
+        line += f" in {escape(job.repo)}"
+    again = f" · follow-ups: {job.resume_count}" if job.resume_count else ""
+    return f"{line}\nStarted {_slack_date(job.created_at)}{again} · job `{escape(job.id)}`"
 
 
 def _budget_line(b: Budget) -> str:

@@ -83,6 +83,24 @@ async def test_a_thread_the_bot_answered_is_followed_without_a_mention(
     assert len(replies(slack, "C1", root)) == 3
 
 
+async def test_a_followed_answer_costs_the_slack_calls_of_a_mentioned_one(
+    following: Running, slack: FakeSlack
+) -> None:
+    root = await answered_thread(following, slack)
+
+    async def calls_for(event: dict[str, Any], answers: int) -> list[str]:
+        before = len(slack.calls)
+        await following.send_event(event)
+        await slack.wait_for(lambda s: len(replies(s, "C1", root)) == answers)
+        await inbox_drained(following.store)
+        return [c.method for c in slack.calls[before:]]
+
+    mentioned = await calls_for(mention("first", thread_ts=root, user="U2"), 2)
+    followed = await calls_for(in_thread("second", root), 3)
+    assert followed == [m for m in mentioned if m != "users.info"]  # U2's name is known now
+    assert "views.publish" not in followed  # nobody watches a Home tab here
+
+
 async def test_mute_stops_following_and_unmute_resumes(
     following: Running, slack: FakeSlack
 ) -> None:

@@ -15,10 +15,11 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.config import Settings
-from app.slack.home import HomeTab
+from app.slack.cards import CLICK_KIND
+from app.slack.home import HomeTab, people_of
 from app.slack.home_view import Conversation, HomeContent, home_view, slack_link
 from app.store import MemoryStore
-from app.store.base import Store
+from app.store.base import Delivery, Store
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_views import check_home_view
 from tests.harness import Running, base_env, eventually, mention, new_ts, replies, run_app
@@ -27,6 +28,8 @@ HOME_ENV = {
     "USER_DAILY_TOKEN_BUDGET": "100000",
     "DASHBOARD_TOKEN": "a-long-operator-token-0123",
     "PUBLIC_URL": "https://threadline.example.com",
+    "JOBS_RUNNER": "callback",
+    "JOBS_DISPATCH_URL": "http://127.0.0.1:9/dispatch",  # never reached: no job is started
 }
 
 
@@ -72,6 +75,19 @@ async def test_the_home_tab_shows_a_persons_conversations_approvals_budget_and_d
     await bot.send_event(mention("hello", ts=root))
     await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
     await ask_approval(bot.store, "C1", root, asked_by="U1")
+    session = await bot.store.resolve(f"threadline:slack:C1::{root}")
+    assert session is not None
+    await bot.store.create_job(
+        job_id="job-1",
+        session_id=session.id,
+        runner="callback",
+        title="Refactor the <parser>",
+        instructions="make it faster",
+        repo="acme/widgets",
+        asked_by="U1",
+        token_hash=None,
+        ttl_seconds=3600,
+    )
 
     assert await bot.send_event(home_opened("U1")) == 200
     await slack.wait_for(lambda s: "U1" in s.home_views)
@@ -80,6 +96,7 @@ async def test_the_home_tab_shows_a_persons_conversations_approvals_budget_and_d
     assert f"https://fake.slack.test/archives/C1/p{root.replace('.', '')}" in view
     assert "Waiting for your approval" in view and "Create a GitHub issue in acme/widgets" in view
     assert "<save>" not in view  # the action's content is not shown, only its headline
+    assert "Your background jobs" in view and "Refactor the &lt;parser&gt;* in acme/widgets" in view
     assert "You have used" in view and "of 100,000 tokens today" in view
     assert "https://threadline.example.com/dashboard" in view
     assert "hello" not in view  # nothing said in the conversation
@@ -89,7 +106,7 @@ async def test_the_home_tab_shows_a_persons_conversations_approvals_budget_and_d
     await slack.wait_for(lambda s: "U2" in s.home_views)
     other = shown(slack.home_views["U2"])
     assert "No conversations yet" in other and "<#C1>" not in other
-    assert "Waiting for your approval" not in other
+    assert "Waiting for your approval" not in other and "Your background jobs" not in other
 
 
 async def test_the_tab_is_refreshed_after_a_turn_of_its_watcher_and_not_for_others(
@@ -204,3 +221,56 @@ def test_the_view_stays_within_slacks_limits_and_links_are_checked() -> None:
     assert slack_link(None, "C1", "1.2") is None
     assert slack_link("https://ws.slack.com/", "C1|x", "1.2") is None
     assert slack_link("https://ws.slack.com/", "C1", "not-a-ts") is None
+
+
+def delivery(payload: dict[str, Any]) -> Delivery:
+    now = datetime.now(UTC)
+    return Delivery(1, "d1", "slack", "lane", payload, "done", 1, now, None)
+
+
+@pytest.mark.parametrize(
+    ("payload", "touched"),
+    [
+        ({"source": "slack", "author_id": "U1", "text": "hi"}, ("U1", None)),
+        ({"source": "github", "author_id": "octocat"}, (None, None)),
+        ({"kind": CLICK_KIND, "user_id": "U2", "approval_id": "a1"}, ("U2", "a1")),
+        ({"kind": "job_result", "job_id": "j1", "asked_by": "U3"}, ("U3", None)),
+        ({"kind": "feedback_vote", "user_id": "U4"}, (None, None)),
+    ],
+)
+def test_whose_tab_a_delivery_touches(
+    payload: dict[str, Any], touched: tuple[str | None, str | None]
+) -> None:
+    assert people_of(delivery(payload)) == touched
+
+
+async def test_a_decided_approval_refreshes_its_askers_tab(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    store = MemoryStore()
+    session = await store.create_session("threadline")
+    approval = await store.create_approval(
+        session_id=session.id,
+        turn_id="t1",
+        tool="create_github_issue",
+        tool_input={},
+        summary={"action": "Create a GitHub issue"},
+        asked_by="U1",
+        deciders="asker",
+        channel="C1",
+        thread_ts="1.2",
+        ttl_seconds=60,
+    )
+    home = HomeTab(client, store, settings(slack), clock=lambda: datetime.now(UTC), interval=0.1)
+    await home.opened("U1")
+    await slack.wait_for(lambda s: "Create a GitHub issue" in shown(s.home_views["U1"]))
+    await store.decide_approval(approval.id, "approved", "U9")
+
+    async def handle(_: Delivery) -> None:
+        return None
+
+    click = {"kind": CLICK_KIND, "user_id": "U9", "approval_id": approval.id}
+    await home.after(handle)(delivery(click))
+    await slack.wait_for(lambda s: "Create a GitHub issue" not in shown(s.home_views["U1"]))
+    await home.close()
+    assert "U9" not in slack.home_views  # the clicker never opened the tab
