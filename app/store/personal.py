@@ -46,9 +46,9 @@ class HomeReads(Protocol):
     async def sessions_spoken_in(
         self, agent: str, source: str, author_id: str, *, limit: int
     ) -> list[SpokenIn]:
-        """Live sessions of ``agent`` holding a transcript message of ``source`` by ``author_id``, most
-        recently active first (ties by id), at most ``limit``, each with its keys in the
-        order they were linked."""
+        """Live sessions of ``agent`` holding a transcript message of ``source`` by
+        ``author_id``, most recently active first (ties by id), at most ``limit``, each with
+        its keys in the order they were linked."""
         ...
 
     async def open_approvals(self, *, limit: int) -> list[Approval]:
