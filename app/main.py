@@ -39,13 +39,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.agent.model import AnthropicModel, Model
 from app.agent.tools.base import Tool, ToolRegistry
+from app.agent.tools.jobs import job_tools
 from app.config import Settings
 from app.dashboard import DashboardDeps, mount_dashboard
 from app.errors import ConfigError
 from app.http import Handler
 from app.http.bolt import build_bolt_app
+from app.http.jobs import anthropic_webhook, job_callback
 from app.http.routes import Started, add_routes
 from app.integrations import clients
+from app.integrations.jobs import JobService, build_runner
 from app.metrics import Metrics
 from app.ops.erase import erased_content
 from app.ops.housekeeping import housekeeping
@@ -59,11 +62,15 @@ from app.surfaces import SurfaceRegistry, configured_integrations
 from app.surfaces.dashboard import DashboardSurface, LiveFeed
 from app.surfaces.slack import SlackSurface
 from app.turns.actions import build_turn_actions
+from app.turns.job_results import JobTurns
 from app.turns.pipeline import PipelineConfig, TurnPipeline
 from app.turns.routing import AudiencePolicy
 from app.turns.worker import Worker
 
 log = logging.getLogger(__name__)
+
+# Calls to the Managed Agents API (create, send, read): short, unlike a model turn.
+JOBS_API_TIMEOUT = 30.0
 
 
 @dataclass
@@ -105,6 +112,7 @@ class Threadline:
         # Tasks of the integrations (retrying to learn our identity); cancelled at stop.
         self._background: list[asyncio.Task[None]] = []
         self._hooks: dict[str, Handler] = {}
+        self.jobs: JobService | None = None  # when background jobs are configured
         self.web = web.Application(client_max_size=settings.max_body_bytes)
         add_routes(
             self.web,
@@ -185,6 +193,8 @@ class Threadline:
         if self._http is None:
             self._http = clients.http_client(s, self.metrics)
             resources.push_async_callback(self._http.aclose)
+        if s.jobs is not None:
+            await self._start_jobs(resources)
         resources.push_async_callback(self._cancel_background)
         # People's App Home tabs; refreshes still waiting are dropped after the worker stops.
         self.home = HomeTab(self.slack, self.store, s, clock=self.clock)
@@ -217,6 +227,10 @@ class Threadline:
         )
         self.worker.start()
         resources.push_async_callback(self.worker.stop, self._grace)
+        if self.jobs is not None and s.jobs is not None:
+            # Expiry always; polling only when no webhook tells us a job ended.
+            poll = not self.jobs.runner.reports_back and s.jobs.webhook_secret is None
+            self._background.append(asyncio.create_task(self.jobs.upkeep(self.holder, poll=poll)))
         if s.slack_app_token is not None:
             await self._connect_socket_mode(s.slack_app_token.reveal(), resources)
         log.info(
@@ -265,6 +279,30 @@ class Threadline:
             user_id=auth.get("user_id"), bot_id=auth.get("bot_id"), team_id=auth.get("team_id")
         )
 
+    async def _start_jobs(self, resources: contextlib.AsyncExitStack) -> None:
+        """The job runner, the service over it, and the routes runners report to."""
+        s = self.settings
+        assert s.jobs is not None and self._http is not None
+        claude = clients.anthropic_client(s, self.metrics, timeout=JOBS_API_TIMEOUT)
+        resources.push_async_callback(claude.close)
+        runner = build_runner(s, anthropic_client=claude, http=self._http)
+        self.jobs = JobService(
+            self.store, runner, s.jobs, agent=s.agent_name, wake=self._wake, observer=self.metrics
+        )
+        secret = s.jobs.webhook_secret
+        if secret is not None:
+            key = secret.reveal()
+            self._hooks["anthropic"] = anthropic_webhook(
+                unwrap=lambda payload, headers: claude.beta.webhooks.unwrap(
+                    payload, headers=headers, key=key
+                ),
+                record=self.store.record_delivery,
+                agent=s.agent_name,
+                wake=self._wake,
+            )
+        if runner.reports_back:
+            self._hooks["job_callback"] = job_callback(self.jobs)
+
     # the turn layer --------------------------------------------------------------------------
     async def _build_turns(self) -> Worker:
         """The turn pipeline over the surfaces and tools, and the worker that runs it."""
@@ -299,6 +337,18 @@ class Threadline:
             ),
             observer=self.metrics,
             clock=self.clock,
+            jobs=(
+                JobTurns(
+                    self.store,
+                    self.jobs,
+                    surfaces,
+                    holder=self.holder,
+                    policy=AudiencePolicy(s.trust.public_replies, s.trust.public_reply_note),
+                    route=s.result_route,
+                )
+                if self.jobs is not None
+                else None
+            ),
         )
         return Worker(
             self.store,
@@ -341,6 +391,9 @@ class Threadline:
                     max_chars=self.settings.actions.max_message_chars,
                     max_pending=self.settings.actions.max_pending_per_conversation,
                 )
+        if self.jobs is not None:
+            github = self.settings.github
+            tools.extend(job_tools(self.jobs, frozenset(github.repos) if github else frozenset()))
         return surfaces, ToolRegistry(tools)
 
     def _wake(self) -> None:

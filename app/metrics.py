@@ -12,6 +12,8 @@ What feeds each family:
   ``CountingWebClient``, Anthropic through ``anthropic_middleware`` (one count per HTTP
   attempt, retries included), Jira and GitHub through ``CountingTransport`` under the app's
   httpx client; ``app.integrations.clients`` builds all three.
+* ``threadline_jobs_total{runner,outcome}`` and ``threadline_job_seconds{runner}``: background
+  jobs, through ``JobObserver`` (``job_started``, ``job_finished``).
 * ``threadline_feedback_votes_total{vote}`` and ``threadline_feedback_reasons_total``: the
   Slack edge, when a vote on an answer (or a thumbs-down's reason) is recorded.
 * ``threadline_active_sessions``, ``threadline_inbox_pending``, ``threadline_turns_in_flight``:
@@ -112,6 +114,20 @@ class Metrics:
         )
         for vote in ("up", "down"):
             self.feedback_votes.labels(vote=vote)
+        self.jobs = Counter(
+            "threadline_jobs",
+            "Background jobs by runner and outcome (started, succeeded, failed, cancelled, "
+            "expired, not_started)",
+            ["runner", "outcome"],
+            registry=r,
+        )
+        self.job_seconds = Histogram(
+            "threadline_job_seconds",
+            "How long background jobs ran until they ended, by runner",
+            ["runner"],
+            buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 86400),
+            registry=r,
+        )
         self.feedback_reasons = Counter(
             "threadline_feedback_reasons",
             "Reasons given in the thumbs-down modal",
@@ -152,6 +168,14 @@ class Metrics:
     def turn_refused(self, surface: str, reason: str) -> None:
         """The turn pipeline's name for ``refusal`` (its ``Observer`` protocol)."""
         self.refusal(surface, reason)
+
+    def job_started(self, runner: str) -> None:
+        self.jobs.labels(runner=runner, outcome="started").inc()
+
+    def job_finished(self, runner: str, outcome: str, seconds: float | None) -> None:
+        self.jobs.labels(runner=runner, outcome=outcome).inc()
+        if seconds is not None:
+            self.job_seconds.labels(runner=runner).observe(max(seconds, 0.0))
 
     def refusal(self, surface: str, reason: str) -> None:
         """A message was acknowledged but not answered (an untrusted commenter, a channel

@@ -1,7 +1,8 @@
 """Which routes exist for which settings, and their handlers.
 
 ``/slack/events``, ``/healthz`` and ``/metrics`` always; ``/webhooks/github`` and
-``/webhooks/jira`` only when that integration and its webhook secret are configured. In front
+``/webhooks/jira`` only when that integration and its webhook secret are configured;
+``/webhooks/anthropic`` and ``/jobs/{job_id}/callback`` only when background jobs are. In front
 of every route, the body is read whole within the server's deadline (``app.http.bodies``).
 """
 
@@ -60,3 +61,16 @@ def add_routes(
                 f"/webhooks/{name}",
                 within_deadline(name, partial(started.webhook, name)),
             )
+    # Background jobs report here only when jobs are configured: the Anthropic webhook with its
+    # secret, the callback route for a callback runner (``app.http.jobs``).
+    jobs = settings.jobs
+    if jobs is not None and jobs.webhook_secret is not None:
+        app.router.add_post(
+            "/webhooks/anthropic",
+            within_deadline("anthropic", partial(started.webhook, "anthropic")),
+        )
+    if jobs is not None and jobs.runner == "callback":
+        app.router.add_post(
+            "/jobs/{job_id}/callback",
+            within_deadline("job callback", partial(started.webhook, "job_callback")),
+        )

@@ -14,9 +14,10 @@ import httpx
 
 from app.agent.tools.github import github_tools
 from app.config import GitHubSettings
+from app.core import Audience, ConversationKey
 from app.integrations.github import GitHubClient
 from app.integrations.github_markdown import github_safe
-from app.surfaces.comments import CommentSurface
+from app.surfaces.comments import CommentPoster, CommentSurface
 from app.surfaces.integration import Account, Integration, Webhook
 from app.webhooks.github import github_comment_ref, github_spec
 
@@ -24,6 +25,24 @@ from app.webhooks.github import github_comment_ref, github_spec
 class GitHubSurface(CommentSurface):
     platform = "github"
     title = "GitHub"
+
+    def __init__(
+        self,
+        *,
+        post: CommentPoster,
+        remember: Callable[[str], Awaitable[None]],
+        comment_ref: Callable[[str, str], str],
+        repository_audience: Callable[[str], Awaitable[Audience]] | None = None,
+    ) -> None:
+        super().__init__(post=post, remember=remember, comment_ref=comment_ref)
+        self._repository_audience = repository_audience
+
+    async def place_audience(self, key: ConversationKey) -> Audience:
+        # An issue's comments are read by whoever can read its repository (GitHub answers
+        # PUBLIC when it cannot tell).
+        if self._repository_audience is None:
+            return Audience.PUBLIC
+        return await self._repository_audience(key.label.rsplit("#", 1)[0])
 
 
 def github_integration(
@@ -42,7 +61,12 @@ def github_integration(
     account = Account()
     return Integration(
         name="GitHub",
-        surface=GitHubSurface(post=post, remember=remember, comment_ref=github_comment_ref),
+        surface=GitHubSurface(
+            post=post,
+            remember=remember,
+            comment_ref=github_comment_ref,
+            repository_audience=client.repository_audience,
+        ),
         tools=github_tools(client, settings),
         whoami=client.whoami,
         account=account,

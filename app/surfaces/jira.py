@@ -12,6 +12,7 @@ import httpx
 
 from app.agent.tools.jira import jira_tools
 from app.config import JiraSettings
+from app.core import Audience, ConversationKey
 from app.integrations.jira import JiraClient
 from app.surfaces.comments import CommentSurface
 from app.surfaces.integration import Account, Integration, Webhook
@@ -21,6 +22,11 @@ from app.webhooks.jira import JIRA, jira_comment_ref
 class JiraSurface(CommentSurface):
     platform = "jira"
     title = "Jira"
+
+    async def place_audience(self, key: ConversationKey) -> Audience:
+        # What the bot posts there unprompted (a notice, a job's result) is an internal
+        # comment: licensed users only, never a Service Management customer.
+        return Audience.INTERNAL
 
 
 def jira_integration(

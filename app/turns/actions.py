@@ -125,6 +125,7 @@ def build_turn_actions(
             source_key=str(home) if home is not None else "",
             link_key=link_key,
             thread_link=thread_link,
+            author_id=approval.asked_by,
         )
 
     return TurnActions(

@@ -38,6 +38,7 @@ from app.turns.actions import TurnActions
 from app.turns.attempts import Attempts, Failed, Ran, RunAgent
 from app.turns.commands import Commands
 from app.turns.endings import Endings
+from app.turns.job_results import JOB_KINDS, JobTurns
 from app.turns.lease import Leases
 from app.turns.message import compose, place_name, with_cut_notice
 from app.turns.recovery import Recovery
@@ -75,8 +76,10 @@ class TurnPipeline:
         actions: TurnActions | None = None,
         observer: Observer | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        jobs: JobTurns | None = None,
     ) -> None:
         self._cfg = config
+        self._jobs = jobs
         self._store = store
         self._model = model
         self._tools = tools
@@ -120,6 +123,13 @@ class TurnPipeline:
         if delivery.payload.get("kind") == CLICK_KIND:
             with logs.bind(turn_id=turn_id, key=delivery.lane, delivery=delivery.delivery_id):
                 await self._click(delivery, turn_id)
+            return
+        if delivery.payload.get("kind") in JOB_KINDS and self._jobs is not None:
+            with logs.bind(turn_id=turn_id, key=delivery.lane, delivery=delivery.delivery_id):
+                # A job's result is told like an approval's outcome: no limits, no tools.
+                result = await self._jobs.take(delivery)
+                if result is not None:
+                    await self._handle(delivery, result, turn_id, followup=True)
             return
         inbound = Inbound.from_payload(delivery.payload)
         # Every record logged inside the turn (tasks, tools, Slack calls) carries its ids.
@@ -197,7 +207,8 @@ class TurnPipeline:
             self._store, delivery.id, delivery.reply_ref, holder, turn_id=turn_id
         )
         surface = self._router.surface_of(inbound)
-        inbound = await surface.prepare(inbound)
+        if not followup:  # a follow-up's author is named already (a decider, a job)
+            inbound = await surface.prepare(inbound)
         command = surface.command_of(inbound)
         if command is not None:
             async with self._leases.keep_claimed(delivery):
@@ -391,6 +402,7 @@ class TurnPipeline:
             link_key=link_key,
             thread_link=thread_link,
             read_from=read_from,
+            author_id=turn.inbound.author_id,
         )
 
     async def _finish_stopped(self, turn: Turn) -> None:

@@ -56,6 +56,8 @@ class ToolContext:
     # Tells the turn a tool brought in content from a place of this audience (an internal
     # item's title makes the conversation internal).
     read_from: Callable[[Audience], None] = lambda audience: None
+    # Who wrote the message the turn answers (a Slack user id, a GitHub login…).
+    author_id: str = ""
 
 
 class Tool(Protocol):

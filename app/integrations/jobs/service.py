@@ -1,0 +1,347 @@
+"""Background jobs from start to result: what the tools, the routes and the poller call.
+
+Lifecycle of a job (``{agent}:job:{job_id}`` is linked to its session while it may report)::
+
+    start ──> running ──┬─> succeeded / failed   (a report: webhook, poll or callback)
+                 ^      ├─> cancelled             (cancel_background_job, ``jobs cancel``)
+                 │      └─> expired               (JOB_TIMEOUT_SECONDS without a report)
+                 └── follow_up (succeeded / failed only; resume_count + 1)
+
+A run ends once (``Jobs.finish_job`` is a compare-and-set), whoever reports first on whichever
+replica. The run that ends it records one inbox delivery ``job:{job_id}:{run}`` on the job's key
+(kind ``job_result``), which the worker turns into a turn of the session: exactly once (the
+delivery id is fixed) and in order with anything else of that job. A repeated report records
+the same delivery again, which the inbox drops, so a report retried after a crash between the
+two steps still brings the result home. A report after the run ended is acknowledged, logged in
+the session's event log (``job_late_report``) and changes nothing.
+
+Who may act: the tools act on jobs of the conversation they run in only; the callback token is
+bound to one job and one run (only its SHA-256 is stored); operators cancel from the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Final, Literal, Protocol
+
+from app.config import JobsSettings
+from app.core import ConversationKey
+from app.errors import IntegrationError, NotFound, StoreError
+from app.integrations.jobs.base import JobReport, JobRunner, JobSpec
+from app.store.base import Store
+from app.store.types import Job
+
+log = logging.getLogger(__name__)
+
+JOB_RESULT_KIND: Final = "job_result"  # an inbox delivery bringing a run's end home
+JOB_EVENT_KIND: Final = "job_event"  # an inbox delivery: a runner says a job changed
+JOB_PLATFORM: Final = "job"
+# How many jobs one poll or expiry pass handles.
+BATCH: Final = 20
+
+Settled = Literal["recorded", "duplicate", "late", "unknown"]
+
+
+class JobObserver(Protocol):
+    """Receives job measurements (metrics); see ``app.metrics``."""
+
+    def job_started(self, runner: str) -> None: ...
+
+    def job_finished(self, runner: str, outcome: str, seconds: float | None) -> None: ...
+
+
+class NoJobObserver:
+    def job_started(self, runner: str) -> None:
+        return None
+
+    def job_finished(self, runner: str, outcome: str, seconds: float | None) -> None:
+        return None
+
+
+def job_key(agent: str, job_id: str) -> str:
+    """The printable key of a job: ``{agent}:job:{job_id}``."""
+    return str(ConversationKey(agent, JOB_PLATFORM, job_id))
+
+
+def token_hash(token: str) -> str:
+    """What is stored of a callback token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(job: Job, token: str) -> bool:
+    """Whether ``token`` is the job's current callback token (constant-time)."""
+    if not job.token_hash:
+        return False
+    return secrets.compare_digest(token_hash(token), job.token_hash)
+
+
+def result_payload(job: Job) -> dict[str, Any]:
+    """The inbox payload of a run's end (kept whole: a later run clears the job's row)."""
+    return {
+        "kind": JOB_RESULT_KIND,
+        "job_id": job.id,
+        "run": job.resume_count,
+        "title": job.title,
+        "status": job.status,
+        "result": job.result,
+        "links": list(job.links),
+        "asked_by": job.asked_by,
+        "session_id": job.session_id,
+    }
+
+
+class JobService:
+    """Starts, continues, cancels and concludes jobs on one runner (see the module docstring).
+
+    ``wake`` tells the worker a delivery was recorded. Methods raise ``IntegrationError``
+    (the runner failed, or the job cannot do that now; ``NotFound`` for a job that is not
+    there or not this conversation's) and ``StoreError``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        runner: JobRunner,
+        settings: JobsSettings,
+        *,
+        agent: str,
+        wake: Callable[[], None] = lambda: None,
+        observer: JobObserver | None = None,
+    ) -> None:
+        self._store = store
+        self.runner = runner
+        self._settings = settings
+        self._agent = agent
+        self._wake = wake
+        self._observer = observer or NoJobObserver()
+
+    @property
+    def timeout_seconds(self) -> int:
+        return self._settings.timeout_seconds
+
+    def key(self, job_id: str) -> str:
+        return job_key(self._agent, job_id)
+
+    async def job(self, job_id: str) -> Job | None:
+        return await self._store.get_job(job_id)
+
+    async def upkeep(self, holder: str, *, poll: bool) -> None:
+        """Forever, every JOB_POLL_SECONDS: expire overdue runs and, with ``poll`` (no
+        webhook to tell us), ask the runner about running jobs. Failures are logged and
+        tried again next time; the loop ends only when cancelled."""
+        while True:
+            try:
+                await self.expire()
+                if poll:
+                    await self.poll(holder)
+            except (StoreError, IntegrationError) as exc:
+                log.warning("job upkeep failed, trying again later: %s", exc)
+            except Exception:
+                log.exception("job upkeep failed, trying again later")
+            await asyncio.sleep(self._settings.poll_seconds)
+
+    async def start(
+        self,
+        *,
+        session_id: str,
+        asked_by: str,
+        title: str,
+        instructions: str,
+        repo: str | None,
+        turn_id: str | None = None,
+    ) -> Job:
+        """Record, link and dispatch a new job; a dispatch that fails leaves it ``failed``."""
+        job_id = uuid.uuid4().hex[:20]
+        token = secrets.token_urlsafe(32) if self.runner.reports_back else None
+        job = await self._store.create_job(
+            job_id=job_id,
+            session_id=session_id,
+            runner=self.runner.name,
+            title=title,
+            instructions=instructions,
+            repo=repo,
+            asked_by=asked_by,
+            token_hash=token_hash(token) if token else None,
+            ttl_seconds=self._settings.timeout_seconds,
+        )
+        await self._store.register_key(self.key(job_id), session_id, turn_id=turn_id)
+        spec = JobSpec(job_id, session_id, title, instructions, repo, token)
+        try:
+            runner_id = await self.runner.dispatch(spec)
+        except IntegrationError as exc:
+            await self._not_started(job, exc, turn_id)
+            raise
+        if runner_id:
+            await self._store.set_job_runner_id(job_id, runner_id)
+        await self._store.log_event(
+            session_id, "job_started", cause=f"{job_id}: {title}", turn_id=turn_id
+        )
+        self._observer.job_started(self.runner.name)
+        log.info("job %s started on %s", job_id, self.runner.name)
+        return await self._store.get_job(job_id) or job
+
+    async def follow_up(
+        self, job_id: str, *, session_id: str, instructions: str, turn_id: str | None = None
+    ) -> Job:
+        """Start a finished job of this session again with follow-up instructions."""
+        job = await self._own(job_id, session_id)
+        token = secrets.token_urlsafe(32) if self.runner.reports_back else None
+        resumed = await self._store.resume_job(
+            job_id,
+            instructions=instructions,
+            ttl_seconds=self._settings.timeout_seconds,
+            token_hash=token_hash(token) if token else None,
+        )
+        if resumed is None:
+            raise IntegrationError(
+                "jobs", f"job {job_id} is {job.status}; only a finished job can continue"
+            )
+        await self._store.register_key(self.key(job_id), session_id, turn_id=turn_id)
+        spec = JobSpec(job_id, session_id, job.title, instructions, job.repo, token)
+        try:
+            await self.runner.follow_up(resumed, spec)
+        except IntegrationError as exc:
+            await self._not_started(resumed, exc, turn_id)
+            raise
+        await self._store.log_event(
+            session_id,
+            "job_resumed",
+            cause=f"{job_id}: run {resumed.resume_count}",
+            turn_id=turn_id,
+        )
+        self._observer.job_started(self.runner.name)
+        return resumed
+
+    async def cancel(
+        self, job_id: str, *, session_id: str | None, by: str, turn_id: str | None = None
+    ) -> Job:
+        """Cancel a running job (of this session; ``session_id`` None: an operator). The
+        conversation is told in a turn of its own unless the cancel came from one."""
+        job = await self._own(job_id, session_id)
+        ended = await self._store.finish_job(
+            job_id, "cancelled", result=f"Cancelled by {by}.", links=[]
+        )
+        if ended is None:
+            raise IntegrationError("jobs", f"job {job_id} is {job.status} already")
+        try:
+            await self.runner.cancel(ended)
+        except IntegrationError as exc:
+            log.warning("job %s cancelled here, but the runner was not told: %s", job_id, exc)
+        await self._store.unlink_key(self.key(job_id), cause="job cancelled", turn_id=turn_id)
+        await self._concluded(ended, tell=session_id is None)
+        return ended
+
+    async def settle(self, job_id: str, report: JobReport) -> Settled:
+        """A runner's report of how a run ended: the first ends it, the rest change nothing."""
+        ended = await self._store.finish_job(
+            job_id, report.status, result=report.text, links=report.links
+        )
+        if ended is not None:
+            await self._concluded(ended)
+            return "recorded"
+        job = await self._store.get_job(job_id)
+        if job is None:
+            return "unknown"
+        if job.status == report.status:
+            # The same report again (a retry): make sure its result went home.
+            await self._deliver(job)
+            return "duplicate"
+        await self._store.log_event(
+            job.session_id,
+            "job_late_report",
+            cause=f"{job.id}: {report.status} reported after it was {job.status}",
+        )
+        log.info("late report for job %s (%s); nothing changed", job.id, job.status)
+        return "late"
+
+    async def on_runner_event(self, runner_id: str) -> Settled | None:
+        """A runner said one of its sessions changed (a webhook): read how it stands."""
+        job_id = await self.runner.job_of(runner_id)
+        job = await self._store.get_job(job_id) if job_id else None
+        if job is None:
+            log.info("runner event for a session that is not one of our jobs; ignored")
+            return None
+        if not job.active:
+            return await self._late_event(job)
+        report = await self.runner.check(job)
+        return None if report is None else await self.settle(job.id, report)
+
+    async def poll(self, holder: str) -> int:
+        """Ask the runner about running jobs nobody else is polling; how many ended."""
+        # Held for one interval: each job is asked about once per interval, by one replica
+        # (a slow answer past it may overlap the next, which ``settle`` makes harmless).
+        lease = self._settings.poll_seconds
+        ended = 0
+        for job in await self._store.claim_jobs_to_poll(holder, lease, limit=BATCH):
+            try:
+                report = await self.runner.check(job)
+            except IntegrationError as exc:
+                log.warning("could not ask the runner about job %s: %s", job.id, exc)
+                continue
+            if report is not None and await self.settle(job.id, report) == "recorded":
+                ended += 1
+        return ended
+
+    async def expire(self) -> int:
+        """End the runs past JOB_TIMEOUT_SECONDS: unlink, stop the runner, tell the session."""
+        expired = await self._store.expire_jobs(limit=BATCH)
+        for job in expired:
+            try:
+                await self.runner.cancel(job)
+            except IntegrationError as exc:
+                log.warning("expired job %s: the runner was not told: %s", job.id, exc)
+            await self._store.unlink_key(self.key(job.id), cause="job expired")
+            await self._concluded(job)
+        return len(expired)
+
+    async def _late_event(self, job: Job) -> Settled:
+        if job.status in ("expired", "cancelled"):
+            await self._store.log_event(
+                job.session_id,
+                "job_late_report",
+                cause=f"{job.id}: runner event after {job.status}",
+            )
+            return "late"
+        await self._deliver(job)  # a redelivered event of a run that ended: its result went home
+        return "duplicate"
+
+    async def _own(self, job_id: str, session_id: str | None) -> Job:
+        job = await self._store.get_job(job_id)
+        if job is None or (session_id is not None and job.session_id != session_id):
+            raise NotFound("jobs", f"there is no job {job_id} in this conversation")
+        return job
+
+    async def _not_started(self, job: Job, exc: IntegrationError, turn_id: str | None) -> None:
+        log.warning("job %s not started: %s", job.id, exc)
+        await self._store.finish_job(
+            job.id, "failed", result=f"The runner did not take the job: {exc.message}", links=[]
+        )
+        await self._store.unlink_key(self.key(job.id), cause="job not started", turn_id=turn_id)
+        self._observer.job_finished(self.runner.name, "not_started", None)
+
+    async def _concluded(self, job: Job, *, tell: bool = True) -> None:
+        await self._store.log_event(
+            job.session_id, f"job_{job.status}", cause=f"{job.id}: {job.title}"
+        )
+        for link in job.links:
+            await self._store.log_event(job.session_id, "work_reported", cause=f"{job.id}: {link}")
+        # A run starts JOB_TIMEOUT_SECONDS before it expires (start and resume set that).
+        started = job.expires_at - timedelta(seconds=self._settings.timeout_seconds)
+        seconds = (job.finished_at - started).total_seconds() if job.finished_at else None
+        self._observer.job_finished(job.runner, job.status, seconds)
+        log.info("job %s %s", job.id, job.status)
+        if tell:
+            await self._deliver(job)
+
+    async def _deliver(self, job: Job) -> None:
+        recorded = await self._store.record_delivery(
+            f"job:{job.id}:{job.resume_count}", JOB_PLATFORM, self.key(job.id), result_payload(job)
+        )
+        if recorded:
+            self._wake()

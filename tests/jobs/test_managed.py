@@ -1,0 +1,120 @@
+"""Background jobs on Claude Managed Agents, through the running app against the fakes: a
+mention whose turn starts a job, its end reported by a signed webhook or found by polling, the
+result told in the thread and kept in the conversation, continue and cancel, forged and
+replayed webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.fakes.anthropic import Reply, ToolCall
+from tests.harness import eventually, mention, replies
+from tests.jobs.conftest import PR, REPO, Fakes, settled, start, start_job
+
+
+async def test_a_mention_starts_a_job_and_its_result_comes_home(
+    fakes: Fakes, sqlite_url: str
+) -> None:
+    f = fakes
+    async with start(f, sqlite_url) as bot:
+        root, job = await start_job(bot, f)
+        assert job.status == "running" and job.runner == "managed" and job.asked_by == "U1"
+        session = f.claude.managed.session_for(threadline_job=job.id)
+        assert job.runner_id == session.id
+        assert session.metadata == {"threadline_session": job.session_id, "threadline_job": job.id}
+        assert session.resources[0]["url"] == f"https://github.com/{REPO}"
+        assert session.user_texts() == ["Split parse() in two; open a PR."]
+        assert await bot.store.resolve(f"threadline:job:{job.id}") is not None
+
+        f.claude.script(Reply(text="The refactor is done: PR 7."))
+        f.claude.managed.finish(session.id, f"Done. Opened {PR}.")
+        await f.claude.managed.settled()
+        await settled(bot)
+
+        done = await bot.store.get_job(job.id)
+        assert done is not None and done.status == "succeeded"
+        assert done.result == f"Done. Opened {PR}." and done.links == [PR]
+        assert replies(f.slack, "C1", root)[-1] == "The refactor is done: PR 7."
+        # the result entered the conversation as a message of the job, quoted verbatim
+        last_user = f.claude.requests[-1]["messages"][-1]
+        text = "\n".join(b["text"] for b in last_user["content"] if b["type"] == "text")
+        assert f"[job Refactor the parser (job:{job.id}) in Slack]" in text
+        assert f"> Done. Opened {PR}." in text
+        events = [(e.kind, e.cause) for e in await bot.store.events_for(job.session_id)]
+        assert ("work_reported", f"{job.id}: {PR}") in events
+        assert ("job_succeeded", f"{job.id}: Refactor the parser") in events
+
+
+async def test_polling_finds_the_end_without_a_webhook(fakes: Fakes, sqlite_url: str) -> None:
+    f = fakes
+    async with start(f, sqlite_url, webhook=False) as bot:
+        root, job = await start_job(bot, f)
+        session = f.claude.managed.session_for(threadline_job=job.id)
+        f.claude.script(Reply(text="Finished, see the PR."))
+        f.claude.managed.finish(session.id, f"Opened {PR}")
+
+        async def ended() -> bool:
+            found = await bot.store.get_job(job.id)
+            return found is not None and found.status == "succeeded"
+
+        for _ in range(100):  # polled every second: a wait, not a timing assertion
+            if await ended():
+                break
+            await asyncio.sleep(0.1)
+        assert await ended()
+        await settled(bot)
+        await eventually(lambda: "Finished, see the PR." in replies(f.slack, "C1", root))
+
+
+async def test_forged_and_replayed_webhooks(fakes: Fakes, sqlite_url: str) -> None:
+    f = fakes
+    m = f.claude.managed
+    async with start(f, sqlite_url) as bot:
+        _, job = await start_job(bot, f)
+        session = m.session_for(threadline_job=job.id)
+        url = bot.url + "/webhooks/anthropic"
+        event = m.webhook_event(session.id, "session.status_idled")
+        for forge in ("bad_signature", "stale", "unsigned", "tampered"):
+            delivery = await m.deliver(event, url=url, forge=forge)
+            assert delivery.status == 401, forge
+        delivery = await m.deliver(event, url=url, forge="malformed")
+        assert delivery.status is not None and 400 <= delivery.status < 500
+        # a genuine event of a session still running changes nothing
+        first = await m.deliver(event, url=url)
+        assert first.status == 200
+        await settled(bot)
+        running = await bot.store.get_job(job.id)
+        assert running is not None and running.status == "running"
+        # the same event again is acknowledged and dropped
+        again = await m.replay(first)
+        assert again.status == 200 and '"duplicate": true' in again.answer
+
+
+async def test_continue_and_cancel(fakes: Fakes, sqlite_url: str) -> None:
+    f = fakes
+    m = f.claude.managed
+    async with start(f, sqlite_url) as bot:
+        root, job = await start_job(bot, f)
+        session = m.session_for(threadline_job=job.id)
+        f.claude.script(Reply(text="Done once."))
+        m.finish(session.id, "First pass done.")
+        await m.settled()
+        await settled(bot)
+
+        more = ToolCall("continue_background_job", {"job_id": job.id, "instructions": "Add tests."})
+        f.claude.script(Reply(text="Continuing.", tool_calls=[more]), Reply(text="On it."))
+        await bot.send_event(mention("add tests too", thread_ts=root))
+        await settled(bot)
+        resumed = await bot.store.get_job(job.id)
+        assert resumed is not None and resumed.status == "running" and resumed.resume_count == 1
+        assert session.user_texts()[-1] == "Add tests."  # a new user message, same session
+
+        stop = ToolCall("cancel_background_job", {"job_id": job.id})
+        f.claude.script(Reply(text="Stopping.", tool_calls=[stop]), Reply(text="Stopped."))
+        await bot.send_event(mention("stop it", thread_ts=root))
+        await settled(bot)
+        cancelled = await bot.store.get_job(job.id)
+        assert cancelled is not None and cancelled.status == "cancelled"
+        assert session.archived and session.status == "terminated"
+        assert await bot.store.resolve(f"threadline:job:{job.id}") is None
+        assert replies(f.slack, "C1", root)[-1] == "Stopping.\n\nStopped."  # told once
