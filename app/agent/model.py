@@ -2,6 +2,10 @@
 
 Invariants of ``AnthropicModel.stream``:
 
+- The reply is read from the raw event stream (``ReplyBuilder``: the server-sent events'
+  JSON as plain dicts, no typed snapshot rebuilt per event), the way the SDK's streaming
+  helper accumulates it: text, thinking and signature deltas, tool input JSON, compaction
+  deltas, citations, and the usage of ``message_start`` overwritten by ``message_delta``.
 - The reply's blocks come back as the API returned them (``block.to_dict()``): ``thinking``
   and ``redacted_thinking`` with their signatures, ``compaction`` with its content,
   ``encrypted_content``, ``signature`` and ``tool_changes``. Nothing here edits them: the API
@@ -31,13 +35,14 @@ Invariants of ``AnthropicModel.stream``:
 from __future__ import annotations
 
 import enum
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import anthropic
-from anthropic.types.beta import BetaUsage
+from anthropic import AsyncStream
 
 from app.core import Usage
 
@@ -90,7 +95,7 @@ def is_compaction(block: dict[str, Any]) -> bool:
 
 
 class AnthropicModel:
-    """``Model`` over the official SDK's beta streaming helper.
+    """``Model`` over the official SDK's beta Messages API, reading the raw event stream.
 
     ``max_tokens`` is ``ANTHROPIC_MAX_TOKENS``; with adaptive thinking it is raised to at
     least ``THINKING_MIN_MAX_TOKENS`` (thinking and answer share it, and adaptive thinking has
@@ -138,7 +143,7 @@ class AnthropicModel:
         messages: Sequence[dict[str, Any]],
         tools: Sequence[dict[str, Any]],
     ) -> dict[str, Any]:
-        """The keyword arguments of ``client.beta.messages.stream`` for the current mode."""
+        """The keyword arguments of ``client.beta.messages.create`` for the current mode."""
         server = self.compaction == "server"
         params: dict[str, Any] = {
             "model": self.name,
@@ -171,35 +176,115 @@ class AnthropicModel:
         on_text: TextCallback,
     ) -> ModelReply:
         params = self._params(system=system, messages=messages, tools=tools)
-        async with self._client.beta.messages.stream(**params) as stream:
-            async for event in stream:
-                if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                    await on_text(event.delta.text)
-            final = await stream.get_final_message()
-        content = [block.to_dict() for block in final.content]
+        reply = ReplyBuilder()
+        # HTTP errors (after the SDK's retries) raise from here, typed as usual; an error
+        # event in the middle of the stream raises as the SDK's own stream would.
+        streaming = self._client.beta.messages.with_streaming_response
+        async with streaming.create(stream=True, **params) as response:
+            raw = response.http_response
+            async for sse in AsyncStream.raw_events(raw):
+                if sse.event == "error":
+                    body = _json_or_text(sse.data)
+                    raise anthropic.APIStatusError(f"{body}", response=raw, body=body)
+                if not sse.data or sse.event in (None, "ping"):
+                    continue
+                text = reply.add(json.loads(sse.data))
+                if text:
+                    await on_text(text)
+        return reply.result()
+
+
+@dataclass
+class ReplyBuilder:
+    """One reply built from its raw stream events (dicts), as the SDK's helper builds its
+    snapshot: blocks as the API sent them, deltas applied, tool input parsed at block stop."""
+
+    content: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, Any] = field(default_factory=dict)
+    stop_reason: str | None = None
+    started: bool = False
+    _tool_json: dict[int, str] = field(default_factory=dict)
+
+    def add(self, event: dict[str, Any]) -> str:
+        """Apply one event; returns the text it adds to the answer (a ``text_delta``)."""
+        kind = event.get("type")
+        if kind == "message_start":
+            message = event["message"]
+            self.started = True
+            self.content = [dict(b) for b in message.get("content") or []]
+            self.usage = dict(message.get("usage") or {})
+            self.stop_reason = message.get("stop_reason")
+        elif not self.started:
+            raise ValueError(f"the stream sent {kind} before message_start")
+        elif kind == "content_block_start":
+            self.content.append(dict(event["content_block"]))
+        elif kind == "content_block_delta":
+            return self._delta(int(event["index"]), event["delta"])
+        elif kind == "content_block_stop":
+            index = int(event["index"])
+            if index in self._tool_json:
+                self.content[index]["input"] = json.loads(self._tool_json.pop(index))
+        elif kind == "message_delta":
+            self.stop_reason = event.get("delta", {}).get("stop_reason")
+            usage = event.get("usage") or {}
+            # Cumulative totals: they overwrite; an optional one left out keeps its value.
+            self.usage["output_tokens"] = usage.get("output_tokens")
+            self.usage.update({k: v for k, v in usage.items() if v is not None})
+        return ""
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> str:
+        block = self.content[index]
+        kind, block_type = delta.get("type"), block.get("type")
+        if kind == "text_delta" and block_type == "text":
+            block["text"] = block.get("text", "") + delta["text"]
+            return str(delta["text"])
+        if kind == "input_json_delta" and "input" in block:
+            self._tool_json[index] = self._tool_json.get(index, "") + delta["partial_json"]
+        elif kind == "thinking_delta" and block_type == "thinking":
+            block["thinking"] = block.get("thinking", "") + delta["thinking"]
+        elif kind == "signature_delta" and block_type == "thinking":
+            block["signature"] = delta["signature"]
+        elif kind == "citations_delta" and block_type == "text":
+            block["citations"] = [*(block.get("citations") or []), delta["citation"]]
+        elif kind == "compaction_delta" and block_type == "compaction":
+            block["content"] = delta.get("content")
+            block["encrypted_content"] = delta.get("encrypted_content")
+        return ""
+
+    def result(self) -> ModelReply:
+        if not self.started:
+            raise ValueError("the stream ended before message_start")
         return ModelReply(
-            content=content,
-            stop_reason=final.stop_reason,
-            usage=billed_usage(final.usage),
-            compacted=any(is_compaction(block) for block in content),
+            content=self.content,
+            stop_reason=self.stop_reason,
+            usage=billed_usage(self.usage),
+            compacted=any(is_compaction(block) for block in self.content),
         )
 
 
-def billed_usage(usage: BetaUsage) -> Usage:
-    """The reply's usage plus its compaction iterations (absent from the top-level figures)."""
+def _json_or_text(data: str) -> object:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data
+
+
+def billed_usage(usage: dict[str, Any]) -> Usage:
+    """The reply's usage (as the API sent it) plus its compaction iterations, which the API
+    leaves out of the top-level figures."""
     total = Usage(
-        input_tokens=usage.input_tokens or 0,
-        output_tokens=usage.output_tokens or 0,
-        cache_read_tokens=usage.cache_read_input_tokens or 0,
-        cache_write_tokens=usage.cache_creation_input_tokens or 0,
+        input_tokens=usage.get("input_tokens") or 0,
+        output_tokens=usage.get("output_tokens") or 0,
+        cache_read_tokens=usage.get("cache_read_input_tokens") or 0,
+        cache_write_tokens=usage.get("cache_creation_input_tokens") or 0,
     )
-    for iteration in usage.iterations or []:
-        if iteration.type == "compaction":
+    for iteration in usage.get("iterations") or []:
+        if iteration.get("type") == "compaction":
             total += Usage(
-                input_tokens=iteration.input_tokens,
-                output_tokens=iteration.output_tokens,
-                cache_read_tokens=iteration.cache_read_input_tokens,
-                cache_write_tokens=iteration.cache_creation_input_tokens,
+                input_tokens=iteration.get("input_tokens") or 0,
+                output_tokens=iteration.get("output_tokens") or 0,
+                cache_read_tokens=iteration.get("cache_read_input_tokens") or 0,
+                cache_write_tokens=iteration.get("cache_creation_input_tokens") or 0,
             )
     return total
 
