@@ -125,6 +125,7 @@ class HomeTab:
         self._interval = interval
         self._workspace_url: str | None = None
         self._waiting: dict[str, asyncio.Task[None]] = {}  # one refresh waiting per person
+        self._opened: set[str] = set()  # people whose waiting refresh is for an opened tab
         self._tasks: set[asyncio.Task[None]] = set()  # every task running, for close()
         self._last: dict[str, float] = {}  # loop time of this replica's last publish per person
         self.published = 0  # views this replica published (for tests and logs)
@@ -139,12 +140,13 @@ class HomeTab:
             await self._store.remember_once(self._watch_ref(user, self._clock()))
         except StoreError as exc:
             log.warning("Home tab of %s: could not note it was opened: %s", user, exc)
-        self._refresh(user, watched=True)
+        self._opened.add(user)  # a refresh already waiting publishes, watched or not
+        self._refresh(user)
 
     def changed(self, user: str) -> None:
         """Something the person's tab shows may have changed."""
         if _USER_ID.match(user):
-            self._refresh(user, watched=False)
+            self._refresh(user)
 
     def after(self, handle: Handle) -> Handle:
         """``handle`` (the worker's), then a refresh of whoever's tab the delivery touched."""
@@ -169,10 +171,10 @@ class HomeTab:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- the refresh ---------------------------------------------------------------------------
-    def _refresh(self, user: str, *, watched: bool) -> None:
+    def _refresh(self, user: str) -> None:
         if user in self._waiting:
             return  # one refresh waiting per person: it will show this change too
-        self._waiting[user] = self._spawn(self._run(user, watched))
+        self._waiting[user] = self._spawn(self._run(user))
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(job)
@@ -189,23 +191,25 @@ class HomeTab:
         if approval is not None:
             self.changed(approval.asked_by)
 
-    async def _run(self, user: str, watched: bool) -> None:
+    async def _run(self, user: str) -> None:
         try:
-            due = await self._due(user, watched)
+            due = await self._due(user)
         except StoreError as exc:
             log.warning("Home tab of %s not refreshed: %s", user, exc)
             due = False
         finally:
             # From here on a change schedules another refresh: this one may read too early.
             self._waiting.pop(user, None)
+            self._opened.discard(user)
         if due:
             self._last[user] = asyncio.get_running_loop().time()
             await self.publish(user)
 
-    async def _due(self, user: str, watched: bool) -> bool:
+    async def _due(self, user: str) -> bool:
         """Wait for this person's next slot; False when their tab is not being watched."""
-        if not watched and not await self._watching(user):
-            return False
+        if user not in self._opened and not await self._watching(user):
+            # Opened meanwhile (through this replica)? Then it is due all the same.
+            return user in self._opened
         loop = asyncio.get_running_loop()
         wait = self._last.get(user, -self._interval) + self._interval - loop.time()
         if wait > 0:
