@@ -23,6 +23,7 @@ from app.core import Audience, ConversationKey, Inbound
 from app.core.text import clean_name, quote
 from app.errors import IntegrationError
 from app.integrations.jobs import JOB_EVENT_KIND, JOB_RESULT_KIND, JobService
+from app.integrations.jobs.service import JOB_AUTHOR
 from app.store.base import Delivery, Session, Store
 from app.surfaces.base import SurfaceRegistry
 from app.turns.routing import AudiencePolicy, ReplyRouter
@@ -125,7 +126,7 @@ class JobTurns:
             timeout_minutes=self._jobs.timeout_seconds // 60,
             quoted=not surface.is_item,
         )
-        author_id = f"job:{payload.get('job_id')}"
+        author_id = f"{JOB_AUTHOR}{payload.get('job_id')}"
         author_name = f"job {clean_name(str(payload.get('title') or ''), 'untitled')}"
         if surface is self._surfaces.home:
             channel, thread = key.slack_place

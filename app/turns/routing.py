@@ -23,6 +23,7 @@ from typing import Final
 from app.core import Audience, ConversationKey, Inbound
 from app.core.text import clean_name
 from app.errors import IntegrationError
+from app.integrations.jobs.service import JOB_AUTHOR
 from app.slack.format import MESSAGE_LIMIT
 from app.store.base import KeyLink, Session, Store
 from app.surfaces.base import PostedLog, Reply, Surface, SurfaceRegistry
@@ -213,6 +214,8 @@ class ReplyRouter:
 def _answered_elsewhere(inbound: Inbound) -> str:
     where = f"<{inbound.item_url}|{inbound.item_ref}>" if inbound.item_url else inbound.item_ref
     who = clean_name(inbound.author_name or inbound.author_id)
+    if inbound.author_id.startswith(JOB_AUTHOR):  # a job's result, told where RESULT_ROUTE says
+        return f"Background {who} ended; I reported it on {where}."
     return f"{who} commented on {where}; I answered there."
 
 

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 JOB_RESULT_KIND: Final = "job_result"  # an inbox delivery bringing a run's end home
 JOB_EVENT_KIND: Final = "job_event"  # an inbox delivery: a runner says a job changed
 JOB_PLATFORM: Final = "job"
+JOB_AUTHOR: Final = "job:"  # a run's result is a message of author ``job:{job_id}``
 # How many jobs one poll or expiry pass handles.
 BATCH: Final = 20
 
