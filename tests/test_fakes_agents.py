@@ -210,6 +210,8 @@ async def test_outcomes_a_job_can_end_with(
         "session.status_terminated"
     ]
     assert (await llm.beta.sessions.retrieve(failed.id)).status == "terminated"
+    (error,) = (await llm.beta.sessions.events.list(failed.id, types=["session.error"])).data
+    assert error.error.type == "unknown_error" and error.error.retry_status.type == "terminal"
 
     capped = await start(llm)
     with pytest.raises(ValueError, match="no budget"):
@@ -326,3 +328,23 @@ async def test_dispatch_records_jobs_and_reports_back() -> None:
             {"status": "succeeded", "summary": "Done.", "links": [pr]},
         )
         assert [auth for _, auth, _ in app.reports[1:]] == ["Bearer forged", ""]
+
+
+async def test_a_private_repository_without_credentials_fails_to_clone(
+    claude: FakeAnthropic, llm: anthropic.AsyncAnthropic
+) -> None:
+    claude.managed.private_repos.add("acme/widgets")
+    bare = await llm.beta.sessions.create(
+        agent=DEFAULT_AGENT_ID,
+        environment_id=DEFAULT_ENVIRONMENT_ID,
+        resources=[{"type": "github_repository", "url": REPO}],
+        initial_events=[message("go")],
+    )
+    errors = await llm.beta.sessions.events.list(bare.id, types=["session.error"])
+    (error,) = errors.data
+    assert error.error.type == "repository_authentication_error"
+    assert error.error.retry_status.type == "retrying"
+    assert (await llm.beta.sessions.retrieve(bare.id)).status == "running"
+
+    with_token = await start(llm)  # mounts the repository with a token
+    assert (await llm.beta.sessions.events.list(with_token.id, types=["session.error"])).data == []

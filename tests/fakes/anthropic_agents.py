@@ -33,6 +33,9 @@ it emitted, which are delivered at once when ``subscribe`` was called):
 - ``m.reach_budget(sid, *texts)``: idle with ``budget_reached`` (only for a session created
   with a ``budget``, as the real service).
 - ``m.terminate(sid, error="unknown_error")``: a ``session.error`` then terminated.
+- ``m.private_repos``: repositories (owner/name) that clone only with an
+  ``authorization_token``; mounted without one, the session records a
+  ``repository_authentication_error`` and runs on without it, as the real service does.
 - ``m.fail(op, Fail(...), ...)``: the next request(s) of ``op`` ("sessions.create",
   "sessions.retrieve", "sessions.list", "sessions.archive", "sessions.delete",
   "events.send", "events.list", "agents.retrieve", "environments.retrieve" or "*") answer
@@ -209,6 +212,7 @@ class FakeManagedAgents:
         self.webhook_events: list[dict[str, Any]] = []
         self.deliveries: list[Delivery] = []
         self.webhook_secret = new_webhook_secret()
+        self.private_repos: set[str] = set()  # owner/name that clone only with a token
         self.max_attempts = 3
         self.retry_delay = 0.05  # seconds between attempts of one delivery
         self.delivery_timeout = 10.0
@@ -356,7 +360,11 @@ class FakeManagedAgents:
         if session.status == "terminated":
             raise ValueError(f"session {sid} is already terminated")
         if error:
-            detail = {"type": error, "message": "The session failed.", "retry_status": None}
+            detail = {
+                "type": error,
+                "message": "The session failed.",
+                "retry_status": {"type": "terminal"},
+            }
             self._event(session, "session.error", error=detail)
         return [self._terminated(session)]
 
@@ -609,7 +617,17 @@ class FakeManagedAgents:
         self.sessions[session.id] = session
         self._emit(session, "session.created")
         self._take(session, events)
-        return session.to_json()
+        answer = session.to_json()
+        for repo in body.get("resources") or []:
+            if _needs_token(repo, self.private_repos):
+                error = {
+                    "type": "repository_authentication_error",
+                    "message": "The repository host required credentials and received none.",
+                    "repository_url": repo["url"],
+                    "retry_status": {"type": "retrying"},
+                }
+                self._event(session, "session.error", error=error)
+        return answer
 
     def _take(self, session: FakeSession, events: list[dict[str, Any]]) -> list[dict]:
         """Record sent events and apply them to the session's status."""
@@ -699,6 +717,14 @@ def _resource(param: dict[str, Any], rid: str, moment: datetime) -> dict[str, An
         shown["mount_path"] = param.get("mount_path") or f"/workspace/{name}"
         shown.setdefault("checkout", None)
     return {"id": rid, "created_at": stamp(moment), "updated_at": stamp(moment), **shown}
+
+
+def _needs_token(resource: dict[str, Any], private: set[str]) -> bool:
+    """A private repository mounted without credentials: its clone fails."""
+    if resource.get("type") != "github_repository" or resource.get("authorization_token"):
+        return False
+    name = resource["url"].removeprefix("https://github.com/").removesuffix(".git").strip("/")
+    return name in private
 
 
 def _many(query: Any, name: str) -> list[str]:
