@@ -13,7 +13,7 @@ import pytest
 import standardwebhooks
 from aiohttp import web
 
-from tests.fakes.anthropic import Fail, FakeAnthropic
+from tests.fakes.anthropic import Fail, FakeAnthropic, Hang
 from tests.fakes.anthropic_agents import (
     DEFAULT_AGENT_ID,
     DEFAULT_ENVIRONMENT_ID,
@@ -348,3 +348,17 @@ async def test_a_private_repository_without_credentials_fails_to_clone(
 
     with_token = await start(llm)  # mounts the repository with a token
     assert (await llm.beta.sessions.events.list(with_token.id, types=["session.error"])).data == []
+
+
+async def test_a_slow_or_rate_limited_api_as_the_sdk_meets_it(claude: FakeAnthropic) -> None:
+    patient = anthropic.AsyncAnthropic(base_url=claude.url, api_key="test", max_retries=1)
+    session = await start(patient)
+    claude.managed.fail("sessions.retrieve", Fail(429, "rate_limit_error", "Slow down", 0.01))
+    assert (await patient.beta.sessions.retrieve(session.id)).id == session.id  # retried
+    assert [c.status for c in claude.managed.calls[-2:]] == [429, 200]
+
+    claude.managed.fail("events.send", Hang(1.0))
+    hasty = patient.with_options(timeout=0.1, max_retries=0)
+    with pytest.raises(anthropic.APITimeoutError):
+        await hasty.beta.sessions.events.send(session.id, events=[message("more")])
+    await patient.close()
