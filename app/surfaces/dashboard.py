@@ -23,8 +23,10 @@ from app.core import Audience, ConversationKey, Inbound
 from app.core.text import clean_name
 from app.surfaces.base import Command, OnPosted, PostedLog, PreviousMessage, Reply
 
-# What the router's notice calls the place the answer went ("Ada commented on <url|…>").
-ITEM_REF: Final = "the dashboard"
+# The place a message was written, as the router's Slack notice links it ("Ada commented on
+# <url|dashboard>; I answered there.") and, after the title, as Claude reads it ("Threadline
+# dashboard").
+ITEM_REF: Final = "dashboard"
 QUEUE_SIZE: Final = 2000
 # What a live event is: its kind and its fields, all text.
 LiveEvent = dict[str, str]
@@ -100,7 +102,7 @@ class DashboardReply:
 
 class DashboardSurface:
     platform = "dashboard"
-    title = "Threadline's"  # with ITEM_REF: "Threadline's dashboard" (where Claude is read)
+    title = "Threadline"
     starts_conversations = False
     is_item = False
 
