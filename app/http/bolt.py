@@ -12,6 +12,9 @@ A global middleware sees every payload before it is acknowledged:
   the thread gets one short "slow down" note, at most once a minute (``BacklogNotes``);
 * an edit or deletion of a person's own message rewrites what the transcript holds of it
   (``app.slack.edits``);
+* the second copy of a message this process has just recorded (a mention in a thread comes
+  as ``app_mention`` and as ``message``) is acknowledged without asking the store
+  (``app.http.recent``); the inbox still refuses any copy it has seen;
 * a click on an approval card's button (``app.slack.cards``) is recorded in the inbox in the
   lane of the card's conversation, once per click, and only then acknowledged; so is a vote on
   an answer and the reason given in the thumbs-down modal (``app.slack.feedback``), whose
@@ -44,6 +47,7 @@ from app.agent.prompt import user_message
 from app.config import ActionSettings, TrustSettings
 from app.core import Inbound
 from app.errors import StoreError
+from app.http.recent import RecentDeliveries
 from app.metrics import Metrics
 from app.slack.assistant import AssistantThreads, opened
 from app.slack.cards import ApprovalClick, approval_click
@@ -102,6 +106,7 @@ def build_bolt_app(
     a person's App Home tab when they open it."""
     notes = RefusalNotes(client, store, clock)
     backlog_notes = BacklogNotes(client, store, clock)
+    recent = RecentDeliveries()
 
     async def authorize(**_: Any) -> AuthorizeResult:
         # The identity comes from auth.test at start, so a Slack hiccup at request time
@@ -162,19 +167,24 @@ def build_bolt_app(
         if not decision.allowed:
             refuse(inbound, decision, event_kind=str(body["event"].get("type")))
             return BoltResponse(status=200, body="")
+        delivery = delivery_id(inbound)
+        if recent.seen(delivery):
+            log.info("duplicate Slack delivery %s ignored", delivery)
+            return BoltResponse(status=200, body="")
         try:
             if await store.pending_count(inbound.key) >= actions.max_pending_per_conversation:
                 refuse_backlog(inbound, event_kind=str(body["event"].get("type")))
                 return BoltResponse(status=200, body="")
             fresh = await store.record_delivery(
-                delivery_id(inbound), "slack", inbound.key, inbound.to_payload()
+                delivery, "slack", inbound.key, inbound.to_payload()
             )
         except StoreError as exc:
             log.error("could not record Slack event %s: %s", body.get("event_id"), exc)
             # Not acknowledged: Slack retries the delivery later.
             return BoltResponse(status=503, body="store unavailable")
+        recent.remember(delivery)
         if not fresh:
-            log.info("duplicate Slack delivery %s ignored", delivery_id(inbound))
+            log.info("duplicate Slack delivery %s ignored", delivery)
             return BoltResponse(status=200, body="")
         wake()
         await next()
@@ -331,7 +341,8 @@ def build_bolt_app(
     app.event("assistant_thread_context_changed")(recorded)  # acknowledged; nothing to change
 
     # Interactivity is enabled so Slack can deliver button clicks and shortcuts to this URL;
-    # none needs an answer yet, but each is acknowledged so Slack shows the user no error.
+    # a thumbs-down opens its form, the rest need no answer, and each is acknowledged so
+    # Slack shows the user no error.
     everything = re.compile(".*")
     app.action(FEEDBACK_ACTION)(ask_why)
     app.action(everything)(recorded)

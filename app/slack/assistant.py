@@ -9,7 +9,8 @@ at most once a minute per DM for ``app_home_opened``, which Slack sends on every
 
 After the first answer in an assistant thread (a thread in the bot's DM), the thread is titled
 with the question that started it (``assistant.threads.setTitle``), once per thread across
-replicas (``remember_once``). All of it is best effort: a refusal or a rate limit that
+replicas (``remember_once``; the mark is pruned after ``RETENTION_DAYS``, so a thread answered
+again after that long is titled anew). All of it is best effort: a refusal or a rate limit that
 outlasts the client's retries is logged, never shown, and never stops an answer.
 """
 

@@ -153,3 +153,13 @@ def test_prompts_and_titles_are_cut_to_what_slack_shows() -> None:
     assert thread_title("  two\nlines  ") == "two lines"
     assert len(thread_title("y" * 500)) == 80
     assert thread_title("   ") == "New conversation"
+
+
+async def test_rate_limited_prompts_are_retried_after_retry_after(
+    bot: Running, slack: FakeSlack
+) -> None:
+    slack.fail("assistant.threads.setSuggestedPrompts", status=429, retry_after=1, times=1)
+    assert await bot.send_event(thread_started()) == 200
+    await eventually(lambda: offered(slack, "D1", "1763800000.000100"), what="prompts on retry")
+    statuses = [c.status for c in slack.calls_to("assistant.threads.setSuggestedPrompts")]
+    assert statuses == [429, 200]

@@ -318,3 +318,12 @@ def test_the_modal_round_trips_its_answer_and_cuts_the_reason() -> None:
     assert empty is not None and empty.reason == ""
     other = submission_body({**modal, "callback_id": "another"}, "x")
     assert reason_submission(other) is None
+
+
+async def test_a_rate_limited_modal_is_retried_after_retry_after(
+    bot: Running, slack: FakeSlack
+) -> None:
+    slack.fail("views.open", status=429, retry_after=1, times=1)
+    assert await post_payload(bot, vote_body("down:t-abc")) == 200
+    await eventually(lambda: len(slack.views_opened) == 1, what="the modal, on the retry")
+    assert [c.status for c in slack.calls_to("views.open")] == [429, 200]
