@@ -66,6 +66,7 @@ class Endings:
                     audience=turn.content_audience.value,
                 )
             )
+            turn.lease.released = True
         except LeaseLost:
             session = await self._store.get_session(turn.session_id)
             if session is None or session.status != "active":

@@ -29,6 +29,7 @@ class SessionLease:
     fence: int
     committing: bool = False  # the commit releases the lease; renewals stop before it
     lost: bool = False
+    released: bool = False  # committed: the commit released it, nothing left to release
 
 
 class Leases:
@@ -49,6 +50,8 @@ class Leases:
         return None if fence is None else SessionLease(session, fence)
 
     async def release(self, lease: SessionLease) -> None:
+        if lease.released:
+            return
         with contextlib.suppress(StoreError):
             await self._store.release_lease(lease.session.id, self.holder, lease.fence)
 
