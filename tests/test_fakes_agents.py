@@ -362,3 +362,15 @@ async def test_a_slow_or_rate_limited_api_as_the_sdk_meets_it(claude: FakeAnthro
     with pytest.raises(anthropic.APITimeoutError):
         await hasty.beta.sessions.events.send(session.id, events=[message("more")])
     await patient.close()
+
+
+async def test_runs_can_finish_by_themselves(
+    claude: FakeAnthropic, llm: anthropic.AsyncAnthropic
+) -> None:
+    claude.managed.auto_finish = 0.05
+    session = await start(llm, "Rename the module")
+    await claude.wait_for(lambda f: f.managed.sessions[session.id].status == "idle")
+    assert claude.managed.sessions[session.id].texts() == ["Done: Rename the module"]
+    await llm.beta.sessions.events.send(session.id, events=[message("And the tests")])
+    await claude.wait_for(lambda f: len(f.managed.sessions[session.id].texts()) == 2)
+    assert claude.managed.sessions[session.id].texts()[-1] == "Done: And the tests"

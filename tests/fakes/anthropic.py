@@ -34,7 +34,11 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import anthropic_context as context
-from tests.fakes.anthropic_agents import FakeManagedAgents
+from tests.fakes.anthropic_agents import (
+    DEFAULT_AGENT_ID,
+    DEFAULT_ENVIRONMENT_ID,
+    FakeManagedAgents,
+)
 from tests.fakes.anthropic_answers import Answers
 from tests.fakes.anthropic_checks import check_content, check_fields
 from tests.fakes.anthropic_inspect import RecordedRequests
@@ -356,13 +360,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--refuse-compaction", action="store_true", help="answer like an API without the beta"
     )
+    parser.add_argument(
+        "--finish-jobs-after",
+        type=float,
+        metavar="SECONDS",
+        help="Managed Agents runs end by themselves",
+    )
+    parser.add_argument(
+        "--webhook-url",
+        help="deliver Managed Agents webhooks there (e.g. the bot's /webhooks/anthropic)",
+    )
     args = parser.parse_args(argv)
     fake = FakeAnthropic(host=args.host, port=args.port)
     fake.valid_models.update(args.model)
     fake.stream_delay = args.stream_delay
     fake.context_limit_tokens = args.context_limit
     fake.refuse_compaction = args.refuse_compaction
-    run(serve_forever(fake, banner=[f"models: {', '.join(sorted(fake.valid_models))}"]))
+    fake.managed.auto_finish = args.finish_jobs_after
+    if args.webhook_url:
+        fake.managed.subscribe(args.webhook_url)
+    banner = [
+        f"models: {', '.join(sorted(fake.valid_models))}",
+        f"JOBS_AGENT_ID={DEFAULT_AGENT_ID} JOBS_ENVIRONMENT_ID={DEFAULT_ENVIRONMENT_ID}",
+        f"ANTHROPIC_WEBHOOK_SECRET={fake.managed.webhook_secret}",
+    ]
+    run(serve_forever(fake, banner=banner))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ it emitted, which are delivered at once when ``subscribe`` was called):
 - ``m.reach_budget(sid, *texts)``: idle with ``budget_reached`` (only for a session created
   with a ``budget``, as the real service).
 - ``m.terminate(sid, error="unknown_error")``: a ``session.error`` then terminated.
+- ``m.auto_finish = seconds``: every run ends by itself that long after it started, with
+  "Done: {its last user message}" (for trying the bot by hand against the standalone fake).
 - ``m.private_repos``: repositories (owner/name) that clone only with an
   ``authorization_token``; mounted without one, the session records a
   ``repository_authentication_error`` and runs on without it, as the real service does.
@@ -213,6 +215,7 @@ class FakeManagedAgents:
         self.deliveries: list[Delivery] = []
         self.webhook_secret = new_webhook_secret()
         self.private_repos: set[str] = set()  # owner/name that clone only with a token
+        self.auto_finish: float | None = None  # seconds after which a run finishes by itself
         self.max_attempts = 3
         self.retry_delay = 0.05  # seconds between attempts of one delivery
         self.delivery_timeout = 10.0
@@ -378,7 +381,23 @@ class FakeManagedAgents:
             return []
         session.status = "running"
         self._event(session, "session.status_running")
+        if self.auto_finish is not None:
+            run = len(session.events)
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.auto_finish, self._finish_run, session.id, run)
         return [self._emit(session, "session.status_run_started")]
+
+    def _finish_run(self, sid: str, run: int) -> None:
+        """``auto_finish``: the run started at event ``run`` ends, unless it already did."""
+        session = self.sessions.get(sid)
+        started = (
+            [i for i, e in enumerate(session.events) if e["type"] == "session.status_running"]
+            if session
+            else []
+        )
+        if session is None or session.status != "running" or started[-1] + 1 != run:
+            return
+        self.finish(sid, f"Done: {session.user_texts()[-1]}")
 
     # -- webhooks ---------------------------------------------------------------------------
 
