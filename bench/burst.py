@@ -407,8 +407,9 @@ async def measure(
         load = Load(http, slack, [b.url for b in bots])
         # Warm-up, in a channel of its own: five people, two mentions each.
         await asyncio.gather(*(load.person(threads + i, 2, "CWARM") for i in range(5)))
-        pg = await _pg_counts(config, settle=11) if config.postgres else None
         metrics = await _sql_metrics(http, bots)
+        counted_by_app = bool(metrics)
+        pg = await _pg_counts(config, settle=11) if config.postgres and not counted_by_app else None
         cpu = sum(b.cpu_seconds() for b in bots)
         calls = Counter(slack.calls)
         load.lost = 0
@@ -433,7 +434,7 @@ async def measure(
         after = await _sql_metrics(http, bots)
         # Stopped before PostgreSQL is asked: a backend reports its counts when it ends.
         await stack.aclose()
-        if after:
+        if counted_by_app:
             run.sql = {k: (after[k] - metrics.get(k, 0)) / run.turns for k in after}
             run.sql_source = "the app's /metrics"
         elif pg is not None:
@@ -539,7 +540,8 @@ async def burst(
     runs["naive"] = await measure(Config("naive bot", naive, ROOT, [""]), workdir, threads, turns)
     config = Config("SQLite", app, ROOT, [sqlite])
     runs["sqlite"] = await measure(config, workdir, threads, turns, profile=profile)
-    if before and (code := checkout(before, workdir / "before")):
+    code = checkout(before, workdir / "before") if before else None
+    if code is not None:
         url = f"sqlite:///{workdir / 'burst-before.db'}"
         config = Config(f"SQLite at {before}", app, code, [url])
         runs["before"] = await measure(config, workdir, threads, turns, profile=profile)
@@ -548,6 +550,10 @@ async def burst(
         async with fresh_database(postgres, name + "_1") as url:
             config = Config("PostgreSQL", app, ROOT, [url], postgres)
             runs["pg"] = await measure(config, workdir, threads, turns)
+        if code is not None:
+            async with fresh_database(postgres, name + "_0") as url:
+                config = Config(f"PostgreSQL at {before}", app, code, [url], postgres)
+                runs["pg-before"] = await measure(config, workdir, threads, turns)
         async with fresh_database(postgres, name + "_2") as url:
             config = Config("PostgreSQL, 2 replicas", app, ROOT, [url, url], postgres)
             runs["pg2"] = await measure(config, workdir, threads, turns)
@@ -663,17 +669,19 @@ def section(runs: dict[str, Run], threads: int, turns: int, saved: Path) -> str:
     ]
     naive, sqlite = runs["naive"], runs["sqlite"]
     lines.append(
-        "Threadline on SQLite against the naive bot: "
+        "- Threadline on SQLite against the naive bot: "
         f"p50 {X}{sqlite.p50 / naive.p50:.2f}, p99 {X}{sqlite.p99 / naive.p99:.2f}, "
         f"turns/s {X}{sqlite.rate / naive.rate:.2f}, "
         f"CPU per turn {X}{sqlite.cpu_ms / naive.cpu_ms:.2f}."
     )
-    if before := runs.get("before"):
-        lines.append(
-            f"Against itself at {before.label.rsplit(' ', 1)[-1]}: "
-            f"p50 {X}{sqlite.p50 / before.p50:.2f}, turns/s {X}{sqlite.rate / before.rate:.2f}, "
-            f"CPU per turn {X}{sqlite.cpu_ms / before.cpu_ms:.2f}."
-        )
+    for now, then in (("sqlite", "before"), ("pg", "pg-before")):
+        if now in runs and then in runs:
+            a, b = runs[now], runs[then]
+            lines.append(
+                f"- {a.label} against {b.label}: p50 {X}{a.p50 / b.p50:.2f}, "
+                f"p99 {X}{a.p99 / b.p99:.2f}, turns/s {X}{a.rate / b.rate:.2f}, "
+                f"CPU per turn {X}{a.cpu_ms / b.cpu_ms:.2f}."
+            )
     lines += ["", "Slack calls per turn, by method:", ""]
     for r in columns:
         by_method = ", ".join(
