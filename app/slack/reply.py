@@ -16,6 +16,7 @@ that finishes it: ``chat.stopStream``, or the last ``chat.update`` of a posted a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -88,6 +89,7 @@ class SlackReply:
         self._on_finished = on_finished
         self._pending = ""
         self._written = ""
+        self._status: asyncio.Task[None] | None = None  # "is thinking…", on its way
         self._writer: _Writer
         if thread_ts and not existing_ts:
             self._writer = _StreamWriter(self, limit)
@@ -99,14 +101,28 @@ class SlackReply:
         return self._written + self._pending
 
     async def begin(self) -> None:
-        """Show that the bot is working (best effort: not every conversation allows it)."""
+        """Show that the bot is working (best effort: not every conversation allows it).
+
+        The thread status is sent without waiting for it, so the turn goes on preparing its
+        answer meanwhile; whatever is written next waits for it first (a status that landed
+        after the answer's first message would outlive the answer)."""
         if self._thread_ts:
-            await self.set_status("is thinking…")
+            self._status = asyncio.create_task(self._show_status("is thinking…"))
         if isinstance(self._writer, _UpdateWriter):
+            await self._status_shown()
             with _as_integration_error():
                 await self._writer.placeholder()
 
     async def set_status(self, status: str) -> None:
+        await self._status_shown()
+        await self._show_status(status)
+
+    async def _status_shown(self) -> None:
+        if self._status is not None:
+            status, self._status = self._status, None
+            await status
+
+    async def _show_status(self, status: str) -> None:
         if not self._thread_ts:
             return
         try:
@@ -136,6 +152,7 @@ class SlackReply:
         with _as_integration_error():
             await self._flush_pending()
         tasks = [(call_id, _tool_title(name)) for call_id, name in calls]
+        await self._status_shown()
         try:
             await self._writer.plan(tasks)
         except SLACK_FAILURES as exc:
@@ -160,6 +177,7 @@ class SlackReply:
 
     async def _step(self, call_id: str, title: str, status: str) -> None:
         """Tool steps are progress only: a failure to show one never stops the turn."""
+        await self._status_shown()
         try:
             await self._writer.step(call_id, title, status)
         except SLACK_FAILURES as exc:
@@ -181,6 +199,7 @@ class SlackReply:
             await self._on_finished()
 
     async def _close(self) -> None:
+        await self._status_shown()
         await self._flush_pending()
         if not self._written.strip():
             await self._emit("_(no answer)_")
@@ -199,6 +218,7 @@ class SlackReply:
             await self._emit(ready)
 
     async def _emit(self, text: str) -> None:
+        await self._status_shown()
         self._written += text
         # Text arrives here in whole lines (or a text block's end), and no ping spans a line.
         text = no_group_pings(text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fakes.slack import FakeSlack
@@ -62,3 +64,30 @@ async def test_retry_reuses_posted_messages_and_removes_the_rest(slack: FakeSlac
     assert [m.ts for m in visible] == [first.ts]
     assert visible[0].text.strip() == "the new, shorter answer"
     assert slack.calls_to("chat.postMessage") == []
+
+
+async def test_the_thread_status_does_not_hold_up_the_answer(slack: FakeSlack) -> None:
+    from app.slack.reply import SlackReply
+
+    async def on_posted(ref: dict[str, object]) -> None:
+        return None
+
+    slack.delay("assistant.threads.setStatus", 0.3)
+    reply = SlackReply(
+        AsyncWebClient(token="xoxb-test", base_url=slack.url),
+        channel="C1",
+        thread_ts="1.000100",
+        team_id="T1",
+        user_id="U1",
+        on_posted=on_posted,
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await reply.begin()
+    assert loop.time() - started < 0.2  # the turn goes on while the status is on its way
+    await reply.text("Hello.\n")
+    await reply.finish()
+    methods = [c.method for c in slack.calls]
+    # ... and the answer is written only once the status is shown, never before it.
+    assert methods[0] == "assistant.threads.setStatus"
+    assert methods[1] == "chat.startStream" and methods[-1] == "chat.stopStream"
