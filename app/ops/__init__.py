@@ -1,5 +1,5 @@
 """Operator commands (everything but ``serve``): ``doctor``, ``sessions``, ``prune``, ``erase``,
-``usage``, ``feedback``, ``migrate``.
+``usage``, ``feedback``, ``jobs``, ``migrate``.
 
 ``app.cli`` registers them with ``add_commands`` and runs them with ``run``; ``doctor`` enters
 through ``doctor_main`` instead, because it reads the configuration itself (a bad setting is
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from app.config import Settings
-from app.ops import doctor, erase, feedback, output, sessions, usage
+from app.ops import doctor, erase, feedback, jobs, output, sessions, usage
 from app.store.base import Store
 
 EXIT_OK: Final = 0
@@ -68,6 +68,7 @@ def add_commands(commands: Any) -> None:
     erase.add_parser(commands, _json_flag)
     usage.add_parser(commands, _json_flag)
     feedback.add_parser(commands, _json_flag)
+    jobs.add_parser(commands, _json_flag)
     migrate = commands.add_parser(
         "migrate",
         help="apply database migrations and exit",
@@ -103,6 +104,8 @@ async def run(command: str, args: argparse.Namespace, settings: Settings) -> int
             return await erase.run(args, store)
         if command == "feedback":
             return await feedback.run(args, store)
+        if command == "jobs":
+            return await jobs.run(args, store, settings)
         if command == "usage":
             return await usage.run(args, store, settings.actions, now=utcnow())
         if command == "sessions":

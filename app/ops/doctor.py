@@ -9,7 +9,8 @@ or placeholder put in its place). Warnings never change the exit status.
 Checks: the settings; Slack ``auth.test`` with the token's scopes (and the app-level token in
 Socket Mode); the Anthropic key and model (``GET /v1/models/{model}``); the database and its
 schema version (``doctor_db``); Jira ``GET /rest/api/3/myself`` and GitHub ``GET /user`` when
-configured, with their webhook secrets; and the trust settings that open the bot up
+configured, with their webhook secrets; the background-job runner (``doctor_jobs``); and the
+trust settings that open the bot up
 (``doctor_trust``), which warn.
 """
 
@@ -29,6 +30,7 @@ from app.errors import IntegrationError, SettingProblem
 from app.integrations import clients
 from app.ops.checks import Check, Status, failed, passed, skipped, warned
 from app.ops.doctor_db import database
+from app.ops.doctor_jobs import job_checks
 from app.ops.doctor_trust import REQUIRED_SLACK_SCOPES, missing_scopes, slack_scopes, trust_checks
 
 __all__ = [
@@ -54,6 +56,7 @@ NEEDS: Final = {
     "database": ("DATABASE_URL",),
     "jira": ("JIRA_BASE_URL", "JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PROJECTS"),
     "github": ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_REPOS"),
+    "jobs": ("JOBS_RUNNER", "JOBS_AGENT_ID", "JOBS_ENVIRONMENT_ID", "ANTHROPIC_API_KEY"),
 }
 
 CheckFn = Callable[[Settings], Awaitable[list[Check]]]
@@ -70,6 +73,8 @@ async def run_checks(env: Mapping[str, str]) -> list[Check]:
         planned["jira"] = _jira
     if settings.github is not None:
         planned["github"] = _github
+    if settings.jobs is not None:
+        planned["jobs"] = job_checks
 
     async def guarded(name: str, check: CheckFn) -> list[Check]:
         bad = [s for s in NEEDS[name] if s in broken]

@@ -3,7 +3,8 @@
 Keys, status, the event log, the transcript with authors, tool calls and results, compaction
 points with their summaries (ours: a message of its own; the API's: a ``compaction`` block in
 an answer), the seed of a restarted conversation, token usage per turn, and the votes people
-gave each turn's answer in Slack (with a thumbs-down's reason). Transcript text
+gave each turn's answer in Slack (with a thumbs-down's reason), and its background jobs.
+Transcript text
 is shown as stored, one block per line group, except that in the text output every terminal
 control character of stored text (transcripts, names, keys, causes) is shown escaped
 (``output.printable``), so a message cannot rewrite the operator's terminal. ``--json`` shows
@@ -19,6 +20,8 @@ from typing import Any
 
 from app.core import Usage
 from app.ops import output
+from app.ops.jobs import public as job_json
+from app.ops.jobs import render_list
 from app.ops.output import printable
 from app.ops.sessions import (
     Context,
@@ -41,6 +44,7 @@ async def show_session(args: argparse.Namespace, ctx: Context) -> int:
     turns = await ctx.store.turns_for(session.id)
     total = sum((t.usage for t in turns), Usage())
     votes = await ctx.store.votes_for_turns([t.turn_id for t in turns])
+    jobs = await ctx.store.jobs_of_session(session.id)
     if args.json:
         output.emit_json(
             {
@@ -59,6 +63,7 @@ async def show_session(args: argparse.Namespace, ctx: Context) -> int:
                     for t in turns
                 ],
                 "usage": usage_json(total),
+                "jobs": [job_json(j) for j in jobs],
             }
         )
         return 0
@@ -116,6 +121,7 @@ async def show_session(args: argparse.Namespace, ctx: Context) -> int:
         ),
         _section("Turns", _turns_table(turns, total) if turns else "(none)"),
         _section("Votes", _votes_table(votes) if votes else "(none)"),
+        _section("Jobs", render_list(jobs) if jobs else "(none)"),
     ]
     print("\n\n".join(sections))
     return 0

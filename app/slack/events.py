@@ -34,7 +34,7 @@ _USER_SUBTYPES = {None, "file_share", "thread_broadcast"}
 # Slack's own system messages ("You have been removed from #channel") come from this user.
 SLACKBOT: Final = "USLACKBOT"
 
-Command = Literal["reset", "links", "mute", "unmute"]
+Command = Literal["reset", "links", "mute", "unmute", "jobs"]
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,8 @@ def _mentions(text: str, bot_user_id: str | None) -> bool:
 
 
 def command_of(text: str) -> Command | None:
-    """``reset``, ``links``, ``mute`` and ``unmute`` typed on their own (after the mention)
-    are commands."""
+    """``reset``, ``links``, ``mute``, ``unmute`` and ``jobs`` typed on their own (after the
+    mention) are commands."""
     word = text.strip().strip(".!").lower()
     if word in ("reset", "/reset", "start over"):
         return "reset"
@@ -162,6 +162,8 @@ def command_of(text: str) -> Command | None:
         return "mute"
     if word == "unmute":
         return "unmute"
+    if word in ("jobs", "/jobs"):
+        return "jobs"
     return None
 
 

@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 from app.agent.loop import Progress
 from app.core import Audience, ConversationKey, Inbound
 
-Command = Literal["reset", "links", "mute", "unmute"]
+Command = Literal["reset", "links", "mute", "unmute", "jobs"]
 
 # Called after each part of an answer is posted (the router uses it to tell the Slack
 # thread that a comment was answered elsewhere).

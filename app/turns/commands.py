@@ -1,5 +1,6 @@
-"""Chat commands: ``reset`` (start the conversation over), ``links`` (what is linked), and
-``mute``/``unmute`` (stop or resume answering a followed thread without a mention).
+"""Chat commands: ``reset`` (start the conversation over), ``links`` (what is linked),
+``mute``/``unmute`` (stop or resume answering a followed thread without a mention), and
+``jobs`` (the conversation's background jobs).
 
 ``@bot reset`` in a thread and the ``/reset`` slash command share ``reset_conversation``, so
 both do the same and say the same. A reset ends the session: its keys are released (a later
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.core import ConversationKey, Inbound, Usage
+from app.core.text import clean_name
 from app.errors import IntegrationError
+from app.integrations.jobs.service import JOB_PLATFORM
 from app.store.base import Delivery, Store, TurnRecord
 from app.surfaces.base import Command, SurfaceRegistry
 from app.turns.routing import ReplyRouter
@@ -61,6 +64,8 @@ async def list_links(store: Store, surfaces: SurfaceRegistry, key: str) -> Comma
     for link in links:
         parsed = ConversationKey.parse(link.key)
         surface = surfaces.get(parsed.platform)
+        if parsed.platform == JOB_PLATFORM:
+            continue  # background jobs: ``jobs`` lists them
         if surface is None:  # an item of an integration that is not configured any more
             label = f"{parsed.platform} {parsed.label}"
         elif surface.is_item:
@@ -139,7 +144,25 @@ async def run_command(
             cause=f"reset by {inbound.author_id}",
             turn_id=turn_id,
         )
+    if command == "jobs":
+        return await list_jobs(store, inbound.key)
     return await list_links(store, surfaces, inbound.key)
+
+
+async def list_jobs(store: Store, key: str) -> CommandResult:
+    """The background jobs of the conversation at ``key``, oldest first, with their links."""
+    session = await store.resolve(key)
+    jobs = [] if session is None else await store.jobs_of_session(session.id)
+    session_id = session.id if session else None
+    if not jobs:
+        return CommandResult(session_id, "No background jobs in this conversation yet.")
+    lines = []
+    for job in jobs:
+        again = f", follow-up {job.resume_count}" if job.resume_count else ""
+        title = clean_name(job.title, "untitled")
+        lines.append(f"• {title} (`{job.id}`): {job.status}{again}")
+        lines.extend(f"   {link}" for link in job.links)
+    return CommandResult(session_id, "Background jobs of this conversation:\n" + "\n".join(lines))
 
 
 class Commands:

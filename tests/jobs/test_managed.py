@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 
 from tests.fakes.anthropic import Reply, ToolCall
-from tests.harness import eventually, mention, replies
-from tests.jobs.conftest import PR, REPO, Fakes, settled, start, start_job
+from tests.fakes.anthropic_steps import Fail
+from tests.harness import eventually, mention, new_ts, replies
+from tests.jobs.conftest import PR, REPO, Fakes, settled, start, start_call, start_job
 
 
 async def test_a_mention_starts_a_job_and_its_result_comes_home(
@@ -118,3 +119,36 @@ async def test_continue_and_cancel(fakes: Fakes, sqlite_url: str) -> None:
         assert session.archived and session.status == "terminated"
         assert await bot.store.resolve(f"threadline:job:{job.id}") is None
         assert replies(f.slack, "C1", root)[-1] == "Stopping.\n\nStopped."  # told once
+
+
+async def test_the_jobs_command_lists_a_threads_jobs(fakes: Fakes, sqlite_url: str) -> None:
+    f = fakes
+    async with start(f, sqlite_url) as bot:
+        root, job = await start_job(bot, f)
+        await bot.send_event(mention("jobs", thread_ts=root))
+        await settled(bot)
+        listing = replies(f.slack, "C1", root)[-1]
+        assert f"Refactor the parser (`{job.id}`): running" in listing
+        await bot.send_event(mention("links", thread_ts=root))
+        await settled(bot)
+        assert job.id not in replies(f.slack, "C1", root)[-1]  # jobs are not linked items
+
+
+async def test_a_runner_that_refuses_leaves_no_job_running(fakes: Fakes, sqlite_url: str) -> None:
+    f = fakes
+    f.claude.managed.fail("sessions.create", Fail(500, "api_error", "down", times=3))
+    async with start(f, sqlite_url) as bot:
+        f.claude.script(
+            Reply(text="Starting.", tool_calls=[start_call()]), Reply(text="It did not start.")
+        )
+        root = new_ts()
+        await bot.send_event(mention("do it", ts=root))
+        await settled(bot)
+        assert replies(f.slack, "C1", root)[-1] == "Starting.\n\nIt did not start."
+        tool_result = f.claude.requests[-1]["messages"][-1]["content"][0]
+        assert tool_result["is_error"] is True and "answered 500" in str(tool_result["content"])
+        session = await bot.store.resolve(f"threadline:slack:C1::{root}")
+        assert session is not None
+        (job,) = await bot.store.jobs_of_session(session.id)
+        assert job.status == "failed" and job.result is not None
+        assert await bot.store.resolve(f"threadline:job:{job.id}") is None
