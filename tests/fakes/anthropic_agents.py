@@ -52,43 +52,46 @@ it emitted, which are delivered at once when ``subscribe`` was called):
   headers, body). Forgeries: ``await m.deliver(event, forge="bad_signature" | "stale" |
   "unsigned" | "tampered" | "malformed")``, and ``await m.replay(delivery)`` resends a
   delivery byte for byte (same id, timestamp and signature).
+
+Beside this module: ``anthropic_webhooks`` (the deliveries), ``anthropic_sessions`` (the
+state and its JSON) and ``anthropic_agents_checks`` (what a request body must hold).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import itertools
 import json
-import secrets
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 from aiohttp import web
-from standardwebhooks import Webhook
 
 from tests.fakes.anthropic_agents_checks import check_create, check_send
+from tests.fakes.anthropic_sessions import (
+    AGENT_ONLY,
+    AgentCall,
+    FakeSession,
+    many,
+    needs_token,
+    one_page,
+    resource_json,
+)
 from tests.fakes.anthropic_steps import ApiError, Fail, Hang, bad_request
+from tests.fakes.anthropic_webhooks import Delivery, Webhooks, now, stamp
+
+__all__ = [
+    "DEFAULT_AGENT_ID",
+    "DEFAULT_ENVIRONMENT_ID",
+    "Delivery",
+    "FakeManagedAgents",
+    "FakeSession",
+]
 
 BETA = "managed-agents-2026-04-01"
 DEFAULT_AGENT_ID = "agent_011FakeThreadlineJobs"
 DEFAULT_ENVIRONMENT_ID = "env_011FakeThreadlineJobs"
-ORGANIZATION_ID = "org_fake"
-WORKSPACE_ID = "wrkspc_fake"
-SESSION_WEBHOOKS = (
-    "session.created",
-    "session.status_run_started",
-    "session.status_idled",
-    "session.requires_action",
-    "session.budget_reached",
-    "session.status_terminated",
-    "session.archived",
-)
 OPS = (
     "sessions.create",
     "sessions.retrieve",
@@ -100,128 +103,20 @@ OPS = (
     "agents.retrieve",
     "environments.retrieve",
 )
-FORGERIES = ("bad_signature", "stale", "unsigned", "tampered", "malformed")
 
 
-def new_webhook_secret() -> str:
-    """A signing secret in the Console's format (``whsec_`` and base64)."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def stamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-@dataclass
-class FakeSession:
-    id: str
-    agent: dict[str, Any]
-    environment_id: str
-    title: str | None
-    metadata: dict[str, str]
-    resources: list[dict[str, Any]]
-    budget: dict[str, Any] | None
-    created_at: datetime = field(default_factory=now)
-    updated_at: datetime = field(default_factory=now)
-    status: str = "idle"
-    archived_at: datetime | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
-    output_tokens: int = 0
-
-    @property
-    def archived(self) -> bool:
-        return self.archived_at is not None
-
-    def texts(self) -> list[str]:
-        """Every text of the agent's messages, oldest first."""
-        return [
-            b["text"]
-            for e in self.events
-            if e["type"] == "agent.message"
-            for b in e["content"]
-            if b.get("type") == "text"
-        ]
-
-    def user_texts(self) -> list[str]:
-        return [
-            b["text"]
-            for e in self.events
-            if e["type"] == "user.message"
-            for b in e["content"]
-            if b.get("type") == "text"
-        ]
-
-    def to_json(self) -> dict[str, Any]:
-        elapsed = (self.updated_at - self.created_at).total_seconds()
-        return {
-            "type": "session",
-            "id": self.id,
-            "agent": self.agent,
-            "environment_id": self.environment_id,
-            "title": self.title,
-            "metadata": self.metadata,
-            "resources": self.resources,
-            "budget": self.budget,
-            "status": self.status,
-            "created_at": stamp(self.created_at),
-            "updated_at": stamp(self.updated_at),
-            "archived_at": stamp(self.archived_at) if self.archived_at else None,
-            "outcome_evaluations": [],
-            "stats": {"active_seconds": elapsed, "duration_seconds": elapsed},
-            "usage": {"input_tokens": 0, "output_tokens": self.output_tokens},
-            "vault_ids": [],
-            "deployment_id": None,
-        }
-
-
-@dataclass
-class AgentCall:
-    """One request to the Managed Agents endpoints and what it answered."""
-
-    op: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
-    headers: dict[str, str]
-    status: int = 0
-
-
-@dataclass
-class Delivery:
-    """One webhook delivery attempt: ``status`` is None when the endpoint was unreachable."""
-
-    event: dict[str, Any]
-    url: str
-    headers: dict[str, str]
-    body: str
-    status: int | None = None
-    answer: str = ""
-
-
-class FakeManagedAgents:
+class FakeManagedAgents(Webhooks):
     """State and routes of the Managed Agents API; see the module docstring."""
 
     def __init__(self, check_auth: Callable[[dict[str, str], bool], None]) -> None:
+        super().__init__()
         self._check_auth = check_auth
         self.agents: dict[str, dict[str, Any]] = {}
         self.environments: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, FakeSession] = {}
         self.calls: list[AgentCall] = []
-        self.webhook_events: list[dict[str, Any]] = []
-        self.deliveries: list[Delivery] = []
-        self.webhook_secret = new_webhook_secret()
         self.private_repos: set[str] = set()  # owner/name that clone only with a token
         self.auto_finish: float | None = None  # seconds after which a run finishes by itself
-        self.max_attempts = 3
-        self.retry_delay = 0.05  # seconds between attempts of one delivery
-        self.delivery_timeout = 10.0
-        self._subscription: tuple[str, str, frozenset[str]] | None = None
-        self._queue: asyncio.Queue[dict[str, Any]] | None = None
-        self._worker: asyncio.Task[None] | None = None
         self._failures: deque[tuple[str, Fail | Hang]] = deque()
         self._ids = itertools.count(1)
         self.add_agent(DEFAULT_AGENT_ID, name="Threadline jobs")
@@ -283,16 +178,6 @@ class FakeManagedAgents:
             for _ in range(max(1, step.times)):
                 self._failures.append((op, step))
 
-    def subscribe(
-        self, url: str, secret: str | None = None, types: Iterable[str] | None = None
-    ) -> None:
-        """Register a webhook endpoint, as in the Console: emitted events go to ``url``."""
-        chosen = frozenset(types or SESSION_WEBHOOKS)
-        self._subscription = (url, secret or self.webhook_secret, chosen)
-
-    def unsubscribe(self) -> None:
-        self._subscription = None
-
     def session_for(self, **metadata: str) -> FakeSession:
         """The one session whose metadata holds every given pair."""
         found = [
@@ -325,7 +210,7 @@ class FakeManagedAgents:
     def _idle(self, session: FakeSession, stop: dict[str, Any], *hooks: str) -> list[dict]:
         session.status = "idle"
         self._event(session, "session.status_idle", stop_reason=stop, stop_details=None)
-        return [self._emit(session, h) for h in (*hooks, "session.status_idled")]
+        return [self.emit(session.id, h) for h in (*hooks, "session.status_idled")]
 
     def say(self, sid: str, text: str) -> None:
         self._agent_message(self._running(sid), text)
@@ -374,7 +259,7 @@ class FakeManagedAgents:
     def _terminated(self, session: FakeSession) -> dict[str, Any]:
         session.status = "terminated"
         self._event(session, "session.status_terminated")
-        return self._emit(session, "session.status_terminated")
+        return self.emit(session.id, "session.status_terminated")
 
     def _run(self, session: FakeSession) -> list[dict[str, Any]]:
         if session.status == "running":
@@ -385,7 +270,7 @@ class FakeManagedAgents:
             run = len(session.events)
             loop = asyncio.get_running_loop()
             loop.call_later(self.auto_finish, self._finish_run, session.id, run)
-        return [self._emit(session, "session.status_run_started")]
+        return [self.emit(session.id, "session.status_run_started")]
 
     def _finish_run(self, sid: str, run: int) -> None:
         """``auto_finish``: the run started at event ``run`` ends, unless it already did."""
@@ -398,141 +283,6 @@ class FakeManagedAgents:
         if session is None or session.status != "running" or started[-1] + 1 != run:
             return
         self.finish(sid, f"Done: {session.user_texts()[-1]}")
-
-    # -- webhooks ---------------------------------------------------------------------------
-
-    def webhook_event(self, session_id: str, type_: str) -> dict[str, Any]:
-        """A webhook payload as the service builds it: the type and the session's id only."""
-        return {
-            "type": "event",
-            "id": self._id("wevt"),
-            "created_at": stamp(now()),
-            "data": {
-                "type": type_,
-                "id": session_id,
-                "organization_id": ORGANIZATION_ID,
-                "workspace_id": WORKSPACE_ID,
-            },
-        }
-
-    def _emit(self, session: FakeSession, type_: str) -> dict[str, Any]:
-        event = self.webhook_event(session.id, type_)
-        self.webhook_events.append(event)
-        if self._subscription is not None and type_ in self._subscription[2]:
-            if self._queue is None:
-                self._queue = asyncio.Queue()
-                self._worker = asyncio.get_running_loop().create_task(self._deliver_all())
-            self._queue.put_nowait(event)
-        return event
-
-    async def _deliver_all(self) -> None:
-        assert self._queue is not None
-        while True:
-            event = await self._queue.get()
-            try:
-                for attempt in range(self.max_attempts):
-                    if self._subscription is None:
-                        break
-                    url, secret, _ = self._subscription
-                    delivery = await self.deliver(event, url=url, secret=secret)
-                    if delivery.status is not None and 200 <= delivery.status < 300:
-                        break
-                    if attempt + 1 < self.max_attempts:
-                        await asyncio.sleep(self.retry_delay * (attempt + 1))
-            finally:
-                self._queue.task_done()
-
-    async def settled(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - test API
-        """Wait until every emitted event was delivered (or gave up)."""
-        if self._queue is not None:
-            await asyncio.wait_for(self._queue.join(), timeout)
-
-    def signed_headers(
-        self,
-        body: str,
-        msg_id: str,
-        *,
-        secret: str | None = None,
-        timestamp: datetime | None = None,
-    ) -> dict[str, str]:
-        moment = timestamp or now()
-        signature = Webhook(secret or self.webhook_secret).sign(msg_id, moment, body)
-        return {
-            "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(int(moment.timestamp())),
-            "webhook-signature": signature,
-        }
-
-    async def deliver(
-        self,
-        event: dict[str, Any],
-        *,
-        url: str | None = None,
-        secret: str | None = None,
-        forge: str | None = None,
-    ) -> Delivery:
-        """POST one webhook event to ``url`` (default: the subscribed endpoint)."""
-        if url is None:
-            if self._subscription is None:
-                raise ValueError("no url given and no endpoint subscribed")
-            url = self._subscription[0]
-        if secret is None:
-            secret = self._subscription[1] if self._subscription else self.webhook_secret
-        body = json.dumps(event, separators=(",", ":"))
-        if forge == "stale":
-            headers = self.signed_headers(
-                body, event["id"], secret=secret, timestamp=now() - timedelta(minutes=10)
-            )
-        elif forge == "bad_signature":
-            headers = self.signed_headers(body, event["id"], secret=new_webhook_secret())
-        else:
-            headers = self.signed_headers(body, event["id"], secret=secret)
-        if forge == "unsigned":
-            del headers["webhook-signature"]
-        elif forge == "malformed":
-            headers["webhook-signature"] = "not a signature"
-        elif forge == "tampered":
-            tampered = json.loads(body)
-            tampered["data"]["id"] = "sesn_011FakeSomeoneElse"
-            body = json.dumps(tampered, separators=(",", ":"))
-        elif forge is not None and forge not in FORGERIES:
-            raise ValueError(f"unknown forgery {forge!r}; one of {FORGERIES}")
-        return await self._post(Delivery(event=event, url=url, headers=headers, body=body))
-
-    async def replay(self, delivery: Delivery) -> Delivery:
-        """Send a recorded delivery again, byte for byte, as someone who captured it would."""
-        again = Delivery(
-            event=delivery.event,
-            url=delivery.url,
-            headers=dict(delivery.headers),
-            body=delivery.body,
-        )
-        return await self._post(again)
-
-    async def _post(self, delivery: Delivery) -> Delivery:
-        self.deliveries.append(delivery)
-        timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as http,
-                http.post(
-                    delivery.url, data=delivery.body.encode(), headers=delivery.headers
-                ) as response,
-            ):
-                delivery.status = response.status
-                delivery.answer = await response.text()
-        except (aiohttp.ClientError, TimeoutError) as err:
-            delivery.answer = f"{type(err).__name__}: {err}"
-        return delivery
-
-    async def close(self) -> None:
-        worker, self._worker = self._worker, None
-        self._queue = None
-        if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
 
     # -- HTTP -------------------------------------------------------------------------------
 
@@ -618,10 +368,12 @@ class FakeManagedAgents:
 
     def _create(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
         agent_id, version, events = check_create(body, self.agents, self.environments)
-        agent = {k: v for k, v in self.agents[agent_id].items() if k not in _AGENT_ONLY}
+        agent = {k: v for k, v in self.agents[agent_id].items() if k not in AGENT_ONLY}
         agent["version"] = version
         moment = now()
-        resources = [_resource(r, self._id("sesrsc"), moment) for r in body.get("resources") or []]
+        resources = [
+            resource_json(r, self._id("sesrsc"), moment) for r in body.get("resources") or []
+        ]
         session = FakeSession(
             id=self._id("sesn"),
             agent=agent,
@@ -634,11 +386,11 @@ class FakeManagedAgents:
             updated_at=moment,
         )
         self.sessions[session.id] = session
-        self._emit(session, "session.created")
+        self.emit(session.id, "session.created")
         self._take(session, events)
         answer = session.to_json()
         for repo in body.get("resources") or []:
-            if _needs_token(repo, self.private_repos):
+            if needs_token(repo, self.private_repos):
                 error = {
                     "type": "repository_authentication_error",
                     "message": "The repository host required credentials and received none.",
@@ -670,10 +422,10 @@ class FakeManagedAgents:
             for s in self.sessions.values()
             if (q.get("include_archived") == "true" or not s.archived)
             and (not q.get("agent_id") or s.agent["id"] == q["agent_id"])
-            and (not _many(q, "statuses") or s.status in _many(q, "statuses"))
+            and (not many(q, "statuses") or s.status in many(q, "statuses"))
         ]
         found.sort(key=lambda s: s.created_at, reverse=q.get("order", "desc") == "desc")
-        page, next_page, prev_page = _page(found, q)
+        page, next_page, prev_page = one_page(found, q)
         return {
             "data": [s.to_json() for s in page],
             "next_page": next_page,
@@ -691,7 +443,7 @@ class FakeManagedAgents:
             session.archived_at = now()
             if session.status != "terminated":
                 self._terminated(session)
-            self._emit(session, "session.archived")
+            self.emit(session.id, "session.archived")
         return session.to_json()
 
     def _send(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -705,11 +457,11 @@ class FakeManagedAgents:
     def _events(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
         session = self._session(request)
         q = request.query
-        types = _many(q, "types")
+        types = many(q, "types")
         found = [e for e in session.events if not types or e["type"] in types]
         if q.get("order") == "desc":
             found.reverse()
-        page, next_page, _ = _page(found, q)
+        page, next_page, _ = one_page(found, q)
         return {"data": page, "next_page": next_page}
 
     def _agent(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -723,47 +475,3 @@ class FakeManagedAgents:
         if eid not in self.environments:
             raise ApiError(404, "not_found_error", f"environment {eid} not found")
         return self.environments[eid]
-
-
-_AGENT_ONLY = ("metadata", "created_at", "updated_at", "archived_at")
-
-
-def _resource(param: dict[str, Any], rid: str, moment: datetime) -> dict[str, Any]:
-    """A mounted resource as the API answers it: never the authorization token."""
-    shown = {k: v for k, v in param.items() if k != "authorization_token"}
-    if param["type"] == "github_repository":
-        name = param["url"].rstrip("/").removesuffix(".git").rsplit("/", 1)[-1]
-        shown["mount_path"] = param.get("mount_path") or f"/workspace/{name}"
-        shown.setdefault("checkout", None)
-    return {"id": rid, "created_at": stamp(moment), "updated_at": stamp(moment), **shown}
-
-
-def _needs_token(resource: dict[str, Any], private: set[str]) -> bool:
-    """A private repository mounted without credentials: its clone fails."""
-    if resource.get("type") != "github_repository" or resource.get("authorization_token"):
-        return False
-    name = resource["url"].removeprefix("https://github.com/").removesuffix(".git").strip("/")
-    return name in private
-
-
-def _many(query: Any, name: str) -> list[str]:
-    return [*query.getall(f"{name}[]", []), *query.getall(name, [])]
-
-
-def _page(items: list[Any], query: Any) -> tuple[list[Any], str | None, str | None]:
-    """One page of ``items`` by the opaque cursor in ``page`` (``limit``: 1..1000, 20)."""
-    try:
-        limit = int(query.get("limit", "20"))
-        start = int(base64.urlsafe_b64decode(query["page"]).decode()) if "page" in query else 0
-    except (ValueError, UnicodeDecodeError) as err:
-        raise bad_request("invalid limit or page cursor") from err
-    if not 1 <= limit <= 1000 or start < 0:
-        raise bad_request("limit must be between 1 and 1000")
-
-    def cursor(offset: int) -> str:
-        return base64.urlsafe_b64encode(str(offset).encode()).decode()
-
-    end = start + limit
-    next_page = cursor(end) if end < len(items) else None
-    prev_page = cursor(max(0, start - limit)) if start > 0 else None
-    return items[start:end], next_page, prev_page
