@@ -192,7 +192,7 @@ async def session_context(
         "entries": entries,
         "last_seq": transcript[-1].seq if transcript else 0,
         "approvals": await store.approvals_of_session(session.id),
-        "jobs": await _jobs(deps, session.id),
+        "jobs": await store.jobs_of_session(session.id),
         "usage": usage,
         "dollars": dollars,
         "people": people,
@@ -203,15 +203,6 @@ async def session_context(
         "max_chars": deps.settings.actions.max_message_chars,
         "page_path": page_path,
     }
-
-
-async def _jobs(deps: DashboardDeps, session_id: str) -> list[Any]:
-    """The session's background jobs, when the store keeps them."""
-    jobs_of_session = getattr(deps.store, "jobs_of_session", None)
-    if jobs_of_session is None:
-        return []
-    found: list[Any] = await jobs_of_session(session_id)
-    return found
 
 
 @dataclass(frozen=True)

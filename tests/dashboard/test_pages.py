@@ -19,6 +19,7 @@ import pytest
 
 from tests.dashboard.conftest import sign_in_with_token
 from tests.fakes.anthropic import FakeAnthropic, Reply, ToolCall
+from tests.fakes.dispatch import FakeDispatch
 from tests.fakes.github import FakeGitHub
 from tests.fakes.slack import FakeSlack
 from tests.harness import Running, mention, new_ts, replies
@@ -34,14 +35,22 @@ async def github() -> AsyncIterator[FakeGitHub]:
 
 
 @pytest.fixture
+async def dispatch() -> AsyncIterator[FakeDispatch]:
+    async with FakeDispatch() as fake:
+        yield fake
+
+
+@pytest.fixture
 def dashboard_env(
-    dashboard_env: dict[str, str], github: FakeGitHub
-) -> dict[str, str]:  # the conftest's, with GitHub on: its tool makes a real tool call
+    dashboard_env: dict[str, str], github: FakeGitHub, dispatch: FakeDispatch
+) -> dict[str, str]:  # the conftest's, with GitHub and background jobs on: real tool calls
     return {
         **dashboard_env,
         "GITHUB_TOKEN": github.token,
         "GITHUB_API_URL": github.url,
         "GITHUB_REPOS": "acme/widgets",
+        "JOBS_RUNNER": "callback",
+        "JOBS_DISPATCH_URL": dispatch.url,
     }
 
 
@@ -141,6 +150,50 @@ async def test_the_transcript_of_a_slack_conversation_with_its_tool_call(
     events = await page.locator(".timeline").inner_text()
     assert "created" in events and "key linked" in events
     await page.screenshot(path=str(shot_path("dashboard-session.png", tmp_path)), full_page=True)
+
+
+async def test_a_background_job_with_its_outcome(
+    dashboard: Running,
+    signed_in_page: Any,
+    slack: FakeSlack,
+    claude: FakeAnthropic,
+    dispatch: FakeDispatch,
+) -> None:
+    page = signed_in_page
+    claude.script(
+        Reply(
+            text="Starting it.",
+            tool_calls=[
+                ToolCall(
+                    "start_background_job",
+                    {
+                        "title": "Refactor the parser",
+                        "instructions": "Split parse() in two; open a PR.",
+                        "repo": "acme/widgets",
+                    },
+                )
+            ],
+        ),
+        Reply(text="It runs."),
+    )
+    root = await talk(dashboard, slack, "please refactor the parser")
+    (sent,) = await dispatch.wait_for_dispatches(1)
+    claude.script(Reply(text="Done: the PR is up."))
+    pr = "https://github.com/acme/widgets/pull/7"
+    status, _ = await dispatch.report(sent, summary="Opened the PR.", links=[pr])
+    assert status == 200
+    await slack.wait_for(lambda s: "Done: the PR is up." in replies(s, "C1", root))
+    await dashboard.idle()
+    session = await dashboard.store.resolve(f"threadline:slack:C1::{root}")
+    assert session is not None
+    await page.goto(f"/dashboard/sessions/{session.id}")
+    job = page.locator(".job")
+    assert "succeeded" in await job.inner_text()
+    assert "Refactor the parser" in await job.inner_text()
+    assert await job.get_by_role("link", name=pr).get_attribute("href") == pr
+    await job.locator("summary", has_text="Outcome").click()
+    assert "Opened the PR." in await job.locator("pre").inner_text()
+    assert "Done: the PR is up." in await page.locator("#transcript").inner_text()
 
 
 async def test_the_pages_read_without_javascript(
