@@ -120,6 +120,12 @@ class JobTurns:
             await self._finish(delivery, "nowhere to report")
             return None
         key, place = found
+        owner = await self._store.resolve(str(key))
+        if owner is None or owner.id != session.id:
+            # Idle past its TTL (or the key moved on): a result must not start a conversation.
+            log.info("job result for a conversation that is no longer live; not reported")
+            await self._finish(delivery, "conversation ended")
+            return None
         surface = self._surfaces[key.platform]
         text = result_text(
             payload,

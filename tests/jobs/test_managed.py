@@ -152,3 +152,32 @@ async def test_a_runner_that_refuses_leaves_no_job_running(fakes: Fakes, sqlite_
         (job,) = await bot.store.jobs_of_session(session.id)
         assert job.status == "failed" and job.result is not None
         assert await bot.store.resolve(f"threadline:job:{job.id}") is None
+
+
+async def test_a_session_that_stops_short_fails_the_job_with_why(
+    fakes: Fakes, sqlite_url: str
+) -> None:
+    f = fakes
+    m = f.claude.managed
+    async with start(f, sqlite_url) as bot:
+        _, waiting = await start_job(bot, f)
+        _, broken = await start_job(bot, f, title="Other")
+        f.claude.script(Reply(text="It needs a hand."), Reply(text="It broke."))
+        m.say(m.session_for(threadline_job=waiting.id).id, "Almost there.")
+        m.require_action(m.session_for(threadline_job=waiting.id).id)
+        await m.settled()
+        await settled(bot)
+        m.terminate(m.session_for(threadline_job=broken.id).id)
+        await m.settled()
+        await settled(bot)
+        first = await bot.store.get_job(waiting.id)
+        assert first is not None and first.status == "failed" and first.result is not None
+        assert "waiting for a confirmation" in first.result and "Almost there." in first.result
+        second = await bot.store.get_job(broken.id)
+        assert second is not None and second.status == "failed" and second.result is not None
+        assert "The session failed." in second.result
+        status, page = await bot.get("/metrics")
+        assert status == 200
+        assert 'threadline_jobs_total{outcome="started",runner="managed"} 2.0' in page
+        assert 'threadline_jobs_total{outcome="failed",runner="managed"} 2.0' in page
+        assert 'threadline_job_seconds_count{runner="managed"} 2.0' in page
