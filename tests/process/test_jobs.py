@@ -79,6 +79,9 @@ class Fakes:
         root = new_ts()
         assert await post_event(bot.url, mention("please refactor the parser", ts=root)) == 200
         await self.slack.wait_for(lambda s: self.said(root, "It runs."), timeout=20)
+        (answer,) = [m for m in self.slack.messages("C1", root) if m.ts != root]
+        steps = [c.get("title") for c in answer.chunks if c["type"] == "task_update"]
+        assert "Start background job" in steps  # the hand-over shows as a task step
         return root
 
 
