@@ -92,6 +92,11 @@ class FakeProcess:
             raise RuntimeError(f"{self._argv[2]} did not start: {line!r}")
         return self
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
     async def __aexit__(self, *exc: object) -> None:
         if self._proc is not None and self._proc.returncode is None:
             self._proc.terminate()
