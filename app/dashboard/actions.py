@@ -116,6 +116,8 @@ def add_routes(app: web.Application, deps: DashboardDeps) -> None:
                 who(viewer),
                 result,
             )
+        if source == "slack":
+            await deps.store.forget_voter(author)  # their votes on answers, as ``erase`` does
         raise back(found.session.id, "erased")
 
     async def decide(request: web.Request) -> web.StreamResponse:
