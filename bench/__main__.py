@@ -167,9 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         "'none' to skip)",
     )
     parser.add_argument(
-        "--profile",
-        action="store_true",
-        help="profile the bot during the SQLite bursts with py-spy (pip install py-spy)",
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="no profiles of the burst (taken in bursts of their own when py-spy is installed: "
+        "pip install py-spy)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the table")
     raw = sys.argv[1:] if argv is None else argv

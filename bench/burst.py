@@ -190,10 +190,9 @@ class Profiler:
 
     def __init__(self, pid: int, out: Path) -> None:
         self._out = out
-        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         self._proc: subprocess.Popen[bytes] | None = None
-        if not Path(exe).exists():
-            print("bench: burst: no py-spy, no profile", file=sys.stderr)
+        exe = py_spy()
+        if exe is None:
             return
         argv = [
             exe,
@@ -219,6 +218,12 @@ class Profiler:
         self._proc.send_signal(signal.SIGINT)
         self._proc.wait(timeout=30)
         return by_package(self._out.read_text(encoding="utf-8", errors="replace"))
+
+
+def py_spy() -> str | None:
+    """py-spy's executable, on PATH or beside this Python (None if it is not installed)."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
 
 
 def by_package(folded: str) -> dict[str, float]:
@@ -364,6 +369,7 @@ class Run:
     sql_source: str = ""
     lost: int = 0
     profile: dict[str, float] = field(default_factory=dict)  # share of samples by package
+    processes: int = 1  # the bot's (replicas)
     others_cpu_seconds: float = 0.0  # the fakes' and the load's, during the burst
     solo_cpu_ms: float = 0.0  # CPU per turn of short turns sent one at a time, after the burst
     solo_p50: float = 0.0
@@ -443,6 +449,7 @@ async def measure(
             peak_rss_mb=max(b.peak_rss_mb() for b in bots),
             slack_calls=dict(slack.calls - calls),
             lost=load.lost,
+            processes=len(bots),
             others_cpu_seconds=fakes_and_load_cpu(slack, claude) - others,
         )
         if spy is not None:
@@ -561,12 +568,12 @@ async def burst(
     runs: dict[str, Run] = {}
     runs["naive"] = await measure(Config("naive bot", naive, ROOT, [""]), workdir, threads, turns)
     config = Config("SQLite", app, ROOT, [sqlite])
-    runs["sqlite"] = await measure(config, workdir, threads, turns, profile=profile)
+    runs["sqlite"] = await measure(config, workdir, threads, turns)
     code = checkout(before, workdir / "before") if before else None
     if code is not None:
         url = f"sqlite:///{workdir / 'burst-before.db'}"
         config = Config(f"SQLite at {before}", app, code, [url])
-        runs["before"] = await measure(config, workdir, threads, turns, profile=profile)
+        runs["before"] = await measure(config, workdir, threads, turns)
     if postgres:
         name = f"threadline_burst_{os.getpid()}"
         async with fresh_database(postgres, name + "_1") as url:
@@ -579,6 +586,14 @@ async def burst(
         async with fresh_database(postgres, name + "_2") as url:
             config = Config("PostgreSQL, 2 replicas", app, ROOT, [url, url], postgres)
             runs["pg2"] = await measure(config, workdir, threads, turns)
+    if profile and py_spy():
+        # Sampling costs CPU on a small machine: the profiles come from bursts of their own.
+        for key, cwd in (("sqlite", ROOT), ("before", code)):
+            if key in runs and cwd is not None:
+                url = f"sqlite:///{workdir / f'burst-profile-{key}.db'}"
+                config = Config(runs[key].label, app, cwd, [url])
+                profiled = await measure(config, workdir, threads, turns, profile=True)
+                runs[key].profile = profiled.profile
     saved = None
     if not quick:  # kept: the raw figures of every full run
         RUNS.mkdir(exist_ok=True)
@@ -673,6 +688,10 @@ def section(runs: dict[str, Run], threads: int, turns: int, saved: Path | None) 
         ("turns per second", [f"{r.rate:.1f}" for r in columns]),
         ("bot CPU per turn", [f"{r.cpu_ms:.1f} ms" for r in columns]),
         (
+            "bot busy (share of a core, per process)",
+            [f"{r.cpu_seconds / r.seconds / r.processes:.0%}" for r in columns],
+        ),
+        (
             "CPU per turn of the fakes and the load",
             [f"{1000 * r.others_cpu_seconds / r.turns:.1f} ms" for r in columns],
         ),
@@ -723,8 +742,10 @@ def section(runs: dict[str, Run], threads: int, turns: int, saved: Path | None) 
     if profiled:
         lines += [
             "",
-            "Where the event loop's time goes during the burst (py-spy, share of the loop "
-            "thread's samples by the package of the running function):",
+            "Where the event loop's time goes during the burst (py-spy at 200 Hz in a burst of "
+            "its own, share of the loop thread's samples by the package of the running "
+            "function; the time of a C extension, such as sqlite3's, counts for the package "
+            "calling it):",
             "",
         ]
         for r in profiled:
