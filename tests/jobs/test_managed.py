@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.actions.conftest import ShiftedClock
 from tests.fakes.anthropic import Reply, ToolCall
 from tests.fakes.anthropic_steps import Fail
 from tests.harness import eventually, mention, new_ts, replies
@@ -181,3 +182,32 @@ async def test_a_session_that_stops_short_fails_the_job_with_why(
         assert 'threadline_jobs_total{outcome="started",runner="managed"} 2.0' in page
         assert 'threadline_jobs_total{outcome="failed",runner="managed"} 2.0' in page
         assert 'threadline_job_seconds_count{runner="managed"} 2.0' in page
+
+
+async def test_an_expired_job_stops_its_session_and_is_told(fakes: Fakes, sqlite_url: str) -> None:
+    f = fakes
+    m = f.claude.managed
+    clock = ShiftedClock()
+    async with start(f, sqlite_url, clock=clock) as bot:
+        root, job = await start_job(bot, f)
+        session = m.session_for(threadline_job=job.id)
+        f.claude.script(Reply(text="The job ran out of time."))
+        clock.advance(seconds=3601)
+        for _ in range(100):  # the upkeep runs every JOB_POLL_SECONDS (1 s)
+            expired = await bot.store.get_job(job.id)
+            if expired is not None and expired.status == "expired":
+                break
+            await asyncio.sleep(0.1)
+        await m.settled()
+        await settled(bot)
+        assert session.archived and session.status == "terminated"
+        assert replies(f.slack, "C1", root)[-1] == "The job ran out of time."
+        # the session's own end, reported after expiry, changes nothing
+        late = m.webhook_event(session.id, "session.status_terminated")
+        assert (await m.deliver(late, url=bot.url + "/webhooks/anthropic")).status == 200
+        await settled(bot)
+        still = await bot.store.get_job(job.id)
+        assert still is not None and still.status == "expired"
+        kinds = [e.kind for e in await bot.store.events_for(job.session_id)]
+        assert kinds.count("job_expired") == 1 and "job_late_report" in kinds
+        assert replies(f.slack, "C1", root)[-1] == "The job ran out of time."
