@@ -12,11 +12,13 @@ import re
 import shutil
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -266,3 +268,30 @@ async def test_relay_turns_a_job_into_a_workflow_dispatch() -> None:
         assert (await post("/dispatch/s3cret", job(instructions="x" * 70_000)))[0] == 413
         assert (await post("/dispatch/s3cret", job(repo="acme/other")))[0] == 502  # no workflow
         assert len(github.calls) == 2
+
+
+async def test_relay_server_answers_over_http() -> None:
+    relay_module = load_relay()
+    relay = relay_module.Relay.from_env(
+        {"RELAY_SECRET": "s3cret", "GITHUB_TOKEN": "t", "RELAY_REPOS": "acme/widgets"}
+    )
+    server = relay_module.make_server(relay, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{url}/dispatch/wrong", data=job()) as wrong:
+                assert wrong.status == 404
+            async with http.post(f"{url}/dispatch/s3cret", data=b"x" * 300_000) as big:
+                assert big.status == 413
+            chunked = http.post(f"{url}/dispatch/s3cret", data=_chunks())
+            async with chunked as unsized:
+                assert unsized.status == 411
+    finally:
+        await asyncio.to_thread(server.shutdown)
+        server.server_close()
+
+
+async def _chunks() -> AsyncIterator[bytes]:
+    yield job()

@@ -16,8 +16,9 @@ RELAY_REPOS), RELAY_WORKFLOW (threadline-job.yml), RELAY_REF (main), GITHUB_API_
 (https://api.github.com), HOST (127.0.0.1), PORT (8090).
 
 Answers: 202 dispatched; 400 not a job; 403 a repository not in RELAY_REPOS; 404 a wrong
-path or secret; 413 too large for GitHub's inputs; 502 GitHub refused (its status and message
-are logged, never the token). Python 3.11+, standard library only.
+path or secret; 411 no Content-Length; 413 too large (256 KiB, or GitHub's inputs limit);
+502 GitHub refused (its status and message are logged, never the token). Python 3.11+,
+standard library only.
 """
 
 from __future__ import annotations
@@ -123,9 +124,15 @@ def _is_job(job: Any) -> bool:
 
 def make_server(relay: Relay, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        timeout = 10  # seconds a client may take to send its request
+
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
+            try:
+                length = int(self.headers.get("Content-Length") or "")
+            except ValueError:
+                self._answer(411, "a Content-Length is required")
+                return
+            if not 0 <= length <= MAX_BODY:
                 self._answer(413, "too large")
                 return
             self._answer(*relay.handle(self.path, self.rfile.read(length)))
