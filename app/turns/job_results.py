@@ -8,9 +8,10 @@
   it. There is no place it came from, so the answer goes to the first linked surface in
   ``RESULT_ROUTE`` order (Jira, Slack, GitHub by default) whose readers may see this
   conversation (the audience rule: an internal conversation's result never goes to a public
-  repository or a Slack Connect thread); the Slack thread gets a one-line notice when it went
-  elsewhere. The turn passes no limits and offers no tools: it reports, it does not act (a
-  result cannot start another job by itself).
+  repository or a Slack Connect thread), or else to another place it lives (its dashboard
+  page); the Slack thread gets a one-line notice when it went elsewhere. The turn passes no
+  limits and offers no tools: it reports, it does not act (a result cannot start another job
+  by itself).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class JobTurns:
         self._surfaces = surfaces
         self._holder = holder
         self._policy = policy
+        self._route = tuple(route)
         self._router = ReplyRouter(surfaces, store, policy=policy, route=route)
 
     async def take(self, delivery: Delivery) -> Inbound | None:
@@ -164,15 +166,26 @@ class JobTurns:
         with who reads it there; None when no linked place may show it."""
         links = await self._store.keys_for(session.id)
         content = Audience(session.audience)
-        while True:
-            key = self._router.result_destination(links)
-            if key is None:
-                return None
-            surface = self._surfaces.for_key(key)
-            place = await surface.place_audience(key) if surface else Audience.PUBLIC
-            if self._policy.public_replies == "allow" or place.allows(content):
+        while (key := self._router.result_destination(links)) is not None:
+            if (place := await self._allowed(key, content)) is not None:
                 return key, place
             links = [link for link in links if link.key != str(key)]
+        # None of the route's places: another place the conversation lives (its dashboard page).
+        for link in links:
+            key = ConversationKey.parse(link.key)
+            if key.platform in self._route or key.platform not in self._surfaces:
+                continue
+            if (place := await self._allowed(key, content)) is not None:
+                return key, place
+        return None
+
+    async def _allowed(self, key: ConversationKey, content: Audience) -> Audience | None:
+        """Who reads ``key``'s place, when the audience rule lets ``content`` go there."""
+        surface = self._surfaces.for_key(key)
+        place = await surface.place_audience(key) if surface else Audience.PUBLIC
+        if self._policy.public_replies == "allow" or place.allows(content):
+            return place
+        return None
 
     async def _finish(self, delivery: Delivery, why: str) -> None:
         await self._store.finish_delivery(delivery.id, self._holder, "done", why)
