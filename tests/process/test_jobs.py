@@ -9,7 +9,8 @@ on PostgreSQL, against fakes of Slack, Claude (with Managed Agents) and a callba
   brings the result home; the same report again changes nothing.
 * The bot stops between dispatch and completion; restarted, it polls the job and answers
   once.
-* Two replicas on one PostgreSQL database both get the end's webhook: one answer.
+* Two replicas on one PostgreSQL database both get the end's webhook, or both poll: one
+  answer.
 """
 
 from __future__ import annotations
@@ -238,24 +239,36 @@ async def test_a_restart_between_dispatch_and_completion_is_answered_once(
 
 
 @pytest.mark.postgres
-async def test_two_replicas_both_told_of_the_end_answer_once(
-    postgres_url: str, fakes: Fakes
+@pytest.mark.parametrize("told_by", ["webhook", "polling"])
+async def test_two_replicas_answer_a_job_end_once(
+    postgres_url: str, fakes: Fakes, told_by: str
 ) -> None:
+    """Both replicas get the end's webhook, or both poll the job: one answer."""
     f, managed = fakes, fakes.claude.managed
-    a, b = f.bot(postgres_url), f.bot(postgres_url)
+    webhook = told_by == "webhook"
+    a, b = f.bot(postgres_url, webhook=webhook), f.bot(postgres_url, webhook=webhook)
     await asyncio.gather(a.start(), b.start())
     try:
         root = await f.start_job(a)
         session = only_session(f.claude)
         f.claude.script(Reply(text=DONE))
         ends = managed.finish(session.id, f"Done: {PR}")
-        deliveries = await asyncio.gather(
-            *(managed.deliver(e, url=r.url + "/webhooks/anthropic") for e in ends for r in (a, b))
-        )
-        assert [d.status for d in deliveries] == [200, 200]
+        if webhook:
+            deliveries = await asyncio.gather(
+                *(
+                    managed.deliver(e, url=r.url + "/webhooks/anthropic")
+                    for e in ends
+                    for r in (a, b)
+                )
+            )
+            assert [d.status for d in deliveries] == [200, 200]
         await f.slack.wait_for(lambda s: f.said(root, DONE), timeout=20)
         async with store_on(postgres_url) as store:
             await inbox_drained(store)
+            if not webhook:
+                await asyncio.sleep(1.5)  # another round of both pollers
+                await inbox_drained(store)
         assert f.said(root, DONE) == 1
+        assert len(f.claude.requests) == 3  # the starting turn's two calls, one report
     finally:
         assert await asyncio.gather(a.stop(), b.stop()) == [0, 0]
