@@ -357,8 +357,8 @@ class Maintenance(Protocol):
         ...
 
     async def delete_session(self, session_id: str) -> bool:
-        """Delete a session with its keys, transcript, turns, events and approvals; False if
-        unknown."""
+        """Delete a session with its keys, transcript, turns, events, approvals and the votes
+        on its answers; False if unknown."""
         ...
 
     async def expire_sessions(self, *, batch: int = 500) -> int:
@@ -370,7 +370,7 @@ class Maintenance(Protocol):
         ...
 
     async def prune(self, retention_days: float, *, batch: int = 500) -> PruneResult:
-        """Expire, then delete ended sessions (with transcripts, keys, events, approvals),
+        """Expire, then delete ended sessions (with transcripts, keys, events, approvals, votes),
         inbox rows handled before the retention period or received before it and never
         handled, remembered refs older than it, approvals decided or expired before it, and
         quota events older than ``QUOTA_RETENTION``."""

@@ -136,3 +136,14 @@ async def test_a_voter_is_forgotten_with_every_reason(store: Store) -> None:
     assert await store.forget_voter("U1") == 2
     assert [v.user_id for v in await store.list_votes(VoteFilter())] == ["U2"]
     assert await store.forget_voter("U1") == 0
+
+
+async def test_votes_go_with_their_session(store: Store, clock: Clock) -> None:
+    doomed = await turn_of(store, clock, "t-gone")
+    await turn_of(store, clock, "t-kept")
+    await store.record_vote(**ANSWER, user_id="U1", vote="down", turn_id="t-gone")
+    await store.record_vote(
+        channel="C1", message_ts="3.1", user_id="U1", vote="up", turn_id="t-kept"
+    )
+    assert await store.delete_session(doomed)
+    assert [v.turn_id for v in await store.list_votes(VoteFilter())] == ["t-kept"]

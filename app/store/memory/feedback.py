@@ -11,11 +11,11 @@ _Key = tuple[str, str, str]  # channel, message_ts, user_id
 
 
 class MemoryFeedback:
-    """``Feedback`` on ``Tables`` (the votes themselves are kept here)."""
+    """``Feedback`` on ``Tables``."""
 
     def __init__(self, tables: Tables) -> None:
         self._t = tables
-        self._votes: dict[_Key, Vote] = {}
+        self._votes: dict[_Key, Vote] = tables.votes
 
     async def record_vote(
         self,

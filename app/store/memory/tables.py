@@ -26,6 +26,7 @@ from app.store.types import (
     SessionEvent,
     TranscriptEntry,
     TurnRecord,
+    Vote,
     as_utc,
     is_live,
 )
@@ -141,9 +142,11 @@ class Tables:
         # quota events: (scope, time) per admission; (scope, time, tokens) per spend
         self.admissions: list[tuple[str, datetime]] = []
         self.spend: list[tuple[str, datetime, int]] = []
-        self.jobs: dict[str, JobRow] = {}
         # muted Slack thread keys: who muted each, and when
         self.mutes: dict[str, tuple[str, datetime]] = {}
+        # votes on answers by (channel, message ts, user)
+        self.votes: dict[tuple[str, str, str], Vote] = {}
+        self.jobs: dict[str, JobRow] = {}
         self._last_pk = 0
 
     def now(self) -> datetime:
@@ -212,6 +215,8 @@ class Tables:
                 del self.approvals[approval_id]
             for job_id in [j for j, row in self.jobs.items() if row.job.session_id == sid]:
                 del self.jobs[job_id]
+            for vote in [k for k, v in self.votes.items() if v.session_id == sid]:
+                del self.votes[vote]
             self.transcripts.pop(sid, None)
             for turn_id in [t.turn_id for t in self.turns.values() if t.session_id == sid]:
                 del self.turns[turn_id]

@@ -20,6 +20,7 @@ from sqlalchemy.sql.schema import Table
 from app.core import Usage
 from app.store.schema import (
     approvals,
+    feedback,
     inbox,
     jobs,
     posted,
@@ -54,6 +55,7 @@ async def _delete_sessions(conn: Conn, ids: Sequence[str]) -> tuple[int, int]:
     await conn.execute(delete(turns).where(turns.c.session_id.in_(ids)))
     await conn.execute(delete(approvals).where(approvals.c.session_id.in_(ids)))
     await conn.execute(delete(jobs).where(jobs.c.session_id.in_(ids)))
+    await conn.execute(delete(feedback).where(feedback.c.session_id.in_(ids)))
     events = await conn.execute(delete(session_events).where(session_events.c.session_id.in_(ids)))
     gone = await conn.execute(delete(sessions).where(sessions.c.id.in_(ids)))
     return gone.rowcount, events.rowcount
