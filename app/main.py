@@ -48,6 +48,7 @@ from app.http.bolt import build_bolt_app
 from app.http.jobs import anthropic_webhook, job_callback
 from app.http.routes import Started, add_routes
 from app.integrations import clients
+from app.integrations.github import GitHubClient
 from app.integrations.jobs import JobService, build_runner
 from app.metrics import Metrics
 from app.ops.erase import erased_content
@@ -393,7 +394,10 @@ class Threadline:
                 )
         if self.jobs is not None:
             github = self.settings.github
-            tools.extend(job_tools(self.jobs, frozenset(github.repos) if github else frozenset()))
+            repos = frozenset(github.repos) if github else frozenset[str]()
+            # A job on a public repository asks for approval like filing there would.
+            audience = GitHubClient(github, self._http).repository_audience if github else None
+            tools.extend(job_tools(self.jobs, repos, audience))
         return surfaces, ToolRegistry(tools)
 
     def _wake(self) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.actions.conftest import ShiftedClock
+from tests.actions.conftest import ShiftedClock, click, the_card
 from tests.fakes.anthropic import Reply, ToolCall
 from tests.fakes.anthropic_steps import Fail
 from tests.harness import eventually, mention, new_ts, replies
-from tests.jobs.conftest import PR, REPO, Fakes, settled, start, start_call, start_job
+from tests.jobs.conftest import PR, PUBLIC_REPO, REPO, Fakes, settled, start, start_call, start_job
 
 
 async def test_a_mention_starts_a_job_and_its_result_comes_home(
@@ -211,3 +211,31 @@ async def test_an_expired_job_stops_its_session_and_is_told(fakes: Fakes, sqlite
         kinds = [e.kind for e in await bot.store.events_for(job.session_id)]
         assert kinds.count("job_expired") == 1 and "job_late_report" in kinds
         assert replies(f.slack, "C1", root)[-1] == "The job ran out of time."
+
+
+async def test_a_job_on_a_public_repository_waits_for_approval(
+    fakes: Fakes, sqlite_url: str
+) -> None:
+    f = fakes
+    async with start(f, sqlite_url) as bot:
+        f.claude.script(
+            Reply(text="Starting.", tool_calls=[start_call(repo=PUBLIC_REPO)]),
+            Reply(text="Waiting for approval."),
+        )
+        root = new_ts()
+        await bot.send_event(mention("do it on the site repo", ts=root))
+        await settled(bot)
+        tool_result = f.claude.requests[-1]["messages"][-1]["content"][0]
+        assert "Waiting for approval" in str(tool_result["content"])
+        assert f.claude.managed.sessions == {}  # nothing dispatched yet
+        session = await bot.store.resolve(f"threadline:slack:C1::{root}")
+        assert session is not None and await bot.store.jobs_of_session(session.id) == []
+
+        # the person who asked approves: the job starts, asked by them, and the thread is told
+        f.claude.script(Reply(text="Approved and started."))
+        await click(bot, the_card(f.slack, "C1", root), user="U1")
+        await settled(bot)
+        (job,) = await bot.store.jobs_of_session(session.id)
+        assert job.status == "running" and job.asked_by == "U1" and job.repo == PUBLIC_REPO
+        assert f.claude.managed.session_for(threadline_job=job.id) is not None
+        assert replies(f.slack, "C1", root)[-1] == "Approved and started."

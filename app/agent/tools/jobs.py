@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from app.agent.tools.base import Tool, ToolContext, ToolResult
+from app.core import Audience
 from app.errors import IntegrationError, NotFound
 from app.integrations.filing import InvalidInput, not_allowed, pattern_arg, text_arg
 from app.integrations.jobs import JobService
@@ -23,6 +25,7 @@ MAX_JOB_TITLE: Final = 200
 MAX_INSTRUCTIONS: Final = 20_000
 _REPO_RE: Final = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _JOB_ID_RE: Final = re.compile(r"^[0-9a-f]{20}$")
+RepositoryAudience = Callable[[str], Awaitable[Audience]]
 _JOB_ID: Final = {"type": "string", "description": "the job id start_background_job returned"}
 
 
@@ -62,9 +65,27 @@ class StartBackgroundJob(_JobTool):
 
     name = "start_background_job"
 
-    def __init__(self, jobs: JobService, repos: frozenset[str]) -> None:
+    def __init__(
+        self,
+        jobs: JobService,
+        repos: frozenset[str],
+        repository_audience: RepositoryAudience | None = None,
+    ) -> None:
         super().__init__(jobs)
         self._repos = frozenset(r.lower() for r in repos)
+        self._repository_audience = repository_audience
+
+    async def target_audience(self, args: dict[str, Any]) -> Audience | None:
+        """PUBLIC when the job works on a public repository (what it pushes there is public),
+        so ``TOOL_APPROVAL=untrusted`` asks first; None without a repository or for one the
+        tool would refuse."""
+        try:
+            repo = self._repo(args)
+        except InvalidInput:
+            return None
+        if repo is None or self._repository_audience is None:
+            return None
+        return await self._repository_audience(repo)
 
     def definition(self) -> dict[str, Any]:
         allowed = ", ".join(sorted(self._repos)) or "none"
@@ -181,6 +202,15 @@ class CancelBackgroundJob(_JobTool):
         return ToolResult(f"Background job {job.id} ({job.title!r}) is cancelled.")
 
 
-def job_tools(jobs: JobService, repos: frozenset[str]) -> list[Tool]:
-    """The job tools to offer when a runner is configured."""
-    return [StartBackgroundJob(jobs, repos), ContinueBackgroundJob(jobs), CancelBackgroundJob(jobs)]
+def job_tools(
+    jobs: JobService,
+    repos: frozenset[str],
+    repository_audience: RepositoryAudience | None = None,
+) -> list[Tool]:
+    """The job tools to offer when a runner is configured; ``repository_audience`` tells a
+    public repository (GitHub's answer), when GitHub is configured."""
+    return [
+        StartBackgroundJob(jobs, repos, repository_audience),
+        ContinueBackgroundJob(jobs),
+        CancelBackgroundJob(jobs),
+    ]
