@@ -118,9 +118,12 @@ async def test_finish_and_read_the_final_messages(
         "user.message",
         "session.status_running",
         "agent.message",
+        "agent.tool_use",
+        "agent.tool_result",
         "agent.message",
         "session.status_idle",
     ]
+    assert events[4].tool_use_id == events[3].id and events[3].name == "bash"
     assert events[-1].stop_reason.type == "end_turn"
     newest = await llm.beta.sessions.events.list(
         session.id, order="desc", types=["agent.message"], limit=1

@@ -27,7 +27,9 @@ it emitted, which are delivered at once when ``subscribe`` was called):
   ``events``, ``archived``); ``m.session_for(job_id=...)`` finds one by metadata value;
   ``m.calls``: every request (``AgentCall``: op, path, body, headers, status).
 - ``m.say(sid, text)``: an ``agent.message`` while it runs (work in progress).
-- ``m.finish(sid, *texts)``: final ``agent.message``s, then idle with ``end_turn``.
+- ``m.use_tool(sid, command, output)``: an ``agent.tool_use`` and its ``agent.tool_result``.
+- ``m.finish(sid, *texts)``: a tool use, the final ``agent.message``s, then idle with
+  ``end_turn``.
 - ``m.require_action(sid, tool="bash", input=...)``: an ``agent.tool_use`` awaiting
   confirmation, then idle with ``requires_action``.
 - ``m.reach_budget(sid, *texts)``: idle with ``budget_reached`` (only for a session created
@@ -215,8 +217,22 @@ class FakeManagedAgents(Webhooks):
     def say(self, sid: str, text: str) -> None:
         self._agent_message(self._running(sid), text)
 
+    def use_tool(self, sid: str, command: str = "git status", output: str = "clean") -> None:
+        """The agent runs a command in its container: ``agent.tool_use``, ``.tool_result``."""
+        session = self._running(sid)
+        use = self._event(
+            session,
+            "agent.tool_use",
+            name="bash",
+            input={"command": command},
+            evaluated_permission="allow",
+        )
+        content = [{"type": "text", "text": output}]
+        self._event(session, "agent.tool_result", tool_use_id=use["id"], content=content)
+
     def finish(self, sid: str, *texts: str) -> list[dict[str, Any]]:
         session = self._running(sid)
+        self.use_tool(sid)  # a run does some work before it reports
         for text in texts:
             self._agent_message(session, text)
         return self._idle(session, {"type": "end_turn"})
