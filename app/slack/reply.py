@@ -21,8 +21,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.models.messages.chunk import Chunk, PlanUpdateChunk, TaskUpdateChunk
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 OnPosted = Callable[[dict[str, Any]], Awaitable[None]]
 PLACEHOLDER = "_Thinking…_"
+T = TypeVar("T")
 TIMELINE: Final = "timeline"
 PLAN: Final = "plan"
 
@@ -322,7 +324,9 @@ class _StreamWriter:
         if self._stream is not None:
             stream = self._stream
             try:
-                await stream.stop(blocks=list(blocks) or None)
+                await _refused_blocks_dropped(
+                    lambda extra: stream.stop(blocks=list(extra) or None), blocks
+                )
             finally:
                 # Known as soon as the stream started, even if stopping it failed: a retry
                 # must edit this message, not post another.
@@ -391,8 +395,11 @@ class _UpdateWriter:
         if self._ts is None:
             body = self._text if self._text.strip() else PLACEHOLDER
             message = new_message(body, thread_ts=self._reply._thread_ts)
-            response = await client.chat_postMessage(
-                channel=self._reply._channel, **_with_blocks(_with_stop(message, stop), blocks)
+            response = await _refused_blocks_dropped(
+                lambda extra: client.chat_postMessage(
+                    channel=self._reply._channel, **_with_blocks(_with_stop(message, stop), extra)
+                ),
+                blocks,
             )
             self._ts = str(response["ts"])
             self._shown, self._stop_shown = body, stop is not None
@@ -404,10 +411,12 @@ class _UpdateWriter:
         due = force or time.monotonic() - self._last >= self._interval
         changed = self._text != self._shown or (final and (self._stop_shown or bool(blocks)))
         if due and self._text.strip() and changed:
-            await client.chat_update(
-                channel=self._reply._channel,
-                ts=self._ts,
-                **_with_blocks(_with_stop(markdown_message(self._text), stop), blocks),
+            shown, ts = _with_stop(markdown_message(self._text), stop), self._ts
+            await _refused_blocks_dropped(
+                lambda extra: client.chat_update(
+                    channel=self._reply._channel, ts=ts, **_with_blocks(shown, extra)
+                ),
+                blocks,
             )
             self._shown, self._stop_shown = self._text, stop is not None
             self._last = time.monotonic()
@@ -425,6 +434,20 @@ def _with_blocks(message: dict[str, Any], blocks: Sequence[dict[str, Any]]) -> d
     if not blocks:
         return message
     return {**message, "blocks": [*message["blocks"], *blocks]}
+
+
+async def _refused_blocks_dropped(
+    write: Callable[[Sequence[dict[str, Any]]], Awaitable[T]], blocks: Sequence[dict[str, Any]]
+) -> T:
+    """``write(blocks)``; if Slack refuses those blocks (``invalid_blocks``), ``write(())``:
+    the answer matters more than the buttons under it."""
+    try:
+        return await write(blocks)
+    except SlackApiError as exc:
+        if not blocks or exc.response.get("error") != "invalid_blocks":
+            raise
+        log.warning("Slack refused the blocks under an answer; it is shown without them")
+        return await write(())
 
 
 def _pieces(text: str, limit: int) -> list[str]:

@@ -327,3 +327,17 @@ async def test_a_rate_limited_modal_is_retried_after_retry_after(
     assert await post_payload(bot, vote_body("down:t-abc")) == 200
     await eventually(lambda: len(slack.views_opened) == 1, what="the modal, on the retry")
     assert [c.status for c in slack.calls_to("views.open")] == [429, 200]
+
+
+async def test_an_answer_whose_buttons_slack_refuses_is_shown_without_them(
+    bot: Running, slack: FakeSlack
+) -> None:
+    slack.fail("chat.stopStream", status=200, error="invalid_blocks", times=1)
+    root = new_ts()
+    await bot.send_event(mention("hi", ts=root))
+    await slack.wait_for(lambda s: len(replies(s, "C1", root)) == 1)
+    await inbox_drained(bot.store)
+    [answer] = [m for m in slack.messages("C1", root) if m.ts != root]
+    assert answer.stopped and answer.text.startswith("echo") and answer.blocks == []
+    first, second = slack.calls_to("chat.stopStream")
+    assert first.error == "invalid_blocks" and "blocks" not in second.params
