@@ -115,7 +115,10 @@ async def callback() -> AsyncIterator[Callback]:
         yield server
 
 
-async def run_report(tmp_path: Path, url: str, outcome: str, result: str) -> tuple[int, str]:
+async def run_report(
+    tmp_path: Path, url: str, outcome: str, result: str, token: str = "tok-secret"
+) -> tuple[int, str]:
+    """The workflow's report step run by bash as GitHub would, with the step's env."""
     if not (shutil.which("jq") and shutil.which("curl")):
         pytest.skip("the report step needs jq and curl, as on GitHub's runners")
     step = steps()["Report to Threadline"]
@@ -123,7 +126,7 @@ async def run_report(tmp_path: Path, url: str, outcome: str, result: str) -> tup
         step,
         {
             "CALLBACK_URL": url,
-            "CALLBACK_TOKEN": "tok-secret",
+            "CALLBACK_TOKEN": token,
             "CLAUDE_OUTCOME": outcome,
             "CLAUDE_RESULT": result,
             "RUN_URL": "https://github.com/acme/widgets/actions/runs/77",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from tests.fakes.slack import FakeSlack
 from tests.harness import base_env, event_body, inbox_drained, mention, new_ts, sign, store_on
 from tests.harness import replies as thread_replies
 from tests.process.bot import BotProcess, free_port
-from tests.test_examples_github_actions import block, steps
+from tests.test_examples_github_actions import run_report
 
 pytestmark = pytest.mark.slow
 
@@ -171,7 +170,9 @@ async def test_the_callback_runner_and_the_github_actions_report_step(
         # the example workflow's last step, as GitHub runs it after Claude Code succeeded
         f.claude.script(Reply(text=DONE))
         result = json.dumps({"summary": f"Split parse(); opened {PR}", "links": [PR]})
-        code, out = await run_report_step(tmp_path, job.callback_url, job.callback_token, result)
+        code, out = await run_report(
+            tmp_path, job.callback_url, "success", result, token=job.callback_token
+        )
         assert code == 0 and '"recorded"' in out, out
         await f.slack.wait_for(lambda s: f.said(root, DONE), timeout=20)
 
@@ -187,30 +188,6 @@ async def test_the_callback_runner_and_the_github_actions_report_step(
         assert f.said(root, DONE) == 1
     finally:
         assert await bot.stop() == 0
-
-
-async def run_report_step(tmp_path: Path, url: str, token: str, result: str) -> tuple[int, str]:
-    step = steps()["Report to Threadline"]
-    env = {
-        "CALLBACK_URL": url,
-        "CALLBACK_TOKEN": token,
-        "CLAUDE_OUTCOME": "success",
-        "CLAUDE_RESULT": result,
-        "RUN_URL": "https://github.com/acme/widgets/actions/runs/77",
-        "RUNNER_TEMP": str(tmp_path),
-        "PATH": os.environ["PATH"],
-    }
-    proc = await asyncio.create_subprocess_exec(
-        "bash",
-        "-e",
-        "-c",
-        block(step, "run"),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
 
 
 async def test_a_restart_between_dispatch_and_completion_is_answered_once(
