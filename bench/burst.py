@@ -57,11 +57,15 @@ BEFORE = "e458de8"
 BEFORE_SLACK_CALLS = 4.0
 """Slack calls per turn at ``BEFORE`` (when the burst runs without ``--before``)."""
 RUNS = Path(__file__).resolve().parent / "runs"
-# The app's counters of the SQL it runs, in /metrics (summed over their labels).
-SQL_METRICS = {
+# What the burst reads from the app's /metrics (summed over labels and replicas): the SQL it
+# runs, and the time its turns take once claimed.
+METRICS = {
     "statements": re.compile(r"^threadline_store_statements_total\b"),
     "transactions": re.compile(r"^threadline_store_transactions_total\b"),
+    "turn_seconds": re.compile(r"^threadline_turn_seconds_sum\b"),
+    "turns": re.compile(r"^threadline_turn_seconds_count\b"),
 }
+SQL = ("statements", "transactions")
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -370,6 +374,7 @@ class Run:
     lost: int = 0
     profile: dict[str, float] = field(default_factory=dict)  # share of samples by package
     processes: int = 1  # the bot's (replicas)
+    turn_seconds: float = 0.0  # mean time of a turn once claimed (the app's /metrics), 0: unknown
     others_cpu_seconds: float = 0.0  # the fakes' and the load's, during the burst
     solo_cpu_ms: float = 0.0  # CPU per turn of short turns sent one at a time, after the burst
     solo_p50: float = 0.0
@@ -427,8 +432,8 @@ async def measure(
         load = Load(http, slack, [b.url for b in bots])
         # Warm-up, in a channel of its own: five people, two mentions each.
         await asyncio.gather(*(load.person(threads + i, 2, "CWARM") for i in range(WARM_PEOPLE)))
-        metrics = await _sql_metrics(http, bots)
-        counted_by_app = bool(metrics)
+        metrics = await _metrics(http, bots)
+        counted_by_app = any(k in metrics for k in SQL)
         pg = await _pg_counts(config, settle=11) if config.postgres and not counted_by_app else None
         cpu = sum(b.cpu_seconds() for b in bots)
         others = fakes_and_load_cpu(slack, claude)
@@ -454,7 +459,11 @@ async def measure(
         )
         if spy is not None:
             run.profile = spy.stop()
-        after = await _sql_metrics(http, bots)
+        after = await _metrics(http, bots)
+        if after.get("turns", 0) > metrics.get("turns", 0):
+            run.turn_seconds = (after["turn_seconds"] - metrics["turn_seconds"]) / (
+                after["turns"] - metrics["turns"]
+            )
         # Then short turns one at a time: ten more people, two mentions each.
         cpu, solo = sum(b.cpu_seconds() for b in bots), []
         for i in range(SOLO_PEOPLE):
@@ -464,7 +473,7 @@ async def measure(
         # Stopped before PostgreSQL is asked: a backend reports its counts when it ends.
         await stack.aclose()
         if counted_by_app:
-            run.sql = {k: (after[k] - metrics.get(k, 0)) / run.turns for k in after}
+            run.sql = {k: (after[k] - metrics.get(k, 0)) / run.turns for k in SQL if k in after}
             run.sql_source = "the app's /metrics"
         elif pg is not None:
             run.sql = {"transactions": (await _pg_counts(config, settle=1) - pg) / run.turns}
@@ -478,8 +487,8 @@ def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-")
 
 
-async def _sql_metrics(http: aiohttp.ClientSession, bots: list[BotProcess]) -> dict[str, float]:
-    """The SQL counters of every bot's /metrics, summed (empty if the app does not count)."""
+async def _metrics(http: aiohttp.ClientSession, bots: list[BotProcess]) -> dict[str, float]:
+    """``METRICS`` from every bot's /metrics, summed (those the app does not expose left out)."""
     totals: dict[str, float] = {}
     for bot in bots:
         with contextlib.suppress(aiohttp.ClientError):
@@ -488,7 +497,7 @@ async def _sql_metrics(http: aiohttp.ClientSession, bots: list[BotProcess]) -> d
                     continue
                 text = await r.text()
             for line in text.splitlines():
-                for kind, pattern in SQL_METRICS.items():
+                for kind, pattern in METRICS.items():
                     if pattern.match(line):
                         totals[kind] = totals.get(kind, 0.0) + float(line.rsplit(" ", 1)[1])
     return totals
@@ -685,6 +694,10 @@ def section(runs: dict[str, Run], threads: int, turns: int, saved: Path | None) 
     rows: list[tuple[str, list[str]]] = [
         ("p50, event POST → reply visible", [f"{1000 * r.p50:.0f} ms" for r in columns]),
         ("p99", [f"{1000 * r.p99:.0f} ms" for r in columns]),
+        (
+            "time in the turn once claimed (mean)",
+            [f"{1000 * r.turn_seconds:.0f} ms" if r.turn_seconds else "—" for r in columns],
+        ),
         ("turns per second", [f"{r.rate:.1f}" for r in columns]),
         ("bot CPU per turn", [f"{r.cpu_ms:.1f} ms" for r in columns]),
         (
