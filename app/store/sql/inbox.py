@@ -14,6 +14,9 @@ How the lane order holds under concurrency:
 * **Counting a lane's unfinished deliveries**: one indexed count (``ix_inbox_lane_status``).
 * **Remembering a ref once**: ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: of concurrent
   callers on any replica, exactly the one whose row went in gets True.
+
+The statements of a turn's hot path are built once, with bound parameters (``_Statements``):
+SQLAlchemy then neither rebuilds them nor recomputes their cache keys on every call.
 """
 
 from __future__ import annotations
@@ -21,7 +24,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from app.store.schema import inbox, posted
 from app.store.sql.engine import Db, guard, lock_key
@@ -32,7 +46,7 @@ from app.store.types import FINISHED, UNFINISHED, Delivery, DeliveryStatus
 CLAIM_ROUNDS: Final = 8
 
 
-def _claimable(table: Any, now: datetime) -> ColumnElement[bool]:
+def _claimable(table: Any, now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """Pending and due, or processing under a lease that has lapsed."""
     return or_(
         and_(table.c.status == "pending", table.c.available_at <= now),
@@ -40,11 +54,85 @@ def _claimable(table: Any, now: datetime) -> ColumnElement[bool]:
     )
 
 
+class _Statements:
+    """The hot path's statements, built once; each call binds its values (``p_*``)."""
+
+    def __init__(self, db: Db) -> None:
+        now: BindParameter[datetime] = bindparam("p_now")
+        self.record = (
+            db.insert(inbox)
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+            .returning(inbox.c.pk)
+        )
+        cand = inbox.alias("cand")
+        prior = inbox.alias("prior")
+        earlier_unfinished = (
+            select(literal(1))
+            .select_from(prior)
+            .where(
+                prior.c.lane == cand.c.lane,
+                prior.c.pk < cand.c.pk,
+                prior.c.status.in_(UNFINISHED),
+            )
+            .exists()
+        )
+        self.pick = (
+            select(cand.c.pk)
+            .where(_claimable(cand, now), ~earlier_unfinished)
+            .order_by(cand.c.pk)
+            .limit(1)
+            # PostgreSQL: concurrent claimers skip each other's candidates instead of
+            # queueing on them. A skipped row still counts as unfinished for its lane in the
+            # NOT EXISTS above, so skipping never lets a later delivery of that lane through.
+            .with_for_update(skip_locked=True, of=cand)
+        )
+        # Compare-and-set: only if it is still claimable (another claimer may have taken it
+        # between our snapshot and our lock).
+        self.take = (
+            update(inbox)
+            .where(inbox.c.pk == bindparam("p_pk"), _claimable(inbox, now))
+            .values(
+                status="processing",
+                holder=bindparam("p_holder"),
+                lease_until=bindparam("p_until"),
+                attempts=inbox.c.attempts + 1,
+            )
+            .returning(*inbox.c)
+        )
+        held = (
+            inbox.c.pk == bindparam("p_pk"),
+            inbox.c.holder == bindparam("p_holder"),
+            inbox.c.status == "processing",
+        )
+        self.extend = update(inbox).where(*held).values(lease_until=bindparam("p_until"))
+        self.finish = (
+            update(inbox)
+            .where(*held)
+            .values(
+                status=bindparam("p_status"),
+                finished_at=now,
+                lease_until=None,
+                error=bindparam("p_error"),
+            )
+        )
+        reply_ref = bindparam("p_ref", type_=inbox.c.reply_ref.type)
+        self.reply_ref = (
+            update(inbox).where(inbox.c.pk == bindparam("p_pk")).values(reply_ref=reply_ref)
+        )
+        self.held_reply_ref = update(inbox).where(*held).values(reply_ref=reply_ref)
+        self.pending = (
+            select(func.count())
+            .select_from(inbox)
+            .where(inbox.c.lane == bindparam("p_lane"), inbox.c.status.in_(UNFINISHED))
+        )
+
+
 class SqlInbox:
     """``Inbox`` on a ``Db``."""
 
     def __init__(self, db: Db) -> None:
         self._db = db
+        self._sql = _Statements(db)
 
     @guard
     async def record_delivery(
@@ -58,69 +146,29 @@ class SqlInbox:
                 # otherwise a claimer could see pk 11 committed before pk 10 and run them out
                 # of order. (On SQLite, BEGIN IMMEDIATE already serialises all writers.)
                 await db.advisory_lock(conn, lock_key("lane", lane))
-            stmt = (
-                db.insert(inbox)
-                .values(
-                    delivery_id=delivery_id,
-                    source=source,
-                    lane=lane,
-                    payload=payload,
-                    status="pending",
-                    attempts=0,
-                    available_at=now,
-                    received_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["delivery_id"])
-                .returning(inbox.c.pk)
-            )
-            return (await conn.execute(stmt)).first() is not None
+            row = {
+                "delivery_id": delivery_id,
+                "source": source,
+                "lane": lane,
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "available_at": now,
+                "received_at": now,
+            }
+            return (await conn.execute(self._sql.record, row)).first() is not None
 
     @guard
     async def claim_delivery(self, holder: str, lease_seconds: float) -> Delivery | None:
         now = self._db.now()
         until = now + timedelta(seconds=lease_seconds)
-        cand = inbox.alias("cand")
-        prior = inbox.alias("prior")
-        earlier_unfinished = (
-            select(literal(1))
-            .select_from(prior)
-            .where(
-                prior.c.lane == cand.c.lane,
-                prior.c.pk < cand.c.pk,
-                prior.c.status.in_(UNFINISHED),
-            )
-            .exists()
-        )
-        pick = (
-            select(cand.c.pk)
-            .where(_claimable(cand, now), ~earlier_unfinished)
-            .order_by(cand.c.pk)
-            .limit(1)
-            # PostgreSQL: concurrent claimers skip each other's candidates instead of queueing
-            # on them. A skipped row still counts as unfinished for its lane in the NOT EXISTS
-            # above, so skipping never lets a later delivery of that lane through.
-            .with_for_update(skip_locked=True, of=cand)
-        )
         for _ in range(CLAIM_ROUNDS):
             async with self._db.write() as conn:
-                pk = (await conn.execute(pick)).scalar_one_or_none()
+                pk = (await conn.execute(self._sql.pick, {"p_now": now})).scalar_one_or_none()
                 if pk is None:
                     return None
-                # Compare-and-set: only if it is still claimable (another claimer may have
-                # taken it between our snapshot and our lock).
-                row = (
-                    await conn.execute(
-                        update(inbox)
-                        .where(inbox.c.pk == pk, _claimable(inbox, now))
-                        .values(
-                            status="processing",
-                            holder=holder,
-                            lease_until=until,
-                            attempts=inbox.c.attempts + 1,
-                        )
-                        .returning(*inbox.c)
-                    )
-                ).first()
+                taken = {"p_pk": pk, "p_now": now, "p_holder": holder, "p_until": until}
+                row = (await conn.execute(self._sql.take, taken)).first()
                 if row is not None:
                     return to_delivery(row)
         return None
@@ -130,9 +178,7 @@ class SqlInbox:
         until = self._db.now() + timedelta(seconds=lease_seconds)
         async with self._db.write() as conn:
             result = await conn.execute(
-                update(inbox)
-                .where(inbox.c.pk == pk, inbox.c.holder == holder, inbox.c.status == "processing")
-                .values(lease_until=until)
+                self._sql.extend, {"p_pk": pk, "p_holder": holder, "p_until": until}
             )
             return result.rowcount > 0
 
@@ -159,23 +205,23 @@ class SqlInbox:
     ) -> None:
         if status not in FINISHED:
             raise ValueError(f"finish_delivery takes done or failed, not {status!r}")
-        now = self._db.now()
+        finished = {
+            "p_pk": pk,
+            "p_holder": holder,
+            "p_status": status,
+            "p_now": self._db.now(),
+            "p_error": error,
+        }
         async with self._db.write() as conn:
-            await conn.execute(
-                update(inbox)
-                .where(inbox.c.pk == pk, inbox.c.holder == holder, inbox.c.status == "processing")
-                .values(status=status, finished_at=now, lease_until=None, error=error)
-            )
+            await conn.execute(self._sql.finish, finished)
 
     @guard
     async def set_reply_ref(
         self, pk: int, ref: dict[str, Any], *, holder: str | None = None
     ) -> bool:
-        stmt = update(inbox).where(inbox.c.pk == pk)
-        if holder is not None:
-            stmt = stmt.where(inbox.c.holder == holder, inbox.c.status == "processing")
+        stmt = self._sql.reply_ref if holder is None else self._sql.held_reply_ref
         async with self._db.write() as conn:
-            result = await conn.execute(stmt.values(reply_ref=ref))
+            result = await conn.execute(stmt, {"p_pk": pk, "p_holder": holder, "p_ref": ref})
         return bool(result.rowcount)
 
     @guard
@@ -186,13 +232,8 @@ class SqlInbox:
 
     @guard
     async def pending_count(self, lane: str) -> int:
-        stmt = (
-            select(func.count())
-            .select_from(inbox)
-            .where(inbox.c.lane == lane, inbox.c.status.in_(UNFINISHED))
-        )
         async with self._db.read() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+            return int((await conn.execute(self._sql.pending, {"p_lane": lane})).scalar_one())
 
     @guard
     async def processing_delivery(self, lane: str) -> Delivery | None:

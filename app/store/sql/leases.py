@@ -8,11 +8,31 @@ one matches, on either backend, without explicit locks. Acquiring increments ``f
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Final
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 
 from app.store.schema import sessions
 from app.store.sql.engine import Db, guard
+
+_HOLDER: Final = bindparam("p_holder", type_=sessions.c.lease_holder.type)
+_HELD = (
+    sessions.c.id == bindparam("p_sid"),
+    sessions.c.lease_holder == _HOLDER,
+    sessions.c.fence == bindparam("p_fence"),
+)
+# Built once (a turn takes, renews and gives back its lease); each call binds its values.
+_ACQUIRE: Final = (
+    update(sessions)
+    .where(
+        sessions.c.id == bindparam("p_sid"),
+        or_(sessions.c.lease_until.is_(None), sessions.c.lease_until < bindparam("p_now")),
+    )
+    .values(lease_holder=_HOLDER, lease_until=bindparam("p_until"), fence=sessions.c.fence + 1)
+    .returning(sessions.c.fence)
+)
+_RENEW: Final = update(sessions).where(*_HELD).values(lease_until=bindparam("p_until"))
+_RELEASE: Final = update(sessions).where(*_HELD).values(lease_holder=None, lease_until=None)
 
 
 class SqlLeases:
@@ -24,51 +44,24 @@ class SqlLeases:
     @guard
     async def acquire_lease(self, session_id: str, holder: str, lease_seconds: float) -> int | None:
         now = self._db.now()
+        until = now + timedelta(seconds=lease_seconds)
         async with self._db.write() as conn:
             # A single compare-and-set UPDATE: of concurrent acquirers only one matches.
-            fence = (
-                await conn.execute(
-                    update(sessions)
-                    .where(
-                        sessions.c.id == session_id,
-                        or_(sessions.c.lease_until.is_(None), sessions.c.lease_until < now),
-                    )
-                    .values(
-                        lease_holder=holder,
-                        lease_until=now + timedelta(seconds=lease_seconds),
-                        fence=sessions.c.fence + 1,
-                    )
-                    .returning(sessions.c.fence)
-                )
-            ).scalar_one_or_none()
+            acquired = {"p_sid": session_id, "p_holder": holder, "p_now": now, "p_until": until}
+            fence = (await conn.execute(_ACQUIRE, acquired)).scalar_one_or_none()
         return int(fence) if fence is not None else None
 
     @guard
     async def renew_lease(
         self, session_id: str, holder: str, fence: int, lease_seconds: float
     ) -> bool:
-        now = self._db.now()
+        until = self._db.now() + timedelta(seconds=lease_seconds)
+        held = {"p_sid": session_id, "p_holder": holder, "p_fence": fence, "p_until": until}
         async with self._db.write() as conn:
-            result = await conn.execute(
-                update(sessions)
-                .where(
-                    sessions.c.id == session_id,
-                    sessions.c.lease_holder == holder,
-                    sessions.c.fence == fence,
-                )
-                .values(lease_until=now + timedelta(seconds=lease_seconds))
-            )
-            return result.rowcount > 0
+            return (await conn.execute(_RENEW, held)).rowcount > 0
 
     @guard
     async def release_lease(self, session_id: str, holder: str, fence: int) -> None:
+        held = {"p_sid": session_id, "p_holder": holder, "p_fence": fence}
         async with self._db.write() as conn:
-            await conn.execute(
-                update(sessions)
-                .where(
-                    sessions.c.id == session_id,
-                    sessions.c.lease_holder == holder,
-                    sessions.c.fence == fence,
-                )
-                .values(lease_holder=None, lease_until=None)
-            )
+            await conn.execute(_RELEASE, held)

@@ -4,7 +4,7 @@ the audience compare-and-set."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Row, and_, or_, update
 
@@ -12,6 +12,9 @@ from app.core import Usage
 from app.store.schema import session_events, sessions
 from app.store.sql.engine import Conn
 from app.store.types import Delivery, Session, TurnRecord, born_since, live_since
+
+# Built once: every event row is inserted by this one statement.
+_INSERT_EVENT: Final = session_events.insert()
 
 
 def live(now: datetime, ttl: timedelta, max_age: timedelta) -> ColumnElement[bool]:
@@ -49,9 +52,14 @@ async def insert_event(
 ) -> None:
     """Append to a session's event log within the caller's transaction."""
     await conn.execute(
-        session_events.insert().values(
-            session_id=session_id, kind=kind, cause=cause, turn_id=turn_id, created_at=now
-        )
+        _INSERT_EVENT,
+        {
+            "session_id": session_id,
+            "kind": kind,
+            "cause": cause,
+            "turn_id": turn_id,
+            "created_at": now,
+        },
     )
 
 

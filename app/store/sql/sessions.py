@@ -14,8 +14,9 @@ only the audiences below the new one, so concurrent raises log ``audience_change
 from __future__ import annotations
 
 import uuid
+from typing import Final
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 
 from app.core import KeyClaim
 from app.errors import StoreError
@@ -29,10 +30,29 @@ from app.store.types import (
     SessionEvent,
     SessionStatus,
     audiences_below,
+    born_since,
+    live_since,
 )
 
 # Rounds of insert-or-read in register_key before giving up on a key that keeps changing owner.
 REGISTER_ROUNDS = 5
+
+
+# Built once (each turn looks its session up twice); each call binds its values.
+_GET: Final = select(sessions).where(sessions.c.id == bindparam("p_sid"))
+_RESOLVE: Final = (
+    select(sessions)
+    .join(session_keys, session_keys.c.session_id == sessions.c.id)
+    .where(
+        session_keys.c.key == bindparam("p_key"),
+        # ``rows.live`` with its limits bound: the same rule.
+        and_(
+            sessions.c.status == "active",
+            sessions.c.last_active_at >= bindparam("p_live_since"),
+            sessions.c.created_at >= bindparam("p_born_since"),
+        ),
+    )
+)
 
 
 class SqlSessions:
@@ -73,19 +93,20 @@ class SqlSessions:
     @guard
     async def get_session(self, session_id: str) -> Session | None:
         async with self._db.read() as conn:
-            row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+            row = (await conn.execute(_GET, {"p_sid": session_id})).first()
         return to_session(row) if row is not None else None
 
     @guard
     async def resolve(self, key: str) -> Session | None:
-        now = self._db.now()
-        stmt = (
-            select(sessions)
-            .join(session_keys, session_keys.c.session_id == sessions.c.id)
-            .where(session_keys.c.key == key, live(now, self._db.ttl, self._db.max_age))
-        )
-        async with self._db.read() as conn:
-            row = (await conn.execute(stmt)).first()
+        db = self._db
+        now = db.now()
+        limits = {
+            "p_key": key,
+            "p_live_since": live_since(now, db.ttl),
+            "p_born_since": born_since(now, db.max_age),
+        }
+        async with db.read() as conn:
+            row = (await conn.execute(_RESOLVE, limits)).first()
         return to_session(row) if row is not None else None
 
     @guard

@@ -9,15 +9,18 @@ content raises the session's audience under the same lock (``audience_changed`` 
 
 ``rewrite_messages`` locks the rows it rewrites (``FOR UPDATE``; on SQLite the write lock) and
 logs ``message_rewritten`` per session in the same transaction: all of it, or none.
+
+What every turn runs (loading, committing) is built once with bound parameters
+(``_Statements``), so SQLAlchemy neither rebuilds it nor recomputes its cache key per call.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BindParameter, Integer, bindparam, func, select, update
 
 from app.core import Usage
 from app.errors import LeaseLost
@@ -25,10 +28,6 @@ from app.store.schema import inbox, sessions, transcript, turns
 from app.store.sql.engine import Db, guard
 from app.store.sql.rows import insert_event, raise_audience_in, to_turn
 from app.store.types import TranscriptEntry, TurnCommit, TurnRecord, as_utc, audiences_below
-
-if TYPE_CHECKING:
-    from sqlalchemy.dialects.postgresql.dml import Insert as PgInsert
-    from sqlalchemy.dialects.sqlite.dml import Insert as SqliteInsert
 
 
 def _usage_values(usage: Usage) -> dict[str, int]:
@@ -40,11 +39,77 @@ def _usage_values(usage: Usage) -> dict[str, int]:
     }
 
 
+class _Statements:
+    """What every turn runs, built once; each call binds its values (``p_*``)."""
+
+    def __init__(self, db: Db) -> None:
+        sid: BindParameter[str] = bindparam("p_sid")
+        self.messages = (
+            select(transcript.c.role, transcript.c.content)
+            .where(transcript.c.session_id == sid)
+            .order_by(transcript.c.seq)
+        )
+        # Locked for the whole commit (FOR NO KEY UPDATE on PostgreSQL, so foreign-key
+        # checks of concurrent key/transcript inserts are not blocked by it).
+        self.lock = (
+            select(sessions.c.status, sessions.c.fence, sessions.c.lease_holder)
+            .where(sessions.c.id == sid)
+            .with_for_update(key_share=True)
+        )
+        processing = (inbox.c.pk == bindparam("p_pk"), inbox.c.status == "processing")
+        done: dict[str, Any] = {
+            "status": "done",
+            "finished_at": bindparam("p_now"),
+            "lease_until": None,
+            "error": None,
+        }
+        self.finish = update(inbox).where(*processing).values(**done).returning(inbox.c.pk)
+        self.finish_held = (
+            update(inbox)
+            .where(*processing, inbox.c.holder == bindparam("p_holder"))
+            .values(**done)
+            .returning(inbox.c.pk)
+        )
+        self.last_seq = select(func.coalesce(func.max(transcript.c.seq), 0)).where(
+            transcript.c.session_id == sid
+        )
+        self.append = transcript.insert()
+        self.touch = (
+            update(sessions)
+            .where(sessions.c.id == sid)
+            .values(
+                last_active_at=bindparam("p_now"),
+                resume_count=sessions.c.resume_count + bindparam("p_resumed", type_=Integer),
+                lease_holder=None,
+                lease_until=None,
+            )
+        )
+        upsert = db.insert(turns)
+        new = upsert.excluded
+        # A turn may be written twice under one id (a recorded failure, then the retry on a
+        # fresh session commits): the row then names the last session and outcome, keeps the
+        # first start time, and adds up the tokens of both attempts.
+        self.turn = upsert.on_conflict_do_update(
+            index_elements=["turn_id"],
+            set_={
+                "session_id": func.coalesce(new.session_id, turns.c.session_id),
+                "outcome": new.outcome,
+                "model": func.coalesce(new.model, turns.c.model),
+                "input_tokens": turns.c.input_tokens + new.input_tokens,
+                "output_tokens": turns.c.output_tokens + new.output_tokens,
+                "cache_read_tokens": turns.c.cache_read_tokens + new.cache_read_tokens,
+                "cache_write_tokens": turns.c.cache_write_tokens + new.cache_write_tokens,
+                "finished_at": new.finished_at,
+            },
+        )
+
+
 class SqlTranscripts:
     """``Transcripts`` on a ``Db``."""
 
     def __init__(self, db: Db) -> None:
         self._db = db
+        self._sql = _Statements(db)
 
     @guard
     async def load_transcript(self, session_id: str) -> list[TranscriptEntry]:
@@ -72,37 +137,9 @@ class SqlTranscripts:
 
     @guard
     async def load_messages(self, session_id: str) -> list[dict[str, Any]]:
-        stmt = (
-            select(transcript.c.role, transcript.c.content)
-            .where(transcript.c.session_id == session_id)
-            .order_by(transcript.c.seq)
-        )
         async with self._db.read() as conn:
-            rows = (await conn.execute(stmt)).all()
+            rows = (await conn.execute(self._sql.messages, {"p_sid": session_id})).all()
         return [{"role": r.role, "content": r.content} for r in rows]
-
-    def _turn_upsert(self, values: dict[str, Any]) -> PgInsert | SqliteInsert:
-        """Insert a turn row; a turn id seen before is updated instead of failing.
-
-        A turn may be written twice under one id (a recorded failure, then the retry on a
-        fresh session commits): the row then names the last session and outcome, keeps the
-        first start time, and adds up the tokens of both attempts.
-        """
-        stmt = self._db.insert(turns).values(**values)
-        new = stmt.excluded
-        return stmt.on_conflict_do_update(
-            index_elements=["turn_id"],
-            set_={
-                "session_id": func.coalesce(new.session_id, turns.c.session_id),
-                "outcome": new.outcome,
-                "model": func.coalesce(new.model, turns.c.model),
-                "input_tokens": turns.c.input_tokens + new.input_tokens,
-                "output_tokens": turns.c.output_tokens + new.output_tokens,
-                "cache_read_tokens": turns.c.cache_read_tokens + new.cache_read_tokens,
-                "cache_write_tokens": turns.c.cache_write_tokens + new.cache_write_tokens,
-                "finished_at": new.finished_at,
-            },
-        )
 
     @guard
     async def commit_turn(self, commit: TurnCommit) -> None:
@@ -110,16 +147,9 @@ class SqlTranscripts:
         below = audiences_below(commit.audience) if commit.audience is not None else ()
         now = self._db.now()
         sid = commit.session_id
+        sql = self._sql
         async with self._db.write() as conn:
-            # Lock the session row for the whole commit (FOR NO KEY UPDATE on PostgreSQL, so
-            # foreign-key checks of concurrent key/transcript inserts are not blocked by it).
-            current = (
-                await conn.execute(
-                    select(sessions.c.status, sessions.c.fence, sessions.c.lease_holder)
-                    .where(sessions.c.id == sid)
-                    .with_for_update(key_share=True)
-                )
-            ).first()
+            current = (await conn.execute(sql.lock, {"p_sid": sid})).first()
             if current is None:
                 raise LeaseLost(f"session {sid} no longer exists")
             if current.status != "active":
@@ -133,39 +163,21 @@ class SqlTranscripts:
             ):
                 raise LeaseLost(f"session {sid} lease is not held by this turn")
             if commit.delivery_pk is not None:
-                held = [
-                    inbox.c.pk == commit.delivery_pk,
-                    inbox.c.status == "processing",
-                ]
-                if commit.holder is not None:
-                    held.append(inbox.c.holder == commit.holder)
-                finished = (
-                    await conn.execute(
-                        update(inbox)
-                        .where(*held)
-                        .values(status="done", finished_at=now, lease_until=None, error=None)
-                        .returning(inbox.c.pk)
-                    )
-                ).first()
-                if finished is None:
+                finish = sql.finish if commit.holder is None else sql.finish_held
+                held = {"p_pk": commit.delivery_pk, "p_holder": commit.holder, "p_now": now}
+                if (await conn.execute(finish, held)).first() is None:
                     # Another worker reclaimed the delivery and will run it again; committing
                     # here as well would answer and record the message twice.
                     raise LeaseLost(f"delivery {commit.delivery_pk} is no longer held")
-            last_seq = (
-                await conn.execute(
-                    select(func.coalesce(func.max(transcript.c.seq), 0)).where(
-                        transcript.c.session_id == sid
-                    )
-                )
-            ).scalar_one()
-            resumed = int(last_seq) > 0
+            last_seq = int((await conn.execute(sql.last_seq, {"p_sid": sid})).scalar_one())
+            resumed = last_seq > 0
             if commit.messages:
                 await conn.execute(
-                    transcript.insert(),
+                    sql.append,
                     [
                         {
                             "session_id": sid,
-                            "seq": int(last_seq) + i,
+                            "seq": last_seq + i,
                             "role": m.role,
                             "content": list(m.content),
                             "author_id": m.author_id,
@@ -179,28 +191,19 @@ class SqlTranscripts:
                     ],
                 )
             await conn.execute(
-                self._turn_upsert(
-                    {
-                        "turn_id": commit.turn_id,
-                        "session_id": sid,
-                        "outcome": commit.outcome,
-                        "model": commit.model,
-                        **_usage_values(commit.usage),
-                        "started_at": as_utc(commit.started_at) if commit.started_at else now,
-                        "finished_at": now,
-                    }
-                )
+                sql.turn,
+                {
+                    "turn_id": commit.turn_id,
+                    "session_id": sid,
+                    "outcome": commit.outcome,
+                    "model": commit.model,
+                    **_usage_values(commit.usage),
+                    "started_at": as_utc(commit.started_at) if commit.started_at else now,
+                    "finished_at": now,
+                },
             )
-            await conn.execute(
-                update(sessions)
-                .where(sessions.c.id == sid)
-                .values(
-                    last_active_at=now,
-                    resume_count=sessions.c.resume_count + (1 if resumed else 0),
-                    lease_holder=None,
-                    lease_until=None,
-                )
-            )
+            touched = {"p_sid": sid, "p_now": now, "p_resumed": 1 if resumed else 0}
+            await conn.execute(sql.touch, touched)
             if resumed:
                 await insert_event(conn, sid, "resumed", now, turn_id=commit.turn_id)
             if below and commit.audience is not None:
@@ -255,17 +258,16 @@ class SqlTranscripts:
     async def record_turn(self, record: TurnRecord) -> None:
         async with self._db.write() as conn:
             await conn.execute(
-                self._turn_upsert(
-                    {
-                        "turn_id": record.turn_id,
-                        "session_id": record.session_id,
-                        "outcome": record.outcome,
-                        "model": record.model,
-                        **_usage_values(record.usage),
-                        "started_at": as_utc(record.started_at),
-                        "finished_at": as_utc(record.finished_at),
-                    }
-                )
+                self._sql.turn,
+                {
+                    "turn_id": record.turn_id,
+                    "session_id": record.session_id,
+                    "outcome": record.outcome,
+                    "model": record.model,
+                    **_usage_values(record.usage),
+                    "started_at": as_utc(record.started_at),
+                    "finished_at": as_utc(record.finished_at),
+                },
             )
 
     @guard
