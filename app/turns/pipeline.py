@@ -50,6 +50,8 @@ from app.turns.turn import NoObserver, Observer, Turn, TurnReply
 log = logging.getLogger("app.turn")
 
 MAX_ATTEMPTS = 3
+# How many clicks and votes a turn passes over to find the message handled before it.
+MAX_LOOKBACK = 50
 
 
 @dataclass(frozen=True)
@@ -304,8 +306,17 @@ class TurnPipeline:
         transcript = await self._store.load_messages(turn.session_id)
 
         async def previous() -> Inbound | None:
-            before = await self._store.previous_delivery(turn.inbound.key, turn.delivery.id)
-            return Inbound.maybe_from_payload(before.payload) if before else None
+            # The last message handled here; clicks and votes in between are passed over.
+            before_pk = turn.delivery.id
+            for _ in range(MAX_LOOKBACK):
+                before = await self._store.previous_delivery(turn.inbound.key, before_pk)
+                if before is None:
+                    return None
+                message = Inbound.maybe_from_payload(before.payload)
+                if message is not None:
+                    return message
+                before_pk = before.id
+            return None
 
         max_chars = self._actions.settings.max_message_chars
         turn.user = compose(

@@ -22,7 +22,7 @@ from app.slack.feedback import (
 )
 from app.store.base import VoteFilter
 from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import FakeSlack, Message
 from tests.harness import (
     Running,
     dm,
@@ -341,3 +341,30 @@ async def test_an_answer_whose_buttons_slack_refuses_is_shown_without_them(
     assert answer.stopped and answer.text.startswith("echo") and answer.blocks == []
     first, second = slack.calls_to("chat.stopStream")
     assert first.error == "invalid_blocks" and "blocks" not in second.params
+
+
+async def test_votes_between_two_mentions_do_not_bring_back_what_claude_has_seen(
+    bot: Running, slack: FakeSlack, claude: FakeAnthropic
+) -> None:
+    root = "1763800000.000100"
+
+    def answers(s: FakeSlack) -> list[Message]:
+        return [m for m in s.messages("C1", root) if m.user == s.user_id and m.stopped]
+
+    slack.add_message("C1", "The deploy failed", user="U2", ts=root)
+    slack.add_message("C1", "Logs say OOM", user="U1", thread_ts=root, ts="1763800000.000200")
+    await bot.send_event(mention("what happened?", thread_ts=root, ts="1763800000.000300"))
+    await slack.wait_for(lambda s: len(answers(s)) == 1)
+    await inbox_drained(bot.store)
+    [answer] = answers(slack)
+    for user in ("U1", "U2"):
+        body = vote_body("up", message_ts=answer.ts, thread_ts=root, user=user)
+        assert await post_payload(bot, body) == 200
+    await inbox_drained(bot.store)
+    slack.add_message("C1", "Raised the limit", user="U2", thread_ts=root, ts="1763800000.000400")
+    await bot.send_event(mention("fixed now?", thread_ts=root, ts="1763800000.000500"))
+    await slack.wait_for(lambda s: len(answers(s)) == 2)
+    last = claude.requests[1]["messages"][-1]
+    second = "\n".join(b["text"] for b in last["content"] if b.get("type") == "text")
+    assert "Raised the limit" in second
+    assert "Logs say OOM" not in second  # seen in the first turn, votes or not
