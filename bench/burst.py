@@ -690,13 +690,8 @@ def report(runs: dict[str, Run], threads: int, turns: int, saved: Path | None) -
         )
     lost = sum(r.lost for r in runs.values())
     notes = [
-        f"Burst: {threads} people, each in their own thread, mention the bot {turns} times "
-        "(each mention once the previous answer is visible; the threads concurrently), every "
-        "mention delivered as Slack does (app_mention and message, signed), to each bot run "
-        "as its own process (Threadline with its Procfile command), the instant model and the "
-        "fake Slack each in their own process. The naive bot is bench/baseline: signature "
-        "check, history in a dict, no streaming, chat.postMessage, every turn at once. "
-        f"Full table in the Burst section below; {_kept(saved)}."
+        f"Burst: {threads} threads {X} {turns} mentions against the naive bot; how, and every "
+        f"figure per configuration, in the Burst section below; {_kept(saved)}."
         + (f" {lost} replies never became visible." if lost else "")
     ]
     return Outcome(figures, notes, sections={"burst": section(runs, threads, turns, saved)})
@@ -746,7 +741,18 @@ def section(runs: dict[str, Run], threads: int, turns: int, saved: Path | None) 
     lines = [
         "## Burst",
         "",
-        f"{threads} threads {X} {turns} turns, the threads concurrently (see the note above).",
+        f"{threads} people, each in their own thread, mention the bot {turns} times, each "
+        "mention once the answer to the previous one is visible, the threads concurrently. "
+        "Every mention is delivered as Slack does when the app subscribes to app_mention and "
+        "message.channels: two signed events for one message, the person's message already "
+        "in the thread, sent again if not acknowledged within 3 s. Each bot runs as its own "
+        "process, Threadline with its Procfile command (`python -m app`) and default settings "
+        "(hourly rates off); the instant fake model and the fake Slack run in their own "
+        "processes. The naive bot (`bench/baseline`) is what a team might write first: "
+        "signature check, each thread's history in a dict, the whole answer at once (no "
+        "streaming), `chat.postMessage`, every mention answered at once in its own task, "
+        "nothing stored. PostgreSQL runs get a fresh database each; "
+        '"at <commit>" is Threadline as it was at that commit, for before and after.',
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
