@@ -455,12 +455,29 @@ class Jobs(Protocol):
         ...
 
     async def finish_job(
-        self, job_id: str, status: JobStatus, *, result: str | None, links: list[str]
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        result: str | None,
+        links: list[str],
+        told: bool = False,
     ) -> Job | None:
         """End a ``running`` job with ``status`` (one of ``JOB_OUTCOMES``, ``ValueError``
         otherwise), its result and links, at now; returns the job as ended by this call, or
         None when it was not running (ended before, or unknown): a late or repeated report
-        changes nothing."""
+        changes nothing. ``told``: nobody needs to be told of this end (the turn that ended
+        it says so itself)."""
+        ...
+
+    async def untold_jobs(self, *, limit: int) -> list[Job]:
+        """Up to ``limit`` jobs whose run ended but whose end is not marked told, oldest end
+        first (what a crash between ending a run and telling it left behind)."""
+        ...
+
+    async def mark_job_told(self, job_id: str, run: int) -> None:
+        """The end of run ``run`` (``resume_count``) is in the inbox; nothing if the job
+        moved on to another run, or is unknown."""
         ...
 
     async def resume_job(
@@ -468,8 +485,8 @@ class Jobs(Protocol):
     ) -> Job | None:
         """Start a finished run (``RESUMABLE``) again with follow-up ``instructions`` and
         the new run's ``token_hash``: ``running``, ``resume_count`` + 1, expiring
-        ``ttl_seconds`` from now, result and links cleared; None when it is running,
-        cancelled, expired or unknown."""
+        ``ttl_seconds`` from now, result and links cleared, not told; None when it is
+        running, cancelled, expired or unknown."""
         ...
 
     async def claim_jobs_to_poll(

@@ -372,9 +372,21 @@ class ComposedStore:
         await self._jobs.set_job_runner_id(job_id, runner_id)
 
     async def finish_job(
-        self, job_id: str, status: JobStatus, *, result: str | None, links: list[str]
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        result: str | None,
+        links: list[str],
+        told: bool = False,
     ) -> Job | None:
-        return await self._jobs.finish_job(job_id, status, result=result, links=links)
+        return await self._jobs.finish_job(job_id, status, result=result, links=links, told=told)
+
+    async def untold_jobs(self, *, limit: int) -> list[Job]:
+        return await self._jobs.untold_jobs(limit=limit)
+
+    async def mark_job_told(self, job_id: str, run: int) -> None:
+        await self._jobs.mark_job_told(job_id, run)
 
     async def resume_job(
         self, job_id: str, *, instructions: str, ttl_seconds: float, token_hash: str | None

@@ -262,7 +262,8 @@ quota_events = Table(
 
 # Background jobs (migration 0004): one row per job handed to a runner. ``token_hash`` is the
 # SHA-256 of a callback runner's bearer token (the token itself is never stored);
-# ``poll_holder``/``poll_until`` let one replica at a time poll a job's runner.
+# ``poll_holder``/``poll_until`` let one replica at a time poll a job's runner; ``told``: the
+# end of the current run is in the inbox (its result turn is on its way).
 jobs = Table(
     "jobs",
     metadata,
@@ -285,6 +286,8 @@ jobs = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=True),
+    # the end of the current run was handed to the inbox (its result turn is on its way)
+    Column("told", Boolean(), nullable=False, default=False),
     # a session's jobs
     Index("ix_jobs_session_id", "session_id"),
     # pending jobs to poll or expire

@@ -375,6 +375,9 @@ class Job:
     updated_at: datetime
     expires_at: datetime
     finished_at: datetime | None
+    # The end of the current run is in the inbox (``Jobs.mark_job_told``): its result turn
+    # is on its way.
+    told: bool = False
 
     @property
     def active(self) -> bool:

@@ -74,3 +74,21 @@ async def test_two_replicas_one_callback_report(fakes: Fakes, postgres_url: str)
         await settled(a)
         await settled(b)
         assert [r for r in replies(f.slack, "C1", root) if "once" in r] == ["Reported once."]
+
+
+async def test_an_end_left_untold_by_a_crash_is_told(fakes: Fakes, sqlite_url: str) -> None:
+    f = fakes
+    async with start(f, sqlite_url, runner="callback") as bot:
+        root, job = await start_job(bot, f)
+        # a replica ended the run and died before recording its result
+        assert await bot.store.finish_job(job.id, "succeeded", result="Done.", links=[])
+        f.claude.script(Reply(text="Told after all."))
+        for _ in range(100):  # the next upkeep pass (every second)
+            if "Told after all." in replies(f.slack, "C1", root):
+                break
+            await asyncio.sleep(0.1)
+        await settled(bot)
+        assert replies(f.slack, "C1", root)[-1] == "Told after all."
+        told = await bot.store.get_job(job.id)
+        assert told is not None and told.told
+        assert await bot.store.untold_jobs(limit=10) == []

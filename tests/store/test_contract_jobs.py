@@ -297,3 +297,34 @@ async def test_two_replicas_report_once_and_poll_apart(replicas: list[SqlStore])
         *(replicas[n % 2].finish_job("j0", "succeeded", result=f"r{n}", links=[]) for n in range(6))
     )
     assert len([r for r in reports if r is not None]) == 1
+
+
+# telling a run's end ---------------------------------------------------------------------------
+
+
+async def test_an_ended_run_is_untold_until_marked(store: Store, clock: Clock) -> None:
+    session = await store.create_session("tl")
+    for n in range(3):
+        await start(store, session.id, f"j{n}", ttl_seconds=60)
+    assert await store.untold_jobs(limit=10) == []  # running jobs have nothing to tell
+    done = await store.finish_job("j0", "succeeded", result="ok", links=[])
+    assert done is not None and done.told is False
+    clock.advance(seconds=1)
+    quiet = await store.finish_job("j1", "cancelled", result=None, links=[], told=True)
+    assert quiet is not None and quiet.told is True
+    clock.advance(seconds=60)
+    await store.expire_jobs(limit=10)
+    assert [j.id for j in await store.untold_jobs(limit=10)] == ["j0", "j2"]
+    assert [j.id for j in await store.untold_jobs(limit=1)] == ["j0"]
+    await store.mark_job_told("j0", 0)
+    await store.mark_job_told("j2", 5)  # another run: nothing
+    await store.mark_job_told("unknown", 0)
+    assert [j.id for j in await store.untold_jobs(limit=10)] == ["j2"]
+    told = await store.get_job("j0")
+    assert told is not None and told.told is True
+    # a follow-up run starts untold again, and a running job cannot be marked
+    again = await store.resume_job("j0", instructions="more", ttl_seconds=TTL, token_hash=None)
+    assert again is not None and again.told is False
+    await store.mark_job_told("j0", 1)
+    running = await store.get_job("j0")
+    assert running is not None and running.told is False

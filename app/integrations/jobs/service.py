@@ -10,10 +10,10 @@ Lifecycle of a job (``{agent}:job:{job_id}`` is linked to its session while it m
 A run ends once (``Jobs.finish_job`` is a compare-and-set), whoever reports first on whichever
 replica. The run that ends it records one inbox delivery ``job:{job_id}:{run}`` on the job's key
 (kind ``job_result``), which the worker turns into a turn of the session: exactly once (the
-delivery id is fixed) and in order with anything else of that job. A repeated report records
-the same delivery again, which the inbox drops, so a report retried after a crash between the
-two steps still brings the result home. A report after the run ended is acknowledged, logged in
-the session's event log (``job_late_report``) and changes nothing.
+delivery id is fixed) and in order with anything else of that job. The job is then marked
+``told``; an end left untold by a crash between the two steps is told by the next upkeep pass
+(and by a repeated report), and the inbox drops a second copy. A report after the run ended
+is acknowledged, logged in the session's event log (``job_late_report``) and changes nothing.
 
 Who may act: the tools act on jobs of the conversation they run in only; the callback token is
 bound to one job and one run (only its SHA-256 is stored); operators cancel from the CLI.
@@ -139,6 +139,7 @@ class JobService:
         while True:
             try:
                 await self.expire()
+                await self.tell_untold()
                 if poll:
                     await self.poll(holder)
             except (StoreError, IntegrationError) as exc:
@@ -225,8 +226,9 @@ class JobService:
         """Cancel a running job (of this session; ``session_id`` None: an operator). The
         conversation is told in a turn of its own unless the cancel came from one."""
         job = await self._own(job_id, session_id)
+        from_a_turn = session_id is not None
         ended = await self._store.finish_job(
-            job_id, "cancelled", result=f"Cancelled by {by}.", links=[]
+            job_id, "cancelled", result=f"Cancelled by {by}.", links=[], told=from_a_turn
         )
         if ended is None:
             raise IntegrationError("jobs", f"job {job_id} is {job.status} already")
@@ -235,7 +237,7 @@ class JobService:
         except IntegrationError as exc:
             log.warning("job %s cancelled here, but the runner was not told: %s", job_id, exc)
         await self._store.unlink_key(self.key(job_id), cause="job cancelled", turn_id=turn_id)
-        await self._concluded(ended, tell=session_id is None)
+        await self._concluded(ended, tell=not from_a_turn)
         return ended
 
     async def settle(self, job_id: str, report: JobReport) -> Settled:
@@ -251,7 +253,8 @@ class JobService:
             return "unknown"
         if job.status == report.status:
             # The same report again (a retry): make sure its result went home.
-            await self._deliver(job)
+            if not job.told:
+                await self._tell(job)
             return "duplicate"
         await self._store.log_event(
             job.session_id,
@@ -309,7 +312,8 @@ class JobService:
                 cause=f"{job.id}: runner event after {job.status}",
             )
             return "late"
-        await self._deliver(job)  # a redelivered event of a run that ended: its result went home
+        if not job.told:  # a redelivered event of a run that ended: its result goes home once
+            await self._tell(job)
         return "duplicate"
 
     async def _own(self, job_id: str, session_id: str | None) -> Job:
@@ -321,7 +325,11 @@ class JobService:
     async def _not_started(self, job: Job, exc: IntegrationError, turn_id: str | None) -> None:
         log.warning("job %s not started: %s", job.id, exc)
         await self._store.finish_job(
-            job.id, "failed", result=f"The runner did not take the job: {exc.message}", links=[]
+            job.id,
+            "failed",
+            result=f"The runner did not take the job: {exc.message}",
+            links=[],
+            told=True,  # the tool's result says so in the turn that tried
         )
         await self._store.unlink_key(self.key(job.id), cause="job not started", turn_id=turn_id)
         self._observer.job_finished(self.runner.name, "not_started", None)
@@ -338,11 +346,20 @@ class JobService:
         self._observer.job_finished(job.runner, job.status, seconds)
         log.info("job %s %s", job.id, job.status)
         if tell:
-            await self._deliver(job)
+            await self._tell(job)
 
-    async def _deliver(self, job: Job) -> None:
+    async def tell_untold(self) -> int:
+        """Tell the ends a crash left untold (between ending a run and recording its result)."""
+        untold = await self._store.untold_jobs(limit=BATCH)
+        for job in untold:
+            await self._tell(job)
+        return len(untold)
+
+    async def _tell(self, job: Job) -> None:
+        """Hand a run's end to the inbox (once: its delivery id is fixed), then mark it told."""
         recorded = await self._store.record_delivery(
             f"job:{job.id}:{job.resume_count}", JOB_PLATFORM, self.key(job.id), result_payload(job)
         )
+        await self._store.mark_job_told(job.id, job.resume_count)
         if recorded:
             self._wake()

@@ -83,7 +83,13 @@ class MemoryJobs:
                 row.job = replace(row.job, runner_id=runner_id, updated_at=t.now())
 
     async def finish_job(
-        self, job_id: str, status: JobStatus, *, result: str | None, links: list[str]
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        result: str | None,
+        links: list[str],
+        told: bool = False,
     ) -> Job | None:
         if status not in JOB_OUTCOMES:
             raise ValueError(f"finish_job takes {', '.join(JOB_OUTCOMES)}, not {status!r}")
@@ -95,7 +101,13 @@ class MemoryJobs:
             if row is None or row.job.status != "running":
                 return None
             row.job = replace(
-                row.job, status=status, result=result, links=kept, updated_at=now, finished_at=now
+                row.job,
+                status=status,
+                result=result,
+                links=kept,
+                updated_at=now,
+                finished_at=now,
+                told=told,
             )
             row.poll_holder = row.poll_until = None
             return _copy(row.job)
@@ -120,6 +132,7 @@ class MemoryJobs:
                 updated_at=now,
                 expires_at=now + timedelta(seconds=ttl_seconds),
                 finished_at=None,
+                told=False,
             )
             return _copy(row.job)
 
@@ -153,10 +166,28 @@ class MemoryJobs:
             due.sort(key=lambda r: (r.job.expires_at, r.job.id))
             ended = []
             for row in due[: max(limit, 0)]:
-                row.job = replace(row.job, status="expired", updated_at=now, finished_at=now)
+                row.job = replace(
+                    row.job, status="expired", updated_at=now, finished_at=now, told=False
+                )
                 row.poll_holder = row.poll_until = None
                 ended.append(_copy(row.job))
             return ended
+
+    async def untold_jobs(self, *, limit: int) -> list[Job]:
+        async with self._t.lock:
+            ended = [
+                r.job
+                for r in self._t.jobs.values()
+                if r.job.status in JOB_OUTCOMES and not r.job.told
+            ]
+        ended.sort(key=lambda j: (j.finished_at or j.updated_at, j.id))
+        return [_copy(j) for j in ended[: max(limit, 0)]]
+
+    async def mark_job_told(self, job_id: str, run: int) -> None:
+        async with self._t.lock:
+            row = self._t.jobs.get(job_id)
+            if row is not None and row.job.resume_count == run and row.job.status in JOB_OUTCOMES:
+                row.job = replace(row.job, told=True)
 
     async def jobs_of_session(self, session_id: str) -> list[Job]:
         async with self._t.lock:

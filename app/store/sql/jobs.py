@@ -38,6 +38,7 @@ def to_job(row: Row[Any]) -> Job:
         updated_at=row.updated_at,
         expires_at=row.expires_at,
         finished_at=row.finished_at,
+        told=bool(row.told),
     )
 
 
@@ -82,6 +83,7 @@ class SqlJobs:
             "updated_at": now,
             "expires_at": now + timedelta(seconds=ttl_seconds),
             "finished_at": None,
+            "told": False,
         }
         async with self._db.write() as conn:
             row = (await conn.execute(jobs.insert().values(**values).returning(*jobs.c))).one()
@@ -104,7 +106,13 @@ class SqlJobs:
 
     @guard
     async def finish_job(
-        self, job_id: str, status: JobStatus, *, result: str | None, links: list[str]
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        result: str | None,
+        links: list[str],
+        told: bool = False,
     ) -> Job | None:
         if status not in JOB_OUTCOMES:
             raise ValueError(f"finish_job takes {', '.join(JOB_OUTCOMES)}, not {status!r}")
@@ -122,6 +130,7 @@ class SqlJobs:
                         finished_at=now,
                         poll_holder=None,
                         poll_until=None,
+                        told=told,
                     )
                     .returning(*jobs.c)
                 )
@@ -148,6 +157,7 @@ class SqlJobs:
                         updated_at=now,
                         expires_at=now + timedelta(seconds=ttl_seconds),
                         finished_at=None,
+                        told=False,
                     )
                     .returning(*jobs.c)
                 )
@@ -218,11 +228,37 @@ class SqlJobs:
                         finished_at=now,
                         poll_holder=None,
                         poll_until=None,
+                        told=False,
                     )
                     .returning(*jobs.c)
                 )
             ).all()
         return sorted((to_job(row) for row in rows), key=lambda j: (j.expires_at, j.id))
+
+    @guard
+    async def untold_jobs(self, *, limit: int) -> list[Job]:
+        stmt = (
+            select(jobs)
+            .where(jobs.c.status.in_(JOB_OUTCOMES), jobs.c.told.is_(False))
+            .order_by(jobs.c.finished_at, jobs.c.id)
+            .limit(max(limit, 0))
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [to_job(row) for row in rows]
+
+    @guard
+    async def mark_job_told(self, job_id: str, run: int) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(jobs)
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.resume_count == run,
+                    jobs.c.status.in_(JOB_OUTCOMES),
+                )
+                .values(told=True)
+            )
 
     @guard
     async def jobs_of_session(self, session_id: str) -> list[Job]:

@@ -47,6 +47,7 @@ def upgrade() -> None:
         _ts("updated_at"),
         _ts("expires_at"),
         _ts("finished_at", nullable=True),
+        sa.Column("told", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_jobs"),
     )
     op.create_index("ix_jobs_session_id", "jobs", ["session_id"])
