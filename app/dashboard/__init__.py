@@ -27,7 +27,6 @@ from aiohttp import web
 
 from app.dashboard.auth import HOME, PREFIX, auth_middleware
 from app.dashboard.deps import DashboardDeps
-from app.dashboard.pages import add_pages
 from app.dashboard.signin import add_signin_routes
 
 HERE: Final = Path(__file__).resolve().parent
@@ -46,6 +45,9 @@ def mount_dashboard(app: web.Application, deps: DashboardDeps) -> None:
 
 def build_dashboard(deps: DashboardDeps) -> web.Application:
     """The dashboard's sub-application, to be mounted at ``/dashboard``."""
+    # Imported here: the pages import this package's modules (``from app.dashboard import``).
+    from app.dashboard.pages import add_pages
+
     dash = web.Application(middlewares=[auth_middleware(deps)])
     dash[DEPS] = deps
     aiohttp_jinja2.setup(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -108,6 +109,7 @@ def csrf_token(request: web.Request) -> str:
 def set_csrf(request: web.Request, token: str) -> None:
     """Bind the forms of this page to ``token`` (the sign-in page, before any session)."""
     request[_CSRF] = token
+    template_context(request)
 
 
 def render(
@@ -263,7 +265,19 @@ async def _admit(
         raise web.HTTPUnauthorized(text="Sign in first.")
     request[_VIEWER] = session.viewer
     request[_CSRF] = session.csrf
+    template_context(request)
     return await handler(request)
+
+
+def template_context(request: web.Request) -> None:
+    """Give every template of this request ``viewer`` and ``csrf_token``, through
+    aiohttp_jinja2's per-request context (a plain string key, which aiohttp warns about)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        request[aiohttp_jinja2.REQUEST_CONTEXT_KEY] = {
+            "viewer": current_viewer(request),
+            "csrf_token": csrf_token(request),
+        }
 
 
 def _headers_for(request: web.Request) -> dict[str, Any]:

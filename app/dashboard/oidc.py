@@ -5,7 +5,7 @@ Where things are (``root`` is the parent of ``SLACK_API_URL``: ``https://slack.c
     authorize page     {root}openid/connect/authorize     the browser goes there, then back to
                                                           {PUBLIC_URL}/dashboard/oidc/callback
     signing keys       {root}openid/connect/keys          a JWKS, cached an hour
-    code exchange      {SLACK_API_URL}openid.connect.token   client id and secret (HTTP Basic)
+    code exchange      {SLACK_API_URL}openid.connect.token   client id and secret in the form
 
 What makes a sign-in count (``verify_id_token``): the id_token is signed RS256 by one of
 Slack's keys, its issuer is ``https://slack.com``, its audience is ``SLACK_CLIENT_ID``, it has
@@ -31,8 +31,8 @@ from urllib.parse import urlencode, urljoin
 import aiohttp
 import jwt
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
 
-from app.integrations.clients import CountingWebClient
 from app.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -180,17 +180,23 @@ class SlackSignIn:
 
     async def exchange(self, code: str, redirect_to: str) -> str:
         """``openid.connect.token``: the id_token for an authorization code."""
-        client = CountingWebClient(base_url=self.api_url, timeout=TIMEOUT_SECONDS)
-        client.metrics = self._metrics
+        # No token, and a session only for this call (slack_sdk closes it).
+        client = AsyncWebClient(base_url=self.api_url, timeout=TIMEOUT_SECONDS)
         try:
-            answer = await client.openid_connect_token(
-                client_id=self.client_id,
-                client_secret=self._secret,
-                code=code,
-                redirect_uri=redirect_to,
-                grant_type="authorization_code",
+            # The credentials go in the form (Slack takes client_secret_post as well as Basic):
+            # slack_sdk's Basic auth goes through aiohttp's deprecated BasicAuth.
+            answer = await client.api_call(
+                "openid.connect.token",
+                data={
+                    "client_id": self.client_id,
+                    "client_secret": self._secret,
+                    "code": code,
+                    "redirect_uri": redirect_to,
+                    "grant_type": "authorization_code",
+                },
             )
         except SlackApiError as exc:
+            self._count("rate_limited" if exc.response.status_code == 429 else "error")
             error = str(exc.response.get("error") or "unknown")
             setting = _CONFIG_ERRORS.get(error)
             if setting is not None:
@@ -201,7 +207,9 @@ class SlackSignIn:
             log.info("Slack refused a sign-in code: %s", error)
             raise SignInRefused("That sign-in link was already used or has expired.") from None
         except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            self._count("unreachable")
             raise SignInUnavailable(type(exc).__name__) from None
+        self._count("ok")
         id_token = answer.get("id_token")
         if not isinstance(id_token, str) or not id_token:
             raise SignInUnavailable("no id_token")
@@ -232,13 +240,15 @@ class SlackSignIn:
                 raise ValueError("not a JWKS")
             keys = jwt.PyJWKSet.from_dict(document)
         except (aiohttp.ClientError, TimeoutError, ValueError, jwt.PyJWKSetError) as exc:
-            if self._metrics:
-                self._metrics.upstream("slack", "unreachable")
+            self._count("unreachable")
             log.warning("Slack's signing keys could not be read: %s", type(exc).__name__)
             raise SignInUnavailable("keys") from None
-        if self._metrics:
-            self._metrics.upstream("slack", "ok")
+        self._count("ok")
         return keys
+
+    def _count(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.upstream("slack", outcome)
 
     @staticmethod
     def _unknown_key(id_token: str, keys: jwt.PyJWKSet) -> bool:

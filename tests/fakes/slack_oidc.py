@@ -13,6 +13,7 @@ Slack shows the person a consent page; this fake signs in whoever the test chose
     slack.oidc.deny_next()                                   # ... back with error=access_denied
     slack.oidc.claims_override = {"https://slack.com/team_id": "T_OTHER"}   # a forged token
     slack.oidc.sign_with_stray_key = True                    # signed by a key not published
+    slack.oidc.ask_consent = True      # show an "Allow" link instead of redirecting at once
 
 Errors are Slack's: ``invalid_client_id``, ``bad_client_secret``, ``invalid_code`` (unknown,
 used or expired codes: a code works once, for ten minutes), ``bad_redirect_uri`` (not the
@@ -22,6 +23,7 @@ one the authorize request named), ``invalid_auth`` for userInfo with a bad token
 from __future__ import annotations
 
 import base64
+import html
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -76,6 +78,7 @@ class FakeSlackOIDC:
     person: Person = field(default_factory=Person)
     claims_override: dict[str, Any] = field(default_factory=dict)
     sign_with_stray_key: bool = False
+    ask_consent: bool = False
     authorize_requests: list[AuthorizeRequest] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
 
@@ -169,6 +172,12 @@ class FakeSlackOIDC:
             answer["state"] = params["state"]
         separator = "&" if "?" in redirect_uri else "?"
         seen.redirected_to = f"{redirect_uri}{separator}{urlencode(answer)}"
+        if self.ask_consent:
+            link = html.escape(seen.redirected_to)
+            return web.Response(
+                content_type="text/html",
+                text=f'<h1>Sign in to Threadline Test</h1><a href="{link}">Allow</a>',
+            )
         raise web.HTTPFound(seen.redirected_to)
 
     async def _keys(self, request: web.Request) -> web.StreamResponse:
