@@ -27,6 +27,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Final, Literal, Protocol
 
@@ -273,6 +274,9 @@ class JobService:
             return None
         if not job.active:
             return await self._late_event(job)
+        if job.runner_id is None:  # dispatched, but its id was not recorded (the store failed)
+            await self._store.set_job_runner_id(job.id, runner_id)
+            job = replace(job, runner_id=runner_id)
         report = await self.runner.check(job)
         return None if report is None else await self.settle(job.id, report)
 
