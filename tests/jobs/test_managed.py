@@ -27,6 +27,11 @@ async def test_a_mention_starts_a_job_and_its_result_comes_home(
         assert session.resources[0]["url"] == f"https://github.com/{REPO}"
         assert session.user_texts() == ["Split parse() in two; open a PR."]
         assert await bot.store.resolve(f"threadline:job:{job.id}") is not None
+        # the turn showed the hand-over as a task step of its answer
+        steps = [c for m in f.slack.messages("C1", root) for c in m.chunks if c.get("id")]
+        assert {"type": "task_update", "title": "Start background job", "status": "complete"} in [
+            {k: c.get(k) for k in ("type", "title", "status")} for c in steps
+        ]
 
         f.claude.script(Reply(text="The refactor is done: PR 7."))
         f.claude.managed.finish(session.id, f"Done. Opened {PR}.")
