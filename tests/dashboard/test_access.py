@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -15,7 +16,9 @@ from app.dashboard.auth import Viewer
 from app.dashboard.deps import DashboardDeps
 from app.metrics import Metrics
 from app.slack.events import BotIdentity
+from tests.dashboard.conftest import StartDashboard
 from tests.fakes.slack import FakeSlack
+from tests.harness import dm
 
 GRACE = Viewer("U2", "Grace", admin=False, team_id="T1")
 
@@ -128,3 +131,35 @@ async def test_when_slack_cannot_say_the_answer_is_503_not_a_guess(slack: FakeSl
 async def test_a_person_slack_does_not_know_sees_nothing(slack: FakeSlack) -> None:
     slack.on("users.conversations", lambda params: {"ok": False, "error": "user_not_found"})
     assert await Memberships().channels_of(deps_for(slack).slack, "U404") == frozenset()
+
+
+# in the browser -------------------------------------------------------------------------------
+async def test_people_see_their_own_dm_with_the_bot_and_admins_see_every_dm(
+    browser: Any,
+    start_dashboard: StartDashboard,
+    slack: FakeSlack,
+    sign_in_with_slack: Callable[..., Awaitable[Any]],
+) -> None:
+    slack.users["U2"] = {"real_name": "Grace Hopper", "display_name": "grace"}
+    slack.users["U1"] = {"real_name": "Ada Lovelace", "display_name": "ada"}
+    slack.dms["U1"] = "D1"
+    async with start_dashboard({"DASHBOARD_ADMINS": "U9"}) as running:
+        assert await running.send_event(dm("grace asks alone", channel="D2", user="U2")) == 200
+        assert await running.send_event(dm("ada asks alone", channel="D1", user="U1")) == 200
+        await running.idle()
+
+        async def listed_for(user_id: str) -> str:
+            context = await browser.new_context(base_url=running.url)
+            try:
+                page = await sign_in_with_slack(await context.new_page(), user_id)
+                await page.goto("/dashboard/")
+                text: str = await page.locator("main").inner_text()
+                return text
+            finally:
+                await context.close()
+
+        grace = await listed_for("U2")
+        assert "threadline:slack:D2::main" in grace
+        assert "D1::" not in grace
+        admin = await listed_for("U9")
+        assert "threadline:slack:D2::main" in admin and "threadline:slack:D1::main" in admin
