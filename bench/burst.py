@@ -693,6 +693,11 @@ def report(runs: dict[str, Run], threads: int, turns: int, saved: Path | None) -
         f"Burst: {threads} threads {X} {turns} mentions against the naive bot; how, and every "
         f"figure per configuration, in the Burst section below; {_kept(saved)}."
         + (f" {lost} replies never became visible." if lost else "")
+        + (
+            ""
+            if "pg" in runs
+            else " PostgreSQL not run: give a server with --postgres URL or TEST_DATABASE_URL."
+        )
     ]
     return Outcome(figures, notes, sections={"burst": section(runs, threads, turns, saved)})
 
