@@ -170,6 +170,8 @@ class Threadline:
                 max_age_days=s.trust.session_max_age_days,
                 clock=self.clock,
                 activity=self.metrics.store_activity,
+                # PostgreSQL: a delivery recorded by another replica wakes this one at once.
+                on_inbox=self._wake,
             )
             resources.push_async_callback(self._store.close)
         version = await self.store.migrate()

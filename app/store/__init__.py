@@ -31,9 +31,11 @@ async def open_store(
     clock: Callable[[], datetime] = utcnow,
     pool_size: int = 5,
     activity: Callable[[str], None] | None = None,
+    on_inbox: Callable[[], None] | None = None,
 ) -> SqlStore:
     """Build the store for ``url`` (nothing is migrated here: call ``migrate()``);
-    ``activity`` counts its transactions and statements."""
+    ``activity`` counts its transactions and statements; ``on_inbox`` hears of deliveries
+    recorded by any replica (PostgreSQL)."""
     return SqlStore(
         url,
         ttl_days=ttl_days,
@@ -41,4 +43,5 @@ async def open_store(
         clock=clock,
         pool_size=pool_size,
         activity=activity,
+        on_inbox=on_inbox,
     )

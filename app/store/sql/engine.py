@@ -20,6 +20,12 @@ keeps serving) for up to ``SQLITE_BUSY_TIMEOUT_MS``, then fails as "database is 
 transaction body must await nothing but its connection (nor open another transaction): the
 connection is the process's only one, and whoever waits for it waits for that body.
 
+Wake-ups: on PostgreSQL, recording a delivery notifies ``INBOX_CHANNEL`` in its transaction,
+and ``InboxListener`` keeps a dedicated connection listening, so every replica looks at the
+inbox the moment a delivery is committed, not at its next poll. If that connection is lost,
+polling carries on and the listener reconnects. SQLite needs none: one process records and
+claims, and wakes its worker itself.
+
 Counting: ``Db`` reports every transaction (``write``/``read``) and statement to an optional
 ``activity`` callback (``/metrics``: ``threadline_store_transactions_total``,
 ``threadline_store_statements_total``).
@@ -31,6 +37,7 @@ a short, secret-free description (no SQL, no parameters, no URL).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
@@ -80,6 +87,10 @@ PG_LOCK_TIMEOUT_MS: Final = 10_000
 PG_COMMAND_TIMEOUT: Final = 60.0
 # How long a caller waits for a free pooled connection before the store reports an error.
 POOL_TIMEOUT: Final = 15.0
+# PostgreSQL: the channel a recorded delivery is announced on, and the longest pause between
+# attempts to listen again after the listening connection was lost (seconds).
+INBOX_CHANNEL: Final = "threadline_inbox"
+LISTEN_RETRY_MAX: Final = 30.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -192,6 +203,9 @@ def create_engine(url: URL, *, pool_size: int) -> AsyncEngine:
             },
         )
     return create_async_engine(url, pool_size=pool_size, max_overflow=2 * pool_size)
+
+
+_NOTIFY_INBOX: Final = text(f"NOTIFY {INBOX_CHANNEL}")
 
 
 class Conn(Protocol):
@@ -399,6 +413,12 @@ class Db:
         the construct differs."""
         return pg_insert(table) if self.pg else sqlite_insert(table)
 
+    async def notify_inbox(self, conn: Conn) -> None:
+        """PostgreSQL: tell every listening replica, when this transaction commits, that a
+        delivery was recorded (nothing on SQLite)."""
+        if self.pg:
+            await conn.execute(_NOTIFY_INBOX)
+
     @staticmethod
     async def advisory_lock(conn: Conn, key: int) -> None:
         """PostgreSQL only: a lock held until this transaction ends."""
@@ -406,6 +426,64 @@ class Db:
             bindparam("key", type_=BigInteger)
         )
         await conn.execute(stmt, {"key": key})
+
+
+class InboxListener:
+    """PostgreSQL: ``LISTEN`` on ``INBOX_CHANNEL`` over a connection of its own (outside the
+    pool); each notification calls ``on_notify``. Lost, it reconnects after a growing pause
+    and calls ``on_notify`` once more for what was recorded meanwhile."""
+
+    def __init__(self, url: URL, on_notify: Callable[[], None]) -> None:
+        self._url = url
+        self._on_notify = on_notify
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="threadline-inbox-listener")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _listen(self) -> None:
+        pause = 1.0
+        while True:
+            try:
+                conn = await asyncpg.connect(
+                    host=self._url.host,
+                    port=self._url.port,
+                    user=self._url.username,
+                    password=self._url.password,
+                    database=self._url.database,
+                    ssl=self._url.query.get("ssl"),
+                    timeout=PG_CONNECT_TIMEOUT,
+                )
+            except (*_DRIVER_ERRORS, ValueError) as exc:
+                log.warning("inbox notifications unavailable, polling: %s", describe(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, LISTEN_RETRY_MAX)
+                continue
+            try:
+                await self._until_lost(conn)
+                pause = 1.0
+                log.warning("inbox notifications lost, polling until they are back")
+            except _DRIVER_ERRORS as exc:
+                log.warning("inbox notifications failed, polling: %s", describe(exc))
+            finally:
+                with contextlib.suppress(*_DRIVER_ERRORS):
+                    await conn.close(timeout=PG_CONNECT_TIMEOUT)
+            await asyncio.sleep(pause)
+
+    async def _until_lost(self, conn: asyncpg.Connection) -> None:
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _: lost.set())
+        await conn.add_listener(INBOX_CHANNEL, lambda *_: self._on_notify())
+        self._on_notify()  # what was recorded while nobody listened
+        await lost.wait()
 
 
 def _count_statements(engine: Engine, activity: Activity) -> None:

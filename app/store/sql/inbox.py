@@ -156,7 +156,10 @@ class SqlInbox:
                 "available_at": now,
                 "received_at": now,
             }
-            return (await conn.execute(self._sql.record, row)).first() is not None
+            fresh = (await conn.execute(self._sql.record, row)).first() is not None
+            if fresh:
+                await db.notify_inbox(conn)
+            return fresh
 
     @guard
     async def claim_delivery(self, holder: str, lease_seconds: float) -> Delivery | None:

@@ -12,7 +12,7 @@ from app.store.compose import ComposedStore
 from app.store.sql import migrate
 from app.store.sql.approvals import SqlApprovals
 from app.store.sql.browse import SqlBrowse
-from app.store.sql.engine import Db, create_engine, engine_url, guard
+from app.store.sql.engine import Db, InboxListener, create_engine, engine_url, guard
 from app.store.sql.feedback import SqlFeedback
 from app.store.sql.home import SqlHomeReads
 from app.store.sql.inbox import SqlInbox
@@ -51,7 +51,9 @@ class SqlStore(ComposedStore):
     call; call ``migrate()`` before use and ``close()`` at the end. A malformed or unsupported
     URL raises ``StoreError`` here. A session is live while active within ``ttl_days`` and
     created within ``max_age_days`` (``app.store.types.is_live``). ``activity`` hears of each
-    transaction and statement (``app.store.sql.engine.Db``), for the metrics.
+    transaction and statement (``app.store.sql.engine.Db``), for the metrics. On PostgreSQL,
+    ``on_inbox`` is called whenever any replica records a delivery (``InboxListener``, from
+    ``migrate()`` until ``close()``).
 
     The store owns one engine (its connection pool); every role shares it through one ``Db``,
     and each call runs in its own transaction (``Db.write()`` or ``Db.read()``).
@@ -66,8 +68,14 @@ class SqlStore(ComposedStore):
         clock: Callable[[], datetime] = utcnow,
         pool_size: int = 5,
         activity: Callable[[str], None] | None = None,
+        on_inbox: Callable[[], None] | None = None,
     ) -> None:
         self._engine = create_engine(engine_url(url), pool_size=pool_size)
+        self._listener = (
+            InboxListener(self._engine.url, on_inbox)
+            if on_inbox is not None and self._engine.dialect.name == "postgresql"
+            else None
+        )
         self._db = Db(
             self._engine,
             ttl_days=ttl_days,
@@ -93,7 +101,10 @@ class SqlStore(ComposedStore):
     @guard
     async def migrate(self) -> str:
         """Upgrade to the head revision; safe when several replicas start at once."""
-        return await migrate.upgrade(self._db)
+        version = await migrate.upgrade(self._db)
+        if self._listener is not None:
+            self._listener.start()
+        return version
 
     @guard
     async def schema_version(self) -> str | None:
@@ -109,6 +120,8 @@ class SqlStore(ComposedStore):
 
     @guard
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
         await self._engine.dispose()
 
 
