@@ -188,9 +188,6 @@ def create_engine(url: URL, *, pool_size: int) -> AsyncEngine:
             # store recovers by itself once the database is back.
             pool_pre_ping=True,
             pool_recycle=1800,
-            # Every use is a whole transaction that ends in COMMIT or ROLLBACK, so a
-            # connection goes back to the pool clean: no ROLLBACK round trip on return.
-            pool_reset_on_return=None,
             connect_args={
                 "timeout": PG_CONNECT_TIMEOUT,
                 "command_timeout": PG_COMMAND_TIMEOUT,
