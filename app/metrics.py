@@ -128,6 +128,13 @@ class Metrics:
             buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 86400),
             registry=r,
         )
+        self.dashboard_signins = Counter(
+            "threadline_dashboard_signins",
+            "Sign-in attempts to the dashboard by method (token, slack) and outcome "
+            "(ok, refused, limited, unavailable)",
+            ["method", "outcome"],
+            registry=r,
+        )
         self.feedback_reasons = Counter(
             "threadline_feedback_reasons",
             "Reasons given in the thumbs-down modal",
@@ -188,6 +195,9 @@ class Metrics:
 
     def feedback_reason(self) -> None:
         self.feedback_reasons.inc()
+
+    def dashboard_signin(self, method: str, outcome: str) -> None:
+        self.dashboard_signins.labels(method=method, outcome=outcome).inc()
 
     def upstream(self, service: str, outcome: str) -> None:
         self.upstream_calls.labels(service=service, outcome=outcome).inc()

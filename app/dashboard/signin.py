@@ -139,13 +139,16 @@ def add_signin_routes(app: web.Application, deps: DashboardDeps) -> None:
         now = time.monotonic()
         if attempts.blocked(address, now):
             log.warning("dashboard token sign-in from %s refused: too many wrong tries", address)
+            deps.metrics.dashboard_signin("token", "limited")
             return page(request, status=429, error="Too many wrong tries. Wait 15 minutes.")
         if not token_matches(form.get("token", ""), config.token.reveal()):
             attempts.failed(address, now)
             log.info("dashboard token sign-in from %s: wrong token", address)
+            deps.metrics.dashboard_signin("token", "refused")
             return page(request, status=401, error="That token is not right.")
         attempts.succeeded(address)
         log.info("dashboard: an operator signed in with the token from %s", address)
+        deps.metrics.dashboard_signin("token", "ok")
         response = web.HTTPSeeOther(safe_next(form.get("next")))
         start_session(deps, response, Viewer(None, OPERATOR_NAME, True, None), "token")
         response.del_cookie(SIGNIN_COOKIE, path=SIGNIN_PATH)
@@ -185,6 +188,7 @@ def add_signin_routes(app: web.Application, deps: DashboardDeps) -> None:
             state.encode(), expected.encode()
         ):
             log.info("Slack sign-in callback refused: state missing, expired or not this one")
+            deps.metrics.dashboard_signin("slack", "refused")
             return _refused(page(request, status=400, error=_START_AGAIN))
         assert started is not None
         if request.query.get("error"):
@@ -201,12 +205,15 @@ def add_signin_routes(app: web.Application, deps: DashboardDeps) -> None:
                 team_id=team_id,
             )
         except SignInRefused as exc:
+            deps.metrics.dashboard_signin("slack", "refused")
             return _refused(page(request, status=403, error=str(exc)))
         except SignInUnavailable:
+            deps.metrics.dashboard_signin("slack", "unavailable")
             return _refused(
                 page(request, status=503, error="Slack could not be reached. Try again shortly.")
             )
         log.info("dashboard: %s signed in with Slack", who.user_id)
+        deps.metrics.dashboard_signin("slack", "ok")
         deps.memberships.forget(who.user_id)
         response = web.HTTPSeeOther(safe_next(started.get("x")))
         viewer = Viewer(who.user_id, who.name, who.user_id in config.admins, who.team_id)

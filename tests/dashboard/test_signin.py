@@ -134,7 +134,7 @@ async def test_a_workspace_member_signs_in_with_slack(
 
 
 async def test_a_member_of_another_workspace_is_refused(
-    page: Any, sign_in_with_slack: SignInWithSlack
+    page: Any, dashboard: Running, sign_in_with_slack: SignInWithSlack
 ) -> None:
     await sign_in_with_slack(page, "U5", team_id="T_OTHER", name="Mallory")
     assert urlsplit(page.url).path == "/dashboard/oidc/callback"
@@ -142,6 +142,8 @@ async def test_a_member_of_another_workspace_is_refused(
         "Only members of this bot's Slack workspace" in await page.get_by_role("alert").inner_text()
     )
     assert await session_cookie(page) is None
+    _, metrics = await dashboard.get("/metrics")
+    assert 'threadline_dashboard_signins_total{method="slack",outcome="refused"} 1.0' in metrics
 
 
 async def leave_for_slack(page: Any, slack: FakeSlack) -> str:
@@ -279,6 +281,9 @@ async def test_wrong_tokens_from_one_address_are_slowed_down(dashboard: Running)
     assert "Too many wrong tries" in html
     answer, _ = await form.post(dashboard.http, token=TOKEN)  # the right token waits too
     assert answer.status == 429
+    _, metrics = await dashboard.get("/metrics")
+    assert 'threadline_dashboard_signins_total{method="token",outcome="refused"} 10.0' in metrics
+    assert 'threadline_dashboard_signins_total{method="token",outcome="limited"} 2.0' in metrics
 
 
 async def test_without_slack_settings_there_is_no_slack_sign_in(
