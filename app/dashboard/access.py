@@ -41,7 +41,8 @@ MAX_CACHED_PEOPLE: Final = 1000
 # users.conversations pages of 200: enough for 4,000 channels a person is in.
 PAGE_SIZE: Final = 200
 MAX_PAGES: Final = 20
-CHANNEL_TYPES: Final = "public_channel,private_channel,mpim,im"
+# DMs are not asked for here: the person's DM with the bot comes from conversations.open.
+CHANNEL_TYPES: Final = "public_channel,private_channel,mpim"
 
 
 @dataclass(frozen=True)
@@ -137,21 +138,34 @@ async def _ask_slack(slack: AsyncWebClient, user_id: str) -> frozenset[str]:
             cursor = (answer.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:
                 break
-        dm = await slack.conversations_open(users=user_id)
-        channel = dm.get("channel")
-        if isinstance(channel, dict) and isinstance(channel.get("id"), str):
-            channels.add(channel["id"])
     except SlackApiError as exc:
-        error = exc.response.get("error")
-        if error in ("user_not_found", "user_not_visible", "cannot_dm_bot"):
-            log.info("dashboard viewer %s: Slack says %s; nothing visible", user_id, error)
-            return frozenset(channels)
-        log.warning("channels of %s unknown: Slack says %s", user_id, error)
-        raise _unavailable() from None
+        if exc.response.get("error") not in ("user_not_found", "user_not_visible"):
+            raise _unavailable(user_id, exc) from None
+        log.info("dashboard viewer %s: Slack does not know them; nothing visible", user_id)
+        return frozenset()
     except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("channels of %s unknown: %s", user_id, type(exc).__name__)
-        raise _unavailable() from None
-    return frozenset(channels)
+        raise _unavailable(user_id, exc) from None
+    dm = await _dm_with_bot(slack, user_id)
+    return frozenset(channels | ({dm} if dm else set()))
+
+
+async def _dm_with_bot(slack: AsyncWebClient, user_id: str) -> str | None:
+    """The person's DM with the bot (``conversations.open`` answers the existing one), or
+    None when Slack will not have one (a deactivated person, another bot)."""
+    try:
+        answer = await slack.conversations_open(users=user_id)
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        if status == 429 or status >= 500 or exc.response.get("error") == "ratelimited":
+            raise _unavailable(user_id, exc) from None
+        log.info("no DM with %s: Slack says %s", user_id, exc.response.get("error"))
+        return None
+    except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+        raise _unavailable(user_id, exc) from None
+    channel = answer.get("channel")
+    if isinstance(channel, dict) and isinstance(channel.get("id"), str):
+        return str(channel["id"])
+    return None
 
 
 def _ids(items: Any) -> set[str]:
@@ -160,7 +174,9 @@ def _ids(items: Any) -> set[str]:
     return {c["id"] for c in items if isinstance(c, dict) and isinstance(c.get("id"), str)}
 
 
-def _unavailable() -> web.HTTPServiceUnavailable:
+def _unavailable(user_id: str, exc: Exception) -> web.HTTPServiceUnavailable:
+    reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+    log.warning("channels of %s unknown: %s", user_id, reason)
     return web.HTTPServiceUnavailable(
         text="Slack could not tell which channels you are in right now. Try again in a minute.",
         headers={"Retry-After": "30"},

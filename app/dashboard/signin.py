@@ -209,9 +209,7 @@ def add_signin_routes(app: web.Application, deps: DashboardDeps) -> None:
             return _refused(page(request, status=403, error=str(exc)))
         except SignInUnavailable:
             deps.metrics.dashboard_signin("slack", "unavailable")
-            return _refused(
-                page(request, status=503, error="Slack could not be reached. Try again shortly.")
-            )
+            return _refused(page(request, status=503, error=_UNAVAILABLE))
         log.info("dashboard: %s signed in with Slack", who.user_id)
         deps.metrics.dashboard_signin("slack", "ok")
         deps.memberships.forget(who.user_id)
@@ -234,6 +232,10 @@ def add_signin_routes(app: web.Application, deps: DashboardDeps) -> None:
     app.router.add_post("/signout", sign_out)
 
 
+_UNAVAILABLE: Final = (
+    "Sign in with Slack is not working right now. Try again shortly, or ask whoever runs "
+    "Threadline."
+)
 _START_AGAIN: Final = "That sign-in took too long or was started elsewhere. Please start again."
 
 

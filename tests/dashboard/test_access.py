@@ -128,6 +128,14 @@ async def test_when_slack_cannot_say_the_answer_is_503_not_a_guess(slack: FakeSl
         await Memberships().channels_of(deps_for(slack).slack, "U2")
 
 
+async def test_a_person_without_a_dm_still_sees_their_channels(slack: FakeSlack) -> None:
+    slack.fail("conversations.open", status=200, error="user_disabled")
+    assert await Memberships().channels_of(deps_for(slack).slack, "U2") == {"C1", "G3"}
+    slack.fail("conversations.open", status=503)
+    with pytest.raises(web.HTTPServiceUnavailable):
+        await Memberships().channels_of(deps_for(slack).slack, "U2")
+
+
 async def test_a_person_slack_does_not_know_sees_nothing(slack: FakeSlack) -> None:
     slack.on("users.conversations", lambda params: {"ok": False, "error": "user_not_found"})
     assert await Memberships().channels_of(deps_for(slack).slack, "U404") == frozenset()

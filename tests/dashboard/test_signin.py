@@ -206,7 +206,7 @@ async def test_wrong_app_credentials_are_an_operator_problem_not_a_crash(
             await page.goto("/dashboard/signin")
             await page.get_by_role("link", name="Sign in with Slack").click()
             await page.wait_for_load_state()
-            assert "could not be reached" in await page.get_by_role("alert").inner_text()
+            assert "not working right now" in await page.get_by_role("alert").inner_text()
             assert slack.oidc.token_requests[-1]["client_id"] == slack.oidc.client_id
         finally:
             await context.close()
