@@ -314,3 +314,39 @@ async def test_without_any_sign_in_setting_the_dashboard_is_404(
             running.url + "/dashboard/signin", data={"token": TOKEN}, allow_redirects=False
         ) as r:
             assert r.status == 404
+
+
+async def test_hostile_sign_in_requests_get_a_4xx_and_sign_nobody_in(dashboard: Running) -> None:
+    form = await SignInForm(dashboard.url).open(dashboard.http)
+    signin = dashboard.url + "/dashboard/signin"
+    cookie = {"Cookie": f"threadline_signin={form.cookie}"}
+    hostile: list[tuple[str, str, bytes, dict[str, str]]] = [
+        ("POST", signin, b"--x\r\nbroken", {"Content-Type": "multipart/form-data", **cookie}),
+        ("POST", signin, b"token=\xff\xfe&csrf_token=\xff", {**cookie}),
+        (
+            "POST",
+            signin,
+            b'{"token": "' + TOKEN.encode() + b'"}',
+            {"Content-Type": "application/json"},
+        ),
+        (
+            "GET",
+            dashboard.url + "/dashboard/oidc/callback?state=" + "s" * 6000 + "&code=c",
+            b"",
+            {},
+        ),
+        ("GET", dashboard.url + "/dashboard/oidc/callback?state=a&state=b&code=c", b"", {}),
+        (
+            "GET",
+            dashboard.url + "/dashboard/",
+            b"",
+            {"Cookie": "threadline_dashboard=" + "A." * 2000},
+        ),
+        ("GET", dashboard.url + "/dashboard/", b"", {"Cookie": 'threadline_dashboard="\\x00;."'}),
+    ]
+    for method, url, body, headers in hostile:
+        async with dashboard.http.request(
+            method, url, data=body, headers=headers, allow_redirects=False
+        ) as r:
+            assert r.status in (303, 400, 401, 403, 413, 414, 431), (url[:80], r.status)
+            assert "threadline_dashboard" not in r.cookies, url[:80]
