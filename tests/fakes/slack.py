@@ -1068,7 +1068,11 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.user:
         uid, _, name = spec.partition("=")
         slack.users[uid] = {"real_name": name or uid, "display_name": (name or uid).split()[0]}
-    run(serve_forever(slack))
+    sign_in = [  # Sign in with Slack to the dashboard (signs in as U1 of T1)
+        f"SLACK_CLIENT_ID={slack.oidc.client_id}",
+        f"SLACK_CLIENT_SECRET={slack.oidc.client_secret}",
+    ]
+    run(serve_forever(slack, sign_in))
 
 
 if __name__ == "__main__":
