@@ -301,6 +301,14 @@ class Leases(Protocol):
 
     async def release_lease(self, session_id: str, holder: str, fence: int) -> None: ...
 
+    async def acquire_lease_for_key(
+        self, key: str, holder: str, lease_seconds: float
+    ) -> tuple[Session | None, int | None]:
+        """``resolve(key)`` and ``acquire_lease`` on its session, as one step: the live
+        session the key points to (None: none) and the new fencing token (None: the lease is
+        held). With a token, the session is as it stands under the lease."""
+        ...
+
 
 class Transcripts(Protocol):
     """A session's transcript, the turns that wrote it, and what they cost.

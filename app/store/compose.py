@@ -192,6 +192,11 @@ class ComposedStore:
     async def release_lease(self, session_id: str, holder: str, fence: int) -> None:
         await self._leases.release_lease(session_id, holder, fence)
 
+    async def acquire_lease_for_key(
+        self, key: str, holder: str, lease_seconds: float
+    ) -> tuple[Session | None, int | None]:
+        return await self._leases.acquire_lease_for_key(key, holder, lease_seconds)
+
     # Transcripts -------------------------------------------------------------------------
     async def load_transcript(self, session_id: str) -> list[TranscriptEntry]:
         return await self._transcripts.load_transcript(session_id)

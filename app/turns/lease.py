@@ -49,6 +49,14 @@ class Leases:
         fence = await self._store.acquire_lease(session.id, self.holder, self.seconds)
         return None if fence is None else SessionLease(session, fence)
 
+    async def acquire_for_key(self, key: str) -> tuple[Session | None, SessionLease | None]:
+        """The live session ``key`` points to (None: none) and its lease (None: another turn
+        of it runs), in one store call; the session is as it stands under the lease."""
+        session, fence = await self._store.acquire_lease_for_key(key, self.holder, self.seconds)
+        if session is None or fence is None:
+            return session, None
+        return session, SessionLease(session, fence)
+
     async def release(self, lease: SessionLease) -> None:
         if lease.released:
             return

@@ -229,7 +229,10 @@ class TurnPipeline:
         if refusal is not None:
             await self._refuse(refusal.reason, refusal.note, inbound, delivery, turn_id)
             return
-        session = await self._store.resolve(inbound.key)
+        # The session as it stands under its lease: a turn that finished meanwhile (another
+        # door of the conversation) may have made it internal, and the audience rule must
+        # see that.
+        session, lease = await self._leases.acquire_for_key(inbound.key)
         if session is None:
             if not surface.starts_conversations:
                 # A comment on an item that no live conversation owns (any more).
@@ -237,15 +240,15 @@ class TurnPipeline:
                 await self._store.finish_delivery(delivery.id, holder, "done")
                 return
             session = await self._new_session(inbound.key, turn_id)
-        lease = await self._leases.acquire(session)
+            lease = await self._leases.acquire(session)
+            if lease is not None:
+                # Read again under the lease (a replica that won the key may have run a turn).
+                session = await self._store.get_session(session.id) or session
+                lease.session = session
         if lease is None:
             # Another turn of this conversation is running (another door, another replica).
             await self._store.release_delivery(delivery.id, holder, 0.5)
             return
-        # Read again under the lease: a turn that finished meanwhile (another door of the
-        # conversation) may have made it internal, and the audience rule must see that.
-        session = await self._store.get_session(session.id) or session
-        lease.session = session
         t0 = asyncio.get_running_loop().time()
         turn = Turn(turn_id, inbound, delivery, lease, record, session, self._clock(), t0)
         turn.followup = followup

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.store.memory.tables import Tables
+from app.store.types import Session
 
 
 class MemoryLeases:
@@ -24,6 +25,23 @@ class MemoryLeases:
             row.lease_until = now + timedelta(seconds=lease_seconds)
             row.fence += 1
             return row.fence
+
+    async def acquire_lease_for_key(
+        self, key: str, holder: str, lease_seconds: float
+    ) -> tuple[Session | None, int | None]:
+        t = self._t
+        now = t.now()
+        async with t.lock:
+            link = t.keys.get(key)
+            row = t.sessions.get(link.session_id) if link is not None else None
+            if row is None or not t.is_live(row.session, now):
+                return None, None
+            if row.lease_until is not None and row.lease_until >= now:
+                return row.session, None
+            row.lease_holder = holder
+            row.lease_until = now + timedelta(seconds=lease_seconds)
+            row.fence += 1
+            return row.session, row.fence
 
     async def renew_lease(
         self, session_id: str, holder: str, fence: int, lease_seconds: float

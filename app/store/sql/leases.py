@@ -3,6 +3,9 @@
 Each operation is a single compare-and-set ``UPDATE`` whose ``WHERE`` states its precondition
 (lease free or lapsed; or held by this holder under this fence), so of concurrent callers only
 one matches, on either backend, without explicit locks. Acquiring increments ``fence``.
+``acquire_lease_for_key`` looks the key up and acquires in one transaction; its ``UPDATE``
+returns the session row as it stands under the lease (what another turn committed just
+before is in it).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from sqlalchemy import bindparam, or_, update
 
 from app.store.schema import sessions
 from app.store.sql.engine import Db, guard
+from app.store.sql.rows import RESOLVE, to_session
+from app.store.types import Session, born_since, live_since
 
 _HOLDER: Final = bindparam("p_holder", type_=sessions.c.lease_holder.type)
 _HELD = (
@@ -31,6 +36,7 @@ _ACQUIRE: Final = (
     .values(lease_holder=_HOLDER, lease_until=bindparam("p_until"), fence=sessions.c.fence + 1)
     .returning(sessions.c.fence)
 )
+_ACQUIRE_ROW: Final = _ACQUIRE.returning(*sessions.c)
 _RENEW: Final = update(sessions).where(*_HELD).values(lease_until=bindparam("p_until"))
 _RELEASE: Final = update(sessions).where(*_HELD).values(lease_holder=None, lease_until=None)
 
@@ -50,6 +56,32 @@ class SqlLeases:
             acquired = {"p_sid": session_id, "p_holder": holder, "p_now": now, "p_until": until}
             fence = (await conn.execute(_ACQUIRE, acquired)).scalar_one_or_none()
         return int(fence) if fence is not None else None
+
+    @guard
+    async def acquire_lease_for_key(
+        self, key: str, holder: str, lease_seconds: float
+    ) -> tuple[Session | None, int | None]:
+        db = self._db
+        now = db.now()
+        limits = {
+            "p_key": key,
+            "p_live_since": live_since(now, db.ttl),
+            "p_born_since": born_since(now, db.max_age),
+        }
+        async with db.write() as conn:
+            found = (await conn.execute(RESOLVE, limits)).first()
+            if found is None:
+                return None, None
+            acquired = {
+                "p_sid": found.id,
+                "p_holder": holder,
+                "p_now": now,
+                "p_until": now + timedelta(seconds=lease_seconds),
+            }
+            row = (await conn.execute(_ACQUIRE_ROW, acquired)).first()
+        if row is None:
+            return to_session(found), None
+        return to_session(row), int(row.fence)
 
     @guard
     async def renew_lease(

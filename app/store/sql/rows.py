@@ -6,15 +6,30 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Row, and_, or_, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, or_, select, update
 
 from app.core import Usage
-from app.store.schema import session_events, sessions
+from app.store.schema import session_events, session_keys, sessions
 from app.store.sql.engine import Conn
 from app.store.types import Delivery, Session, TurnRecord, born_since, live_since
 
 # Built once: every event row is inserted by this one statement.
 _INSERT_EVENT: Final = session_events.insert()
+
+# A key's live session: ``live`` with its limits bound (``p_live_since``, ``p_born_since``).
+RESOLVE: Final = (
+    select(sessions)
+    .join(session_keys, session_keys.c.session_id == sessions.c.id)
+    .where(
+        session_keys.c.key == bindparam("p_key"),
+        # ``live`` below, with its limits bound: the same rule.
+        and_(
+            sessions.c.status == "active",
+            sessions.c.last_active_at >= bindparam("p_live_since"),
+            sessions.c.created_at >= bindparam("p_born_since"),
+        ),
+    )
+)
 
 
 def live(now: datetime, ttl: timedelta, max_age: timedelta) -> ColumnElement[bool]:

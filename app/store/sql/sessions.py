@@ -16,13 +16,13 @@ from __future__ import annotations
 import uuid
 from typing import Final
 
-from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from app.core import KeyClaim
 from app.errors import StoreError
 from app.store.schema import session_events, session_keys, sessions
 from app.store.sql.engine import Db, guard
-from app.store.sql.rows import insert_event, live, raise_audience_in, to_session
+from app.store.sql.rows import RESOLVE, insert_event, live, raise_audience_in, to_session
 from app.store.types import (
     ENDED_STATUSES,
     KeyLink,
@@ -38,21 +38,8 @@ from app.store.types import (
 REGISTER_ROUNDS = 5
 
 
-# Built once (each turn looks its session up twice); each call binds its values.
+# Built once (a session by its id is read often); each call binds it.
 _GET: Final = select(sessions).where(sessions.c.id == bindparam("p_sid"))
-_RESOLVE: Final = (
-    select(sessions)
-    .join(session_keys, session_keys.c.session_id == sessions.c.id)
-    .where(
-        session_keys.c.key == bindparam("p_key"),
-        # ``rows.live`` with its limits bound: the same rule.
-        and_(
-            sessions.c.status == "active",
-            sessions.c.last_active_at >= bindparam("p_live_since"),
-            sessions.c.created_at >= bindparam("p_born_since"),
-        ),
-    )
-)
 
 
 class SqlSessions:
@@ -106,7 +93,7 @@ class SqlSessions:
             "p_born_since": born_since(now, db.max_age),
         }
         async with db.read() as conn:
-            row = (await conn.execute(_RESOLVE, limits)).first()
+            row = (await conn.execute(RESOLVE, limits)).first()
         return to_session(row) if row is not None else None
 
     @guard
