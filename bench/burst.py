@@ -150,6 +150,7 @@ class VisibleSlackProcess(FakeProcess):
     def __init__(self, people: int) -> None:
         super().__init__("bench.visible_slack", "--people", str(people))
         self.calls: Counter[str] = Counter()
+        self.in_thread: dict[tuple[str, str], list[float]] = {}  # when each call was made
         self._waiting: dict[tuple[str, str], list[tuple[str, asyncio.Future[float]]]] = {}
         self._reader: asyncio.Task[None] | None = None
 
@@ -180,6 +181,9 @@ class VisibleSlackProcess(FakeProcess):
         while line := await self._proc.stdout.readline():
             record = json.loads(line)
             self.calls[record["call"]] += 1
+            if "thread" in record:
+                where = (record["channel"], record["thread"])
+                self.in_thread.setdefault(where, []).append(float(record["when"]))
             if "text" not in record:
                 continue
             waiting = self._waiting.get((record["channel"], record["thread"]), [])
@@ -274,6 +278,7 @@ class Load:
     lost: int = 0
     retried: int = 0  # deliveries not acknowledged with a 200 within 3 s, so sent again
     acks: list[float] = field(default_factory=list)  # seconds to each acknowledgement
+    first_call: list[float] = field(default_factory=list)  # seconds to the turn's first call
 
     async def turn(self, n: int, k: int, channel: str, thread: str | None) -> tuple[float, str]:
         """Person ``n`` mentions the bot (in ``thread``, or starting one); returns the seconds
@@ -292,7 +297,10 @@ class Load:
         await asyncio.gather(
             *(self._deliver(body) for body in slack_events(channel, user, text, ts, thread))
         )
-        return await asyncio.wait_for(visible, REPLY_TIMEOUT) - start, root
+        seconds = await asyncio.wait_for(visible, REPLY_TIMEOUT) - start
+        made = [w for w in self.slack.in_thread.get((channel, root), []) if w >= start]
+        self.first_call.append(min(made) - start)
+        return seconds, root
 
     async def person(self, n: int, turns: int, channel: str) -> list[float]:
         """``turns`` mentions in one thread, each once the previous answer is visible."""
@@ -393,6 +401,7 @@ class Run:
     lost: int = 0
     retried: int = 0
     ack_p99: float = 0.0
+    first_call_p50: float = 0.0  # from the event to the first Slack call about its thread
     profile: dict[str, float] = field(default_factory=dict)  # share of samples by package
     processes: int = 1  # the bot's (replicas)
     turn_seconds: float = 0.0  # mean time of a turn once claimed (the app's /metrics), 0: unknown
@@ -459,7 +468,7 @@ async def measure(
         cpu = sum(b.cpu_seconds() for b in bots)
         others = fakes_and_load_cpu(slack, claude)
         calls = Counter(slack.calls)
-        load.lost, load.retried, load.acks = 0, 0, []
+        load.lost, load.retried, load.acks, load.first_call = 0, 0, [], []
         spy = Profiler(bots[0].pid, workdir / f"{_slug(config.label)}.folded") if profile else None
         start = time.monotonic()
         results = await asyncio.gather(
@@ -477,6 +486,7 @@ async def measure(
             lost=load.lost,
             retried=load.retried,
             ack_p99=percentile(load.acks, 99),
+            first_call_p50=percentile(load.first_call, 50),
             processes=len(bots),
             others_cpu_seconds=fakes_and_load_cpu(slack, claude) - others,
         )
@@ -717,6 +727,10 @@ def section(runs: dict[str, Run], threads: int, turns: int, saved: Path | None) 
     rows: list[tuple[str, list[str]]] = [
         ("p50, event POST → reply visible", [f"{1000 * r.p50:.0f} ms" for r in columns]),
         ("p99", [f"{1000 * r.p99:.0f} ms" for r in columns]),
+        (
+            "p50, event POST → first Slack call in the thread",
+            [f"{1000 * r.first_call_p50:.0f} ms" for r in columns],
+        ),
         (
             "time in the turn once claimed (mean)",
             [f"{1000 * r.turn_seconds:.0f} ms" if r.turn_seconds else "—" for r in columns],

@@ -1,10 +1,11 @@
 """The fake Slack of the burst benchmark, as its own process, saying what users would see.
 
 ``python -m bench.visible_slack --port 0 --people 50`` prints the base URL, then one JSON
-line per Web API call: ``{"call": method}``, and for a call that leaves a bot message with
-its final text (``chat.postMessage``, ``chat.update``, ``chat.stopStream``) also the
-channel, the thread, that text and ``time.monotonic()`` (one clock for every process on the
-machine). A streamed reply is visible when its stream stops, not while it is appended to.
+line per Web API call: ``{"call": method, "when": time.monotonic()}`` (one clock for every
+process on the machine), with the ``channel`` and ``thread`` the call is about when it names
+them; and for a call that leaves a bot message with its final text (``chat.postMessage``,
+``chat.update``, ``chat.stopStream``) also that ``text``. A streamed reply is visible when
+its stream stops, not while it is appended to.
 
 ``POST /bench/say`` with ``{"channel", "user", "text", "thread_ts"?}`` records a person's
 message the way Slack does before it sends the event, and answers its ``ts``; so the thread
@@ -57,16 +58,16 @@ class VisibleSlack(FakeSlack):
         self, method: str, params: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         status, body, extra = super()._dispatch(method, params, headers)
-        record: dict[str, Any] = {"call": method}
+        record: dict[str, Any] = {"call": method, "when": time.monotonic()}
+        channel = str(params.get("channel") or params.get("channel_id") or "")
+        if params.get("thread_ts"):
+            record.update(channel=channel, thread=str(params["thread_ts"]))
+        elif (ts := params.get("ts")) and (msg := self.message(channel, str(ts))) is not None:
+            record.update(channel=channel, thread=msg.thread_ts or msg.ts)
         if body.get("ok") and method in FINAL:
             msg = self.message(str(body["channel"]), str(body["ts"]))
             if msg is not None and not (msg.streamed and not msg.stopped):
-                record.update(
-                    channel=msg.channel,
-                    thread=msg.thread_ts or msg.ts,
-                    text=msg.text,
-                    when=time.monotonic(),
-                )
+                record.update(channel=msg.channel, thread=msg.thread_ts or msg.ts, text=msg.text)
         sys.stdout.write(json.dumps(record) + "\n")
         sys.stdout.flush()
         return status, body, extra

@@ -104,6 +104,15 @@ async def test_the_visible_slack_reports_a_reply_when_its_final_text_is_recorded
         ("chat.postMessage", "C2", "top level"),
     ]
     assert finals[0]["thread"] == root and finals[1]["thread"] != root
+    # Every call about the thread says so, with its time: the turn's first call can be found.
+    about_thread = [r["call"] for r in records if r.get("thread") == root]
+    assert about_thread == [
+        "chat.startStream",
+        "chat.appendStream",
+        "chat.stopStream",
+        "conversations.replies",
+    ]
+    assert all(isinstance(r["when"], float) for r in records)
     assert [m["text"] for m in thread["messages"]] == ["<@UBOT> hi", "echo: hi"]
     assert person["user"]["real_name"] == "Person 1"
 
