@@ -554,6 +554,27 @@ async def _pg_counts(config: Config, *, settle: float) -> int:
     return int(value or 0)
 
 
+async def reachable(server: str) -> bool:
+    """Whether PostgreSQL answers at ``server`` and lets us create databases (said if not)."""
+    try:
+        conn = await asyncpg.connect(server, timeout=10)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        shown = make_url(server).render_as_string(hide_password=True)
+        print(f"bench: burst: no PostgreSQL runs, {shown} refused: {err}", file=sys.stderr)
+        return False
+    try:
+        if await conn.fetchval(
+            "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+        ):
+            return True
+        print(
+            "bench: burst: no PostgreSQL runs, the role may not create databases", file=sys.stderr
+        )
+        return False
+    finally:
+        await conn.close()
+
+
 @contextlib.asynccontextmanager
 async def fresh_database(server: str, name: str) -> Any:
     """A new, empty PostgreSQL database on ``server``, dropped afterwards; yields its URL."""
@@ -616,6 +637,8 @@ async def burst(
         url = f"sqlite:///{workdir / 'burst-before.db'}"
         config = Config(f"SQLite at {before}", app, code, [url])
         runs["before"] = await measure(config, workdir, threads, turns)
+    if postgres and not await reachable(postgres):
+        postgres = None
     if postgres:
         name = f"threadline_burst_{os.getpid()}"
         async with fresh_database(postgres, name + "_1") as url:
