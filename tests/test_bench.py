@@ -14,7 +14,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bench.__main__ import splice
 from bench.baseline.bot import build
-from bench.burst import by_package, slack_events
+from bench.burst import slack_events
+from bench.profile import by_package
 from bench.visible_slack import VisibleSlack
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
