@@ -373,8 +373,10 @@ class Threadline:
                 first_time=self.store.remember_once,
             )
         )
+        dashboard = None
         if self.settings.dashboard is not None:
-            surfaces.register(DashboardSurface(self.live, self.settings.public_url))
+            dashboard = DashboardSurface(self.live, self.settings.public_url)
+            surfaces.register(dashboard)
         tools: list[Tool] = []
         for integration in configured_integrations(
             self.settings, self._http, self.store.remember_posted
@@ -399,7 +401,8 @@ class Threadline:
             repos = frozenset(github.repos) if github else frozenset[str]()
             # A job on a public repository asks for approval like filing there would.
             audience = GitHubClient(github, self._http).repository_audience if github else None
-            tools.extend(job_tools(self.jobs, repos, audience))
+            page = dashboard.page_url if dashboard is not None else None
+            tools.extend(job_tools(self.jobs, repos, audience, page))
         return surfaces, ToolRegistry(tools)
 
     def _wake(self) -> None:

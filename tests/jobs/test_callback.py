@@ -137,3 +137,15 @@ async def test_expiry_and_a_late_report(fakes: Fakes, sqlite_url: str) -> None:
         still = await bot.store.get_job(job.id)
         assert still is not None and still.status == "expired"
         assert replies(f.slack, "C1", root)[-1] == "The job timed out; want me to retry?"
+
+
+async def test_the_job_comes_with_a_link_to_its_dashboard_page(
+    fakes: Fakes, sqlite_url: str
+) -> None:
+    f = fakes
+    token = "operator-token-0123456789"
+    async with start(f, sqlite_url, runner="callback", DASHBOARD_TOKEN=token) as bot:
+        _, job = await start_job(bot, f)
+        tool_result = f.claude.requests[-1]["messages"][-1]["content"][0]
+        page = f"https://threadline.example.com/dashboard/sessions/{job.session_id}"
+        assert job.id in str(tool_result["content"]) and page in str(tool_result["content"])

@@ -26,6 +26,7 @@ MAX_INSTRUCTIONS: Final = 20_000
 _REPO_RE: Final = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _JOB_ID_RE: Final = re.compile(r"^[0-9a-f]{20}$")
 RepositoryAudience = Callable[[str], Awaitable[Audience]]
+SessionPage = Callable[[str], str | None]
 _JOB_ID: Final = {"type": "string", "description": "the job id start_background_job returned"}
 
 
@@ -70,10 +71,12 @@ class StartBackgroundJob(_JobTool):
         jobs: JobService,
         repos: frozenset[str],
         repository_audience: RepositoryAudience | None = None,
+        page: SessionPage | None = None,
     ) -> None:
         super().__init__(jobs)
         self._repos = frozenset(r.lower() for r in repos)
         self._repository_audience = repository_audience
+        self._page = page
 
     async def target_audience(self, args: dict[str, Any]) -> Audience | None:
         """PUBLIC when the job works on a public repository (what it pushes there is public),
@@ -121,12 +124,16 @@ class StartBackgroundJob(_JobTool):
             )
         except IntegrationError as exc:
             return self._failed(exc, "start the job")
+        page = self._page(ctx.session_id) if self._page is not None else None
+        follow = (
+            f" People can follow it on the conversation's dashboard page: {page}." if page else ""
+        )
         return ToolResult(
             f"Started background job {job.id} ({title!r}"
             + (f" on {repo}" if repo else "")
             + f"). It runs on its own; its result will come back to this conversation as a "
-            f"message when it ends (it expires after {self._minutes()}). Tell the user it "
-            "started, with its id; do not wait for it."
+            f"message when it ends (it expires after {self._minutes()}).{follow} Tell the user "
+            "it started, with its id; do not wait for it."
         )
 
     def _repo(self, args: dict[str, Any]) -> str | None:
@@ -206,11 +213,13 @@ def job_tools(
     jobs: JobService,
     repos: frozenset[str],
     repository_audience: RepositoryAudience | None = None,
+    page: SessionPage | None = None,
 ) -> list[Tool]:
     """The job tools to offer when a runner is configured; ``repository_audience`` tells a
-    public repository (GitHub's answer), when GitHub is configured."""
+    public repository (GitHub's answer), when GitHub is configured; ``page`` is a session's
+    dashboard page, when the dashboard is on (a link Claude can show)."""
     return [
-        StartBackgroundJob(jobs, repos, repository_audience),
+        StartBackgroundJob(jobs, repos, repository_audience, page),
         ContinueBackgroundJob(jobs),
         CancelBackgroundJob(jobs),
     ]
