@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check || { echo "a dependency is missing: if pyproject.toml lists one $(LOCK) lacks, run make lock"; exit 1; }
 	touch $(STAMP)
 
 run: $(STAMP)
