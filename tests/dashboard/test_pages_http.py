@@ -15,8 +15,9 @@ from app.errors import StoreError
 from app.store import MemoryStore
 from app.store.base import Session, SessionPage, SessionQuery
 from tests.dashboard.conftest import TOKEN, StartDashboard
+from tests.fakes.anthropic import FakeAnthropic, Hang, Reply
 from tests.fakes.slack import FakeSlack
-from tests.harness import Running, mention, new_ts, replies
+from tests.harness import Running, eventually, mention, new_ts, replies
 
 
 class FlakyStore(MemoryStore):
@@ -204,3 +205,21 @@ async def test_the_live_stream_sends_what_the_page_does_not_have(
     newer = next(e for e in events if e["event"] == "entries")
     assert "second words" in newer["data"] and "first words" not in newer["data"]
     assert newer["id"] == "4"
+
+
+async def test_the_list_shows_which_conversations_are_answering_now(
+    client: aiohttp.ClientSession, bot: Running, slack: FakeSlack, claude: FakeAnthropic
+) -> None:
+    root, session_id = await conversation(bot, slack, "a quick one")
+    claude.script(Hang(3, then=Reply(text="a slow answer")))
+    await bot.send_event(mention("and a slow one", thread_ts=root))
+    # the model has the question: the turn holds its conversation's lease until it answers
+    await eventually(lambda: len(claude.requests) == 2, what="the second turn's model call")
+    assert await bot.store.running_sessions([session_id]) == {session_id}
+    async with client.get("/dashboard/") as answer:
+        assert "answering now" in await answer.text()
+    async with client.get(f"/dashboard/sessions/{session_id}") as answer:
+        assert "A turn is running now" in await answer.text()
+    await bot.idle()
+    async with client.get("/dashboard/") as answer:
+        assert "answering now" not in await answer.text()
