@@ -112,3 +112,21 @@ async def test_an_ended_conversation_takes_no_reply(
     )
     assert answer.status == 409
     assert await dashboard.store.pending_count(f"threadline:dashboard:{session.id}") == 0
+
+
+async def test_an_open_page_shows_what_is_said_in_slack_meanwhile(
+    dashboard: Running, signed_in_page: Any, slack: FakeSlack
+) -> None:
+    page = signed_in_page
+    root = await start_thread(dashboard, slack, "first, in Slack")
+    session = await dashboard.store.resolve(f"threadline:slack:C1::{root}")
+    assert session is not None
+    await page.goto(f"/dashboard/sessions/{session.id}")
+    entries = page.locator("#transcript .entry")
+    assert await entries.count() == 2
+    await dashboard.send_event(mention("then more, in Slack", thread_ts=root))
+    await entries.nth(3).wait_for()  # the message and its answer, without a reload
+    assert await entries.count() == 4
+    assert "then more, in Slack" in await entries.nth(2).inner_text()
+    # the new entries' times are shown in the viewer's zone too
+    assert not (await entries.nth(3).locator("time").inner_text()).endswith("UTC")
