@@ -12,8 +12,7 @@ nothing is mounted and every path under it answers 404. The parts::
     pages     the pages: list, search, a conversation, actions, the reply box, live updates
     templates/, static/   Jinja2 templates (autoescaped) and the stylesheet and script
 
-Pages render with ``auth.render``, which gives every template ``viewer`` (None before sign-in)
-and ``csrf_token``.
+Every template gets ``viewer`` (None before sign-in) and ``csrf_token`` (``auth``).
 """
 
 from __future__ import annotations

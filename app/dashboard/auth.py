@@ -13,10 +13,11 @@ id, team id and display name (none for an operator signed in with ``DASHBOARD_TO
 they signed in, a random CSRF token and the expiry, 12 hours after sign-in. Whether someone is
 an admin is decided on every request from ``DASHBOARD_ADMINS``, never stored.
 
-CSRF: every page that has a form puts ``csrf_token(request)`` in a hidden ``csrf_token``
-field; ``checked_form`` answers 403 when a POST lacks it or carries another (a 4xx, never a
-redirect). The sign-in form, posted before there is a session, is bound the same way to a
-short-lived ``threadline_signin`` cookie.
+Every template rendered for a request (``aiohttp_jinja2.render_template``) gets ``viewer``
+(None on the sign-in page) and ``csrf_token``. CSRF: every page that has a form puts
+``csrf_token`` in a hidden ``csrf_token`` field; ``checked_form`` answers 403 when a POST
+lacks it or carries another (a 4xx, never a redirect). The sign-in form, posted before there
+is a session, is bound the same way to a short-lived ``threadline_signin`` cookie.
 
 Every answer under ``/dashboard`` carries headers that keep it out of frames and caches and
 limit scripts to our own files (``SECURITY_HEADERS``).
@@ -27,7 +28,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -110,18 +111,6 @@ def set_csrf(request: web.Request, token: str) -> None:
     """Bind the forms of this page to ``token`` (the sign-in page, before any session)."""
     request[_CSRF] = token
     template_context(request)
-
-
-def render(
-    request: web.Request,
-    template: str,
-    context: Mapping[str, Any] | None = None,
-    *,
-    status: int = 200,
-) -> web.Response:
-    """A page from ``template`` with ``context``, plus ``viewer`` and ``csrf_token``."""
-    full = {"viewer": current_viewer(request), "csrf_token": csrf_token(request), **(context or {})}
-    return aiohttp_jinja2.render_template(template, request, full, status=status)
 
 
 async def checked_form(request: web.Request) -> MultiDictProxy[str]:

@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict
 from typing import Final
 
+import aiohttp_jinja2
 from aiohttp import web
 
 from app.dashboard.auth import (
@@ -35,7 +36,6 @@ from app.dashboard.auth import (
     checked_form,
     end_session,
     read_session,
-    render,
     safe_next,
     set_cookie,
     set_csrf,
@@ -108,9 +108,9 @@ def add_signin_routes(app: web.Application, deps: DashboardDeps) -> None:
         nonce = secrets.token_urlsafe(32)
         set_csrf(request, nonce)
         next_path = safe_next(request.query.get("next"))
-        response = render(
-            request,
+        response = aiohttp_jinja2.render_template(
             "signin.html",
+            request,
             {
                 "slack": slack is not None,
                 "token": config.token is not None,

@@ -10,7 +10,8 @@
 * ``dashboard``: the app started with ``dashboard_env``.
 * ``browser``: a headless Chromium through Playwright (``CHROMIUM_PATH``, or ``chromium`` /
   ``chromium-browser`` on PATH); the test is skipped, saying why, when there is none.
-* ``page``: a fresh browser context's page, not signed in, whose relative URLs go to the app.
+* ``page``: a fresh browser context's page, not signed in, whose relative URLs go to the app
+  (with the pages' Content-Security-Policy bypassed, so tests may evaluate strings).
 * ``signed_in_page``: the same, signed in with ``DASHBOARD_TOKEN`` (an operator: sees all).
 * ``sign_in_with_slack(page, user_id, **details)``: goes through Sign in with Slack on the
   fake as that person, and returns the page on the dashboard.
@@ -128,7 +129,10 @@ async def browser() -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def page(browser: Any, dashboard: Running) -> AsyncIterator[Any]:
-    context = await browser.new_context(base_url=dashboard.url)
+    # Playwright evaluates string predicates (``wait_for_function``) with eval, which the
+    # dashboard's Content-Security-Policy forbids; the pages are checked under their real policy
+    # in test_signin.
+    context = await browser.new_context(base_url=dashboard.url, bypass_csp=True)
     context.set_default_timeout(10_000)
     try:
         yield await context.new_page()

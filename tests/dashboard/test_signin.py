@@ -10,10 +10,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import pytest
+from playwright.async_api import Error as PlaywrightError
 
 from tests.dashboard.conftest import TOKEN, StartDashboard, sign_in_with_token
 from tests.fakes.slack import FakeSlack
-from tests.harness import Running, base_env, run_app
+from tests.harness import Running, base_env, mention, run_app
 
 SignInWithSlack = Callable[..., Awaitable[Any]]
 
@@ -111,6 +113,32 @@ async def test_a_post_without_a_session_is_401_and_a_page_redirects(dashboard: R
         assert parse_qs(location.query) == {"next": ["/dashboard/sessions/whatever"]}
         assert r.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+
+
+async def test_the_pages_work_under_their_content_security_policy(
+    browser: Any, dashboard: Running
+) -> None:
+    """The dashboard's own script runs, an injected inline one does not, and nothing the
+    pages do is refused by the policy (the other tests bypass it)."""
+    assert await dashboard.send_event(mention("a conversation to look at")) == 200
+    await dashboard.idle()
+    context = await browser.new_context(base_url=dashboard.url)
+    refused: list[str] = []
+    try:
+        page = await context.new_page()
+        page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else 0)
+        await sign_in_with_token(page)
+        await page.goto("/dashboard/")
+        stamp = page.locator("main time[datetime]").first
+        assert await stamp.get_attribute("title") == await stamp.get_attribute("datetime")
+        await page.locator("main a[href^='/dashboard/sessions/']").first.click()
+        await page.wait_for_load_state()
+        with pytest.raises(PlaywrightError, match="Content Security Policy"):
+            await page.add_script_tag(content="window.injected = true")
+        assert await page.evaluate("window.injected === undefined")
+    finally:
+        await context.close()
+    assert [m for m in refused if "inline script" not in m] == []
 
 
 # Sign in with Slack ---------------------------------------------------------------------------
