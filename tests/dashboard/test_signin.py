@@ -13,6 +13,8 @@ import aiohttp
 import pytest
 from playwright.async_api import Error as PlaywrightError
 
+from app.config import Secret
+from app.dashboard.cookies import CookieSigner, derive_key
 from tests.dashboard.conftest import TOKEN, StartDashboard, sign_in_with_token
 from tests.fakes.slack import FakeSlack
 from tests.harness import Running, base_env, mention, run_app
@@ -378,3 +380,34 @@ async def test_hostile_sign_in_requests_get_a_4xx_and_sign_nobody_in(dashboard: 
         ) as r:
             assert r.status in (303, 400, 401, 403, 413, 414, 431), (url[:80], r.status)
             assert "threadline_dashboard" not in r.cookies, url[:80]
+
+
+async def test_a_session_holds_across_replicas_and_restarts_until_a_secret_changes(
+    start_dashboard: StartDashboard,
+) -> None:
+    async with start_dashboard() as first:
+        form = await SignInForm(first.url).open(first.http)
+        answer, _ = await form.post(first.http, token=TOKEN)
+        session = {"Cookie": f"threadline_dashboard={answer.cookies['threadline_dashboard'].value}"}
+    for env, expected in (({}, 200), ({"DASHBOARD_TOKEN": TOKEN + "-rotated"}, 303)):
+        async with start_dashboard(env) as other, other.http.get(
+            other.url + "/dashboard/", headers=session, allow_redirects=False
+        ) as r:
+            assert r.status == expected, env
+
+
+async def test_an_expired_session_is_refused_even_if_the_browser_keeps_it(
+    dashboard: Running, slack: FakeSlack
+) -> None:
+    key = derive_key([Secret(slack.oidc.client_secret), Secret(TOKEN)])
+    fields = {"u": None, "n": "Operator", "t": None, "m": "token", "c": "x" * 43}
+    signer = CookieSigner(key)
+    fresh = signer.seal("session", fields, now=time.time(), lifetime=60)
+    stale = signer.seal("session", fields, now=time.time() - 13 * 3600, lifetime=12 * 3600)
+    for value, expected in ((fresh, 200), (stale, 303)):
+        async with dashboard.http.get(
+            dashboard.url + "/dashboard/",
+            headers={"Cookie": f"threadline_dashboard={value}"},
+            allow_redirects=False,
+        ) as r:
+            assert r.status == expected
