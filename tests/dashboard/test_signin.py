@@ -390,9 +390,10 @@ async def test_a_session_holds_across_replicas_and_restarts_until_a_secret_chang
         answer, _ = await form.post(first.http, token=TOKEN)
         session = {"Cookie": f"threadline_dashboard={answer.cookies['threadline_dashboard'].value}"}
     for env, expected in (({}, 200), ({"DASHBOARD_TOKEN": TOKEN + "-rotated"}, 303)):
-        async with start_dashboard(env) as other, other.http.get(
-            other.url + "/dashboard/", headers=session, allow_redirects=False
-        ) as r:
+        async with (
+            start_dashboard(env) as other,
+            other.http.get(other.url + "/dashboard/", headers=session, allow_redirects=False) as r,
+        ):
             assert r.status == expected, env
 
 
