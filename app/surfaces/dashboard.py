@@ -9,7 +9,10 @@ turn commits reaches pages on other replicas through the store. Once the answer 
 the router tells the conversation's Slack thread, with a link to the page (``item_url``).
 
 A ``LiveFeed`` is per process and best effort: a subscriber that falls behind loses events
-(its page catches up from the store), and nothing published is kept.
+(its page catches up from the store). Of each answer being written it keeps only the text so
+far and the latest step, so a page opened mid-turn starts from there; that is forgotten when
+the answer is done (and, for a turn that died without finishing, once ``MAX_IN_FLIGHT`` newer
+answers have started).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from app.surfaces.base import Command, OnPosted, PostedLog, PreviousMessage, Rep
 # dashboard").
 ITEM_REF: Final = "dashboard"
 QUEUE_SIZE: Final = 2000
+MAX_IN_FLIGHT: Final = 1000
 # What a live event is: its kind and its fields, all text.
 LiveEvent = dict[str, str]
 
@@ -37,16 +41,43 @@ class LiveFeed:
 
     def __init__(self) -> None:
         self._watchers: dict[str, set[asyncio.Queue[LiveEvent]]] = {}
+        # session id -> (the answer's text so far, its latest step), while it is written
+        self._in_flight: dict[str, tuple[str, LiveEvent | None]] = {}
 
     def publish(self, session_id: str, event: LiveEvent) -> None:
+        self._remember(session_id, event)
         for queue in self._watchers.get(session_id, ()):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(event)
 
+    def _remember(self, session_id: str, event: LiveEvent) -> None:
+        kind = event.get("kind")
+        if kind == "start":
+            self._in_flight.pop(session_id, None)
+            self._in_flight[session_id] = ("", None)
+            while len(self._in_flight) > MAX_IN_FLIGHT:
+                self._in_flight.pop(next(iter(self._in_flight)))
+        elif kind == "done":
+            self._in_flight.pop(session_id, None)
+        elif session_id in self._in_flight:
+            text, step = self._in_flight[session_id]
+            if kind == "delta":
+                self._in_flight[session_id] = (text + event.get("text", ""), step)
+            else:
+                self._in_flight[session_id] = (text, event)
+
     @contextlib.contextmanager
     def watch(self, session_id: str) -> Iterator[asyncio.Queue[LiveEvent]]:
-        """A queue receiving the session's events while the ``with`` block runs."""
+        """A queue receiving the session's events while the ``with`` block runs, starting
+        with the answer written so far when one is being written."""
         queue: asyncio.Queue[LiveEvent] = asyncio.Queue(QUEUE_SIZE)
+        if session_id in self._in_flight:
+            text, step = self._in_flight[session_id]
+            queue.put_nowait({"kind": "start"})
+            if text:
+                queue.put_nowait({"kind": "delta", "text": text})
+            if step is not None:
+                queue.put_nowait(step)
         self._watchers.setdefault(session_id, set()).add(queue)
         try:
             yield queue

@@ -7,6 +7,7 @@ import asyncio
 
 from app.core import Audience, ConversationKey
 from app.surfaces.dashboard import (
+    MAX_IN_FLIGHT,
     QUEUE_SIZE,
     DashboardSurface,
     LiveFeed,
@@ -110,3 +111,34 @@ async def test_a_watcher_that_falls_behind_loses_events_not_the_turn() -> None:
         assert slow.qsize() == QUEUE_SIZE
     feed.publish("s1", {"kind": "done"})  # nobody watching: nothing kept
     assert feed.watching("s1") == 0
+
+
+async def test_a_page_opened_mid_answer_starts_from_the_text_so_far() -> None:
+    feed = LiveFeed()
+    feed.publish("s1", {"kind": "start"})
+    feed.publish("s1", {"kind": "delta", "text": "Once upon "})
+    feed.publish("s1", {"kind": "tool", "name": "look_it_up", "state": "started"})
+    feed.publish("s1", {"kind": "delta", "text": "a time"})
+    with feed.watch("s1") as late:
+        assert drain(late) == [
+            {"kind": "start"},
+            {"kind": "delta", "text": "Once upon a time"},
+            {"kind": "tool", "name": "look_it_up", "state": "started"},
+        ]
+        feed.publish("s1", {"kind": "done", "note": ""})
+        assert drain(late) == [{"kind": "done", "note": ""}]
+    with feed.watch("s1") as after:
+        assert drain(after) == []  # nothing is kept of a finished answer
+    # events of no answer being written (a note) are not kept either
+    feed.publish("s2", {"kind": "note", "text": "try again"})
+    with feed.watch("s2") as other:
+        assert drain(other) == []
+
+
+async def test_answers_that_never_finished_are_forgotten_in_the_end() -> None:
+    feed = LiveFeed()
+    for n in range(MAX_IN_FLIGHT + 5):
+        feed.publish(f"s{n}", {"kind": "start"})
+    with feed.watch("s0") as oldest, feed.watch(f"s{MAX_IN_FLIGHT + 4}") as newest:
+        assert drain(oldest) == []
+        assert drain(newest) == [{"kind": "start"}]
