@@ -293,3 +293,27 @@ async def test_a_member_sees_their_channels_conversations_and_no_others(
     opened = await page.goto(f"/dashboard/sessions/{mine.id}")
     assert opened.status == 200
     assert "the team's own plans" in await page.locator("#transcript").inner_text()
+
+
+@pytest.mark.postgres
+async def test_the_list_search_and_a_page_on_postgresql(
+    start_dashboard: Any,
+    browser: Any,
+    slack: FakeSlack,
+    claude: FakeAnthropic,
+    postgres_url: str,
+) -> None:
+    async with start_dashboard({"DATABASE_URL": postgres_url}) as bot:
+        root = await file_an_issue(bot, slack, claude)
+        await talk(bot, slack, "something else entirely", channel="C2")
+        context = await browser.new_context(base_url=bot.url)
+        try:
+            page = await sign_in_with_token(await context.new_page())
+            await page.goto("/dashboard/?q=login+page")
+            assert "1 conversation matches" in await page.locator(".count").inner_text()
+            await page.locator(".row-link").first.click()
+            await page.wait_for_load_state()
+            assert f"threadline:slack:C1::{root}" in await page.locator("h1").inner_text()
+            assert "create_github_issue" in await page.locator("#transcript").inner_text()
+        finally:
+            await context.close()
