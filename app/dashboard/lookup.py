@@ -44,7 +44,6 @@ class Found:
 
     session: Session
     keys_ever: list[str]
-    scope: Scope
 
 
 async def visible_session(deps: DashboardDeps, request: web.Request) -> Found:
@@ -58,7 +57,7 @@ async def visible_session(deps: DashboardDeps, request: web.Request) -> Found:
     keys = await store.keys_ever(session_id) if session is not None else []
     if session is None or not scope.allows(keys):
         raise web.HTTPNotFound(text="No such conversation.")
-    return Found(session, keys, scope)
+    return Found(session, keys)
 
 
 def key_prefixes(scope: Scope, agent: str) -> tuple[str, ...] | None:

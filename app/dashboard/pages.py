@@ -49,13 +49,13 @@ from app.dashboard.views import (
     tokens,
     usage_view,
 )
-from app.store.base import SessionQuery
+from app.store.base import SessionQuery, SessionStatus, TranscriptEntry
 from app.store.types import ENDED_STATUSES
 
 PAGE_SIZE: Final = 25
 MAX_PAGE: Final = 10_000
 MAX_QUERY: Final = 200
-STATUSES: Final = ("active", *ENDED_STATUSES)
+STATUSES: Final[tuple[SessionStatus, ...]] = ("active", *ENDED_STATUSES)
 SEARCH_PLATFORMS: Final = ("slack", "jira", "github", "dashboard", "job")
 # What an action's redirect may say (?done=…): fixed sentences, never text from the request.
 NOTICES: Final = {
@@ -94,23 +94,22 @@ async def list_context(deps: DashboardDeps, request: web.Request) -> dict[str, A
     params = request.query
     text = params.get("q", "")[:MAX_QUERY]
     platform = params.get("platform", "")
-    status = params.get("status", "")
     platform = platform if platform in SEARCH_PLATFORMS else ""
-    status = status if status in STATUSES else ""
+    status = next((s for s in STATUSES if s == params.get("status")), None)
     number = _page_number(params.get("page", "1"))
     scope = await scope_of(deps, viewer_of(request))
     page = await deps.store.browse_sessions(
         SessionQuery(
             text=text,
             platform=platform or None,
-            status=status or None,  # type: ignore[arg-type]
+            status=status,
             key_prefixes=key_prefixes(scope, deps.agent),
             offset=(number - 1) * PAGE_SIZE,
             limit=PAGE_SIZE,
         )
     )
     pages = max(1, math.ceil(page.total / PAGE_SIZE))
-    searched = {"q": text, "platform": platform, "status": status}
+    searched = {"q": text, "platform": platform, "status": status or ""}
     rows = [
         {
             "id": s.session.id,
@@ -212,7 +211,7 @@ class Participant:
     name: str
 
 
-def _participants(transcript: list[Any]) -> list[Participant]:
+def _participants(transcript: list[TranscriptEntry]) -> list[Participant]:
     """The people who wrote in the conversation (what ``erase`` may be asked about)."""
     seen: dict[tuple[str, str], Participant] = {}
     for entry in transcript:
