@@ -5,7 +5,7 @@ Two sources, so a page is right whichever replica runs the turn:
 
 * this process's ``LiveFeed``: the answer of a dashboard turn as it is written (``start``,
   ``delta`` with the text, ``tool`` steps, ``done``, ``note``), relayed as it comes;
-* the store, read every ``POLL_SECONDS`` and whenever a turn here ends: transcript entries
+* the store, read every ``POLL_SECONDS`` and just after a turn here ends: transcript entries
   committed since the last one the page has (``entries``: the rendered entries, with the seq
   of the last one as the event id, so a reconnecting browser resumes after it through
   ``Last-Event-ID``), and whether a turn is running now (``status``).
@@ -38,6 +38,7 @@ from app.surfaces.dashboard import LiveEvent
 log = logging.getLogger(__name__)
 
 POLL_SECONDS: Final = 2.0
+AFTER_DONE_SECONDS: Final = 0.3
 HEARTBEAT_SECONDS: Final = 15.0
 STREAM_SECONDS: Final = 600.0
 MAX_STREAMS: Final = 200
@@ -97,20 +98,25 @@ async def _stream(
     ends_at = loop.time() + STREAM_SECONDS
     beat_at = loop.time() + HEARTBEAT_SECONDS
     running: bool | None = None
+    poll_at = loop.time()
     with contextlib.suppress(ConnectionResetError), deps.live.watch(session_id) as queue:
         await response.write(b"retry: 3000\n\n")
         while loop.time() < ends_at:
-            try:
-                after, running = await _catch_up(
-                    deps, request, response, session_id, after, running
-                )
-            except StoreError as exc:
-                log.warning("live updates of %s paused: %s", session_id, exc)
-            event = await _next_event(queue, POLL_SECONDS)
+            if loop.time() >= poll_at:
+                try:
+                    after, running = await _catch_up(
+                        deps, request, response, session_id, after, running
+                    )
+                except StoreError as exc:
+                    log.warning("live updates of %s paused: %s", session_id, exc)
+                poll_at = loop.time() + POLL_SECONDS
+            event = await _next_event(queue, max(poll_at - loop.time(), 0.0))
             while event is not None:
                 await response.write(sse(event.get("kind", "note"), json.dumps(event)))
                 if event.get("kind") == "done":
-                    break  # read what the turn committed before anything else
+                    # The turn commits right after its answer is done: read it soon.
+                    poll_at = min(poll_at, loop.time() + AFTER_DONE_SECONDS)
+                    break
                 event = queue.get_nowait() if not queue.empty() else None
             if loop.time() >= beat_at:
                 await response.write(b": still here\n\n")
