@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from app.agent.model import Model
 from app.agent.tools.base import Toolbox, ToolContext
 from app.core import Usage
+from app.core.steps import TaskStep
 from app.core.text import quote
 
 MAX_TOOL_ROUNDS = 8
@@ -37,6 +38,14 @@ class Planner(Protocol):
     before they run; told only when a reply calls two or more tools."""
 
     async def plan(self, calls: Sequence[tuple[str, str]]) -> None: ...
+
+
+@runtime_checkable
+class Stepper(Protocol):
+    """A ``Progress`` that can show a finished tool's step as the tool says it reads
+    (``ToolResult.step``: a job still running, say) instead of simply done."""
+
+    async def tool_step(self, call_id: str, name: str, step: TaskStep) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,10 @@ async def run_agent(
         for call in calls:
             await progress.tool_started(call["id"], call["name"])
             result = await tools.call(call["name"], call.get("input"), tool_context)
-            await progress.tool_finished(call["id"], call["name"], not result.is_error)
+            if result.step is not None and isinstance(progress, Stepper):
+                await progress.tool_step(call["id"], call["name"], result.step)
+            else:
+                await progress.tool_finished(call["id"], call["name"], not result.is_error)
             results.append(
                 {
                     "type": "tool_result",

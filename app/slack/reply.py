@@ -24,10 +24,12 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Final, Protocol, TypeVar
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks.block_elements import UrlSourceElement
 from slack_sdk.models.messages.chunk import Chunk, PlanUpdateChunk, TaskUpdateChunk
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app.core.steps import TaskStep
 from app.errors import IntegrationError
 from app.slack.failures import SLACK_FAILURES, describe
 from app.slack.format import (
@@ -51,7 +53,7 @@ PLAN: Final = "plan"
 class _Writer(Protocol):
     async def write(self, text: str) -> None: ...
 
-    async def step(self, call_id: str, title: str, status: str) -> None: ...
+    async def step(self, call_id: str, title: str, status: str, **more: Any) -> None: ...
 
     async def close(self, blocks: Sequence[dict[str, Any]] = ()) -> None: ...
 
@@ -171,17 +173,24 @@ class SlackReply:
     async def tool_finished(self, call_id: str, name: str, ok: bool) -> None:
         await self._step(call_id, _tool_title(name), "complete" if ok else "error")
 
+    async def show_step(self, step_id: str, step: TaskStep) -> None:
+        """A step as ``step`` says it reads: its details, and its link as the task's source."""
+        sources = (
+            [UrlSourceElement(url=step.url, text=step.url_text or step.url)] if step.url else None
+        )
+        await self._step(step_id, step.title, step.status, details=step.details, sources=sources)
+
     def _paragraph_break(self) -> None:
         # What Claude says after its tools is a new paragraph, not glued to what came before.
         said = self._written + self._pending
         if said.strip() and not said.endswith("\n\n"):
             self._pending += "\n" if said.endswith("\n") else "\n\n"
 
-    async def _step(self, call_id: str, title: str, status: str) -> None:
+    async def _step(self, call_id: str, title: str, status: str, **more: Any) -> None:
         """Tool steps are progress only: a failure to show one never stops the turn."""
         await self._status_shown()
         try:
-            await self._writer.step(call_id, title, status)
+            await self._writer.step(call_id, title, status, **more)
         except SLACK_FAILURES as exc:
             if isinstance(self._writer, _StreamWriter):
                 with _as_integration_error():
@@ -294,9 +303,11 @@ class _StreamWriter:
             await self._announce()
         self.leftover = []
 
-    async def step(self, call_id: str, title: str, status: str) -> None:
+    async def step(self, call_id: str, title: str, status: str, **more: Any) -> None:
+        """``more``: the task's ``details`` and ``sources``, when it has them."""
         stream = await self._open()
-        await stream.append(chunks=[TaskUpdateChunk(id=call_id, title=title, status=status)])
+        chunk = TaskUpdateChunk(id=call_id, title=title, status=status, **more)
+        await stream.append(chunks=[chunk])
         await self._announce()
 
     async def plan(self, tasks: Sequence[tuple[str, str]]) -> None:
@@ -372,7 +383,7 @@ class _UpdateWriter:
         if self._ts is None:
             await self._show(force=False)
 
-    async def step(self, call_id: str, title: str, status: str) -> None:
+    async def step(self, call_id: str, title: str, status: str, **more: Any) -> None:
         return None  # plain messages have no step timeline; the thread status shows it
 
     async def close(self, blocks: Sequence[dict[str, Any]] = ()) -> None:

@@ -21,10 +21,12 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from app.core import Audience, ConversationKey, Inbound
+from app.core.steps import TaskStep
 from app.core.text import clean_name, quote
 from app.errors import IntegrationError
 from app.integrations.jobs import JOB_EVENT_KIND, JOB_RESULT_KIND, JobService
 from app.integrations.jobs.service import JOB_AUTHOR
+from app.integrations.jobs.steps import ended_step
 from app.store.base import Delivery, Session, Store
 from app.surfaces.base import SurfaceRegistry
 from app.turns.routing import AudiencePolicy, ReplyRouter
@@ -41,6 +43,14 @@ _ENDED: Final = {
     "cancelled": "was cancelled",
     "expired": "expired",
 }
+
+
+def opening_step(delivery: Delivery) -> tuple[str, TaskStep] | None:
+    """The step a turn telling a run's end opens with (the job's, finished); None for any
+    other delivery."""
+    if delivery.payload.get("kind") != JOB_RESULT_KIND:
+        return None
+    return ended_step(delivery.payload)
 
 
 def result_text(payload: dict[str, Any], *, timeout_minutes: int, quoted: bool) -> str:
@@ -138,6 +148,11 @@ class JobTurns:
         author_name = f"job {clean_name(str(payload.get('title') or ''), 'untitled')}"
         if surface is self._surfaces.home:
             channel, thread = key.slack_place
+            # Told in Slack like the asker's own turn: it counts against them and the
+            # channel, and the answer streams to them (Slack streams only to a user).
+            asked_by = str(payload.get("asked_by") or "")
+            if asked_by:
+                author_id = asked_by
             return Inbound(
                 source=key.platform,
                 key=str(key),

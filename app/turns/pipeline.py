@@ -38,7 +38,7 @@ from app.turns.actions import TurnActions
 from app.turns.attempts import Attempts, Failed, Ran, RunAgent
 from app.turns.commands import Commands
 from app.turns.endings import Endings
-from app.turns.job_results import JOB_KINDS, JobTurns
+from app.turns.job_results import JOB_KINDS, JobTurns, opening_step
 from app.turns.lease import Leases
 from app.turns.message import compose, place_name, with_cut_notice
 from app.turns.recovery import Recovery
@@ -333,6 +333,8 @@ class TurnPipeline:
         )
         try:
             await turn.reply.begin()
+            if (opening := opening_step(turn.delivery)) is not None:
+                await turn.reply.show_step(*opening)  # a job's end: its step, finished
             ran = await self._attempts.run(turn, transcript, tools, self._runner(turn, tools))
             await turn.reply.finish(with_cut_notice(ran.note, turn.inbound, max_chars))
         except IntegrationError as exc:

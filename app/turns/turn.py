@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from app.agent.loop import Planner
 from app.core import Audience, Inbound, Usage
+from app.core.steps import TaskStep
 from app.store.base import Delivery, NewMessage, Session
 from app.surfaces.base import Reply
 from app.turns.lease import SessionLease
@@ -89,6 +90,13 @@ class Turn:
         return {"turn_id": self.turn_id, "key": self.inbound.key, "session_id": self.session_id}
 
 
+@runtime_checkable
+class StepShower(Protocol):
+    """A ``Reply`` that shows steps as ``TaskStep`` says they read (Slack's task cards)."""
+
+    async def show_step(self, step_id: str, step: TaskStep) -> None: ...
+
+
 class TurnReply:
     """The turn's visible answer as the pipeline watches it: it times the first visible
     token, and keeps the text of the model call in flight (``current``: what a stop would
@@ -126,6 +134,17 @@ class TurnReply:
 
     async def tool_finished(self, call_id: str, name: str, ok: bool) -> None:
         await self._inner.tool_finished(call_id, name, ok)
+
+    async def tool_step(self, call_id: str, name: str, step: TaskStep) -> None:
+        if isinstance(self._inner, StepShower):
+            await self._inner.show_step(call_id, step)
+        else:
+            await self._inner.tool_finished(call_id, name, step.status != "error")
+
+    async def show_step(self, step_id: str, step: TaskStep) -> None:
+        """A step of the turn's own (a job's end), where the answer shows steps."""
+        if isinstance(self._inner, StepShower):
+            await self._inner.show_step(step_id, step)
 
 
 def new_message(message: dict[str, Any], inbound: Inbound, ref: str | None) -> NewMessage:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -53,6 +54,8 @@ JSON_FIELDS = frozenset(
 """Form fields whose value slack_sdk sends as a JSON string; decoded in the recorded params."""
 
 BASE_TS_MICROS = 1_763_700_000 * 1_000_000
+_USER_ID = re.compile(r"[UW][A-Z0-9]+")
+"""What the fake takes for a user id (Slack's are ``U…`` or ``W…``); anything else is unknown."""
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
@@ -665,6 +668,13 @@ class FakeSlack(FakeServer):
         mode = params.get("task_display_mode")
         if mode is not None and mode not in TASK_DISPLAY_MODES:
             raise _SlackError("invalid_arguments")
+        if not channel.startswith("D"):
+            # Outside a DM a stream is for someone: a user id, as Slack requires.
+            recipient = str(params.get("recipient_user_id") or "")
+            if not (recipient and params.get("recipient_team_id")):
+                raise _SlackError("invalid_arguments")
+            if not _USER_ID.fullmatch(recipient):
+                raise _SlackError("user_not_found")
         msg = self._bot_message(channel, thread_ts, "")
         msg.streamed = True
         msg.task_display_mode = mode or "timeline"

@@ -27,11 +27,18 @@ async def test_a_mention_starts_a_job_and_its_result_comes_home(
         assert session.resources[0]["url"] == f"https://github.com/{REPO}"
         assert session.user_texts() == ["Split parse() in two; open a PR."]
         assert await bot.store.resolve(f"threadline:job:{job.id}") is not None
-        # the turn showed the hand-over as a task step of its answer
-        steps = [c for m in f.slack.messages("C1", root) for c in m.chunks if c.get("id")]
-        assert {"type": "task_update", "title": "Start background job", "status": "complete"} in [
-            {k: c.get(k) for k in ("type", "title", "status")} for c in steps
-        ]
+        # the turn showed the hand-over as a task step of its answer: the job, still running
+        # when the answer's stream stopped, with its ids as the step's details
+        (started,) = [m for m in f.slack.messages("C1", root) if m.streamed]
+        assert started.stopped
+        step = started.chunks[-1]
+        assert (step["type"], step["title"], step["status"]) == (
+            "task_update",
+            "Background job: Refactor the parser",
+            "in_progress",
+        )
+        assert job.id in step["details"] and session.id in step["details"]
+        assert {c["id"] for c in started.chunks} == {step["id"]}  # one step, updated
 
         f.claude.script(Reply(text="The refactor is done: PR 7."))
         f.claude.managed.finish(session.id, f"Done. Opened {PR}.")
@@ -42,10 +49,18 @@ async def test_a_mention_starts_a_job_and_its_result_comes_home(
         assert done is not None and done.status == "succeeded"
         assert done.result == f"Done. Opened {PR}." and done.links == [PR]
         assert replies(f.slack, "C1", root)[-1] == "The refactor is done: PR 7."
+        # the answer streamed to the person who asked, and opened with the job's step, done
+        told = [m for m in f.slack.messages("C1", root) if m.streamed][-1]
+        assert told.text == "The refactor is done: PR 7." and told is not started
+        assert f.slack.calls_to("chat.startStream")[-1].params["recipient_user_id"] == "U1"
+        assert [(c["title"], c["status"]) for c in told.chunks] == [
+            ("Background job: Refactor the parser", "complete")
+        ]
+        assert told.chunks[0]["details"] == f"Job {job.id} finished."
         # the result entered the conversation as a message of the job, quoted verbatim
         last_user = f.claude.requests[-1]["messages"][-1]
         text = "\n".join(b["text"] for b in last_user["content"] if b["type"] == "text")
-        assert f"[job Refactor the parser (job:{job.id}) in Slack]" in text
+        assert "[job Refactor the parser (U1) in Slack]" in text
         assert f"> Done. Opened {PR}." in text
         events = [(e.kind, e.cause) for e in await bot.store.events_for(job.session_id)]
         assert ("work_reported", f"{job.id}: {PR}") in events

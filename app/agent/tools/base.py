@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
 from app.core import Audience, KeyClaim
+from app.core.steps import TaskStep
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class ToolResult:
 
     content: str
     is_error: bool = False
+    # How the call's step reads when it is shown (None: as the tool that ran, done).
+    step: TaskStep | None = None
 
 
 @dataclass(frozen=True)

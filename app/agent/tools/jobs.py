@@ -14,10 +14,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from app.agent.tools.base import Tool, ToolContext, ToolResult
-from app.core import Audience
+from app.core import Audience, ConversationKey
 from app.errors import IntegrationError, NotFound
 from app.integrations.filing import InvalidInput, not_allowed, pattern_arg, text_arg
 from app.integrations.jobs import JobService
+from app.integrations.jobs.service import asker_id
+from app.integrations.jobs.steps import running_step
+from app.store.types import Job
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,16 @@ class _JobTool:
 
     def _minutes(self) -> str:
         return f"{self._jobs.timeout_seconds // 60} minutes"
+
+    def _where(self, job: Job, page: str | None) -> str:
+        """Where people can follow the job: the conversation's dashboard page when there is
+        one; else what names it (its key, and the managed session's id in the Console)."""
+        if page:
+            return f"Link: {page} (the conversation's dashboard page, with its jobs)."
+        where = f"Job key: {self._jobs.key(job.id)}"
+        if job.runner == "managed" and job.runner_id:
+            where += f"; Claude Managed Agents session: {job.runner_id}"
+        return where + "."
 
 
 class StartBackgroundJob(_JobTool):
@@ -116,7 +129,7 @@ class StartBackgroundJob(_JobTool):
         try:
             job = await self._jobs.start(
                 session_id=ctx.session_id,
-                asked_by=ctx.author_id,
+                asked_by=asker_id(ConversationKey.platform_of(ctx.source_key), ctx.author_id),
                 title=title,
                 instructions=instructions,
                 repo=repo,
@@ -125,15 +138,14 @@ class StartBackgroundJob(_JobTool):
         except IntegrationError as exc:
             return self._failed(exc, "start the job")
         page = self._page(ctx.session_id) if self._page is not None else None
-        follow = (
-            f" People can follow it on the conversation's dashboard page: {page}." if page else ""
-        )
         return ToolResult(
             f"Started background job {job.id} ({title!r}"
             + (f" on {repo}" if repo else "")
             + f"). It runs on its own; its result will come back to this conversation as a "
-            f"message when it ends (it expires after {self._minutes()}).{follow} Tell the user "
-            "it started, with its id; do not wait for it."
+            f"message when it ends (it expires after {self._minutes()}).\n"
+            + self._where(job, page)
+            + "\nTell the user it started, with its id and that link; do not wait for it.",
+            step=running_step(job, page),
         )
 
     def _repo(self, args: dict[str, Any]) -> str | None:
@@ -176,7 +188,8 @@ class ContinueBackgroundJob(_JobTool):
             return self._failed(exc, "continue the job")
         return ToolResult(
             f"Background job {job.id} ({job.title!r}) continues (follow-up {job.resume_count}). "
-            "Its result will come back to this conversation as a message."
+            "Its result will come back to this conversation as a message.",
+            step=running_step(job, None),
         )
 
 

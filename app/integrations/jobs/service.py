@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -46,6 +47,12 @@ JOB_PLATFORM: Final = "job"
 JOB_AUTHOR: Final = "job:"  # a run's result is a message of author ``job:{job_id}``
 # How many jobs one poll or expiry pass handles.
 BATCH: Final = 20
+# With webhooks, running jobs are still asked about now and then, in case one was lost.
+SAFETY_NET_POLLS: Final = 10  # times JOB_POLL_SECONDS
+SAFETY_NET_MAX_SECONDS: Final = 300.0
+# Where the people who write are Slack users, and what a Slack user id looks like.
+_SLACK_PEOPLE: Final = frozenset({"slack", "dashboard"})
+_SLACK_USER: Final = re.compile(r"[UW][A-Z0-9]+")
 
 Settled = Literal["recorded", "duplicate", "late", "unknown"]
 
@@ -64,6 +71,30 @@ class NoJobObserver:
 
     def job_finished(self, runner: str, outcome: str, seconds: float | None) -> None:
         return None
+
+
+def poll_interval(poll_seconds: float, *, webhooks: bool) -> float:
+    """How often each running job is asked about: every JOB_POLL_SECONDS without webhooks;
+    with them, a safety net for a webhook that was lost, ``SAFETY_NET_POLLS`` times slower
+    but never more than ``SAFETY_NET_MAX_SECONDS`` apart."""
+    if not webhooks:
+        return poll_seconds
+    return min(poll_seconds * SAFETY_NET_POLLS, max(SAFETY_NET_MAX_SECONDS, poll_seconds))
+
+
+def asker_id(platform: str, author_id: str) -> str:
+    """Who asked for a job, as the job records it (``asked_by``): a Slack user's id as it is
+    (asked in Slack, or on the dashboard signed in with Slack); anyone else's qualified by the
+    platform they wrote on (``github:octocat``, ``jira:5b10…``, ``dashboard:operator``), so
+    that nobody else is ever taken for a Slack user."""
+    if platform in _SLACK_PEOPLE and _SLACK_USER.fullmatch(author_id):
+        return author_id
+    return f"{platform}:{author_id}"
+
+
+def slack_asker(asked_by: str) -> str | None:
+    """The Slack user who asked for a job, if a Slack user did (see ``asker_id``)."""
+    return asked_by if _SLACK_USER.fullmatch(asked_by) else None
 
 
 def job_key(agent: str, job_id: str) -> str:
@@ -134,15 +165,18 @@ class JobService:
         return await self._store.get_job(job_id)
 
     async def upkeep(self, holder: str, *, poll: bool) -> None:
-        """Forever, every JOB_POLL_SECONDS: expire overdue runs and, with ``poll`` (no
-        webhook to tell us), ask the runner about running jobs. Failures are logged and
-        tried again next time; the loop ends only when cancelled."""
+        """Forever, every JOB_POLL_SECONDS: expire overdue runs and ask the runner about
+        running jobs: each job once per JOB_POLL_SECONDS with ``poll`` (no webhook to tell
+        us), else once per ``safety_net_seconds`` (a webhook that never arrived), across
+        replicas. A runner that reports back itself (callback) is never asked. Failures are
+        logged and tried again next time; the loop ends only when cancelled."""
+        every = poll_interval(self._settings.poll_seconds, webhooks=not poll)
         while True:
             try:
                 await self.expire()
                 await self.tell_untold()
-                if poll:
-                    await self.poll(holder)
+                if not self.runner.reports_back:
+                    await self.poll(holder, lease_seconds=every)
             except (StoreError, IntegrationError) as exc:
                 log.warning("job upkeep failed, trying again later: %s", exc)
             except Exception:
@@ -280,11 +314,12 @@ class JobService:
         report = await self.runner.check(job)
         return None if report is None else await self.settle(job.id, report)
 
-    async def poll(self, holder: str) -> int:
-        """Ask the runner about running jobs nobody else is polling; how many ended."""
+    async def poll(self, holder: str, *, lease_seconds: float | None = None) -> int:
+        """Ask the runner about running jobs nobody asked about for ``lease_seconds``
+        (JOB_POLL_SECONDS by default); how many ended."""
         # Held for one interval: each job is asked about once per interval, by one replica
         # (a slow answer past it may overlap the next, which ``settle`` makes harmless).
-        lease = self._settings.poll_seconds
+        lease = lease_seconds if lease_seconds is not None else self._settings.poll_seconds
         ended = 0
         for job in await self._store.claim_jobs_to_poll(holder, lease, limit=BATCH):
             try:
