@@ -112,3 +112,15 @@ async def test_a_stream_keeps_the_display_mode_it_started_with(
     assert slack.message("C1", timeline["ts"]).task_display_mode == "timeline"  # type: ignore[union-attr]
     call = client.chat_startStream(channel="C1", thread_ts="1.0", task_display_mode="grid")
     assert await refused(call) == "invalid_arguments"
+
+
+async def test_a_stream_is_for_a_user(slack: FakeSlack, client: AsyncWebClient) -> None:
+    to_person = client.chat_startStream(
+        channel="C1", thread_ts="1.0", recipient_team_id="T1", recipient_user_id="U1"
+    )
+    assert (await to_person)["ok"]
+    for nobody in ("job:0123456789abcdef0123", "octocat", ""):
+        call = client.chat_startStream(
+            channel="C1", thread_ts="1.0", recipient_team_id="T1", recipient_user_id=nobody
+        )
+        assert await refused(call) == "user_not_found", nobody

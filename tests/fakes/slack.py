@@ -668,13 +668,9 @@ class FakeSlack(FakeServer):
         mode = params.get("task_display_mode")
         if mode is not None and mode not in TASK_DISPLAY_MODES:
             raise _SlackError("invalid_arguments")
-        if not channel.startswith("D"):
-            # Outside a DM a stream is for someone: a user id, as Slack requires.
-            recipient = str(params.get("recipient_user_id") or "")
-            if not (recipient and params.get("recipient_team_id")):
-                raise _SlackError("invalid_arguments")
-            if not _USER_ID.fullmatch(recipient):
-                raise _SlackError("user_not_found")
+        recipient = params.get("recipient_user_id")
+        if recipient is not None and not _USER_ID.fullmatch(str(recipient)):
+            raise _SlackError("user_not_found")  # a stream is for a user, as Slack requires
         msg = self._bot_message(channel, thread_ts, "")
         msg.streamed = True
         msg.task_display_mode = mode or "timeline"
