@@ -231,7 +231,8 @@ class Threadline:
         self.worker.start()
         resources.push_async_callback(self.worker.stop, self._grace)
         if self.jobs is not None and s.jobs is not None:
-            # Expiry always; polling only when no webhook tells us a job ended.
+            # Expiry always; polling each interval when no webhook tells us a job ended,
+            # else slower, as a safety net for a lost webhook.
             poll = not self.jobs.runner.reports_back and s.jobs.webhook_secret is None
             self._background.append(asyncio.create_task(self.jobs.upkeep(self.holder, poll=poll)))
         if s.slack_app_token is not None:

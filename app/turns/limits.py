@@ -17,8 +17,9 @@ What is counted, per scope of ``Quotas`` (a limit or budget of 0 is unlimited)::
 * Comments count against their item, with the channel limit: an issue or a ticket is a place
   people talk in, as a channel is. Their authors are not Slack users: a GitHub login could
   look like a Slack id, so they never count against ``user:`` scopes (nor its budget).
-* Anything else (a background job's result, say) has no person behind it: only the
-  workspace's budget applies to it.
+* A background job's result is told as a turn of the person who asked for it: in Slack it
+  counts against them and the channel (its ``author_id`` is theirs), on an item against the
+  item. Its turn is never refused (it must be told), only counted.
 * Rates are sliding windows of an hour; an admitted turn counts whether or not it then
   succeeds. Budgets count input and output tokens since midnight UTC, and are checked before
   the turn: the turn that crosses a budget finishes, the next one is refused.

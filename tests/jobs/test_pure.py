@@ -1,7 +1,10 @@
 """The pure parts of background jobs: what a run's end says to Claude, what a report may
-carry (links, size), a callback report's shape, tokens, and keys."""
+carry (links, size), a callback report's shape, tokens, keys, who asked, how often jobs are
+asked about, and how a job's step reads."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +16,15 @@ from app.integrations.jobs.base import (
     clean_links,
     links_in,
 )
-from app.integrations.jobs.service import job_key, token_hash
+from app.integrations.jobs.service import (
+    asker_id,
+    job_key,
+    poll_interval,
+    slack_asker,
+    token_hash,
+)
+from app.integrations.jobs.steps import ended_step, running_step
+from app.store.types import Job
 from app.turns.job_results import result_text
 
 PR = "https://github.com/acme/widgets/pull/7"
@@ -100,3 +111,90 @@ def test_callback_report_shape(body: bytes, ok: bool) -> None:
 def test_tokens_are_kept_as_their_hash_and_keys_name_the_job() -> None:
     assert token_hash("t") == "e3b98a4da31a127d4bde6e43033f66ba274cab0eb7eb1c70ec41402bf6273dd8"
     assert job_key("threadline", "ab" * 10) == f"threadline:job:{'ab' * 10}"
+
+
+@pytest.mark.parametrize(
+    ("poll_seconds", "webhooks", "every"),
+    [
+        (30, False, 30),  # no webhook: every JOB_POLL_SECONDS
+        (30, True, 300),  # a safety net: ten times slower...
+        (1, True, 10),
+        (60, True, 300),  # ... but never more than five minutes apart
+        (600, True, 600),  # and never more often than the upkeep itself
+    ],
+)
+def test_how_often_a_job_is_asked_about(poll_seconds: float, webhooks: bool, every: float) -> None:
+    assert poll_interval(poll_seconds, webhooks=webhooks) == every
+
+
+@pytest.mark.parametrize(
+    ("platform", "author", "asked_by", "slack_user"),
+    [
+        ("slack", "U1", "U1", "U1"),
+        ("slack", "W0ENTERPRISE", "W0ENTERPRISE", "W0ENTERPRISE"),
+        ("dashboard", "U2", "U2", "U2"),
+        ("dashboard", "operator", "dashboard:operator", None),
+        ("github", "UABC", "github:UABC", None),  # a login that looks like a Slack id
+        ("jira", "557058:f58131cb", "jira:557058:f58131cb", None),
+        ("slack", "not-an-id", "slack:not-an-id", None),
+        ("", "U1", ":U1", None),  # no conversation key: nobody to take for a Slack user
+    ],
+)
+def test_who_asked_for_a_job(
+    platform: str, author: str, asked_by: str, slack_user: str | None
+) -> None:
+    assert asker_id(platform, author) == asked_by
+    assert slack_asker(asked_by) == slack_user
+
+
+def _job(**kw: object) -> Job:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    fields: dict[str, object] = {
+        "id": "0" * 20,
+        "session_id": "s1",
+        "runner": "managed",
+        "runner_id": "sesn_1",
+        "title": "Fix\n[the] parser",
+        "instructions": "go",
+        "repo": None,
+        "status": "running",
+        "asked_by": "U1",
+        "token_hash": None,
+        "resume_count": 0,
+        "result": None,
+        "links": [],
+        "created_at": now,
+        "updated_at": now,
+        "expires_at": now,
+        "finished_at": None,
+        "told": False,
+    }
+    return Job(**(fields | kw))  # type: ignore[arg-type]
+
+
+def test_a_running_jobs_step() -> None:
+    step = running_step(_job(), "https://tl.example.com/dashboard/sessions/s1")
+    assert (step.title, step.status) == ("Background job: Fix the parser", "in_progress")
+    assert (
+        step.details
+        == f"Job {'0' * 20} (managed sesn_1) is running; its result will come back here."
+    )
+    assert step.url == "https://tl.example.com/dashboard/sessions/s1"
+    callback = running_step(_job(runner="callback", runner_id=None), None)
+    assert callback.details is not None and "(" not in callback.details and callback.url is None
+
+
+@pytest.mark.parametrize(
+    ("status", "shown", "said"),
+    [
+        ("succeeded", "complete", "finished"),
+        ("failed", "error", "failed"),
+        ("cancelled", "error", "was cancelled"),
+        ("expired", "error", "expired"),
+    ],
+)
+def test_an_ended_jobs_step(status: str, shown: str, said: str) -> None:
+    step_id, step = ended_step(payload(status=status, run=2))
+    assert step_id == f"job-{'0' * 20}-2"
+    assert (step.title, step.status) == ("Background job: Refactor", shown)
+    assert step.details == f"Job {'0' * 20} {said}."
