@@ -6,6 +6,7 @@ from typing import Any
 
 from app.agent.loop import run_agent, storable_content
 from app.agent.tools.base import ToolContext, ToolRegistry, ToolResult
+from app.core.steps import TaskStep
 from tests.agent.conversation import Conversation
 from tests.agent.scripted import ScriptedModel, say, use_tool
 
@@ -114,3 +115,35 @@ def test_stored_content_stays_replayable() -> None:
     ]
     assert storable_content(half_call, "max_tokens") == [{"type": "text", "text": "(no answer)"}]
     assert storable_content(half_call, "tool_use") == [half_call[1]]
+
+
+class Running(Echo):
+    """A tool whose work goes on after it returns (a background job): its step says so."""
+
+    name = "start_work"
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        return ToolResult("started", step=TaskStep("Work: x", "in_progress", "work 1"))
+
+
+class StepProgress(Progress):
+    async def tool_step(self, call_id: str, name: str, step: TaskStep) -> None:
+        self.events.append(("step", name, step.title, step.status))
+
+
+async def test_a_tool_says_how_its_step_reads_where_steps_are_shown() -> None:
+    for progress, finished in (
+        (StepProgress(), ("step", "start_work", "Work: x", "in_progress")),
+        (Progress(), ("done", "start_work", "True")),  # no steps shown: simply done
+    ):
+        model = ScriptedModel([use_tool("start_work", {}), say("Started.")])
+        await run_agent(
+            model,
+            system=[],
+            history=[],
+            user_message=USER,
+            tools=ToolRegistry([Running()]),
+            tool_context=Conversation().context(),
+            progress=progress,
+        )
+        assert progress.events[:2] == [("start", "start_work"), finished]
