@@ -130,6 +130,11 @@ async def test_continue_and_cancel(fakes: Fakes, sqlite_url: str) -> None:
         resumed = await bot.store.get_job(job.id)
         assert resumed is not None and resumed.status == "running" and resumed.resume_count == 1
         assert session.user_texts()[-1] == "Add tests."  # a new user message, same session
+        continued = [m for m in f.slack.messages("C1", root) if m.streamed][-1]
+        assert (continued.chunks[-1]["title"], continued.chunks[-1]["status"]) == (
+            "Background job: Refactor the parser",
+            "in_progress",
+        )
 
         stop = ToolCall("cancel_background_job", {"job_id": job.id})
         f.claude.script(Reply(text="Stopping.", tool_calls=[stop]), Reply(text="Stopped."))

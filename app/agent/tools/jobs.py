@@ -144,7 +144,8 @@ class StartBackgroundJob(_JobTool):
             + f"). It runs on its own; its result will come back to this conversation as a "
             f"message when it ends (it expires after {self._minutes()}).\n"
             + self._where(job, page)
-            + "\nTell the user it started, with its id and that link; do not wait for it.",
+            + f"\nTell the user it started, with its id{' and that link' if page else ''}; "
+            "do not wait for it.",
             step=running_step(job, page),
         )
 
