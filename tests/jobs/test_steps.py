@@ -80,3 +80,28 @@ async def test_where_steps_are_not_shown_the_tool_simply_finishes() -> None:
             {"kind": "tool", "name": "start_background_job", "state": "done"},
             {"kind": "done", "note": ""},
         ]
+
+
+async def test_a_result_for_someone_slack_does_not_know_is_posted_instead() -> None:
+    # A job asked for on GitHub, told in the Slack thread: no user to stream to.
+    async with FakeSlack() as slack:
+
+        async def posted(ref: dict[str, object]) -> None:
+            return None
+
+        inner = SlackReply(
+            AsyncWebClient(token="xoxb-test", base_url=slack.url),
+            channel="C1",
+            thread_ts="1.0",
+            team_id="T1",
+            user_id="github:octocat",
+            on_posted=posted,
+        )
+        reply = TurnReply(inner, lambda: None)
+        await reply.begin()
+        await reply.show_step("job-1-0", ENDED)
+        await reply.text("The job finished.\n")
+        await reply.finish()
+        assert [c.error for c in slack.calls_to("chat.startStream")] == ["user_not_found"]
+        (message,) = slack.messages("C1", "1.0")
+        assert not message.streamed and message.text.strip() == "The job finished."
