@@ -316,7 +316,7 @@ def build_bolt_app(
             return
         if not decide(Speaker(where.user, where.channel, True, False), trust).allowed:
             return
-        await assistant.offer_prompts(where)
+        await assistant.offer_prompts(where, store.remember_once)
 
     async def apply_edit(edit: MessageEdit) -> bool:
         """Rewrite the stored message; False when the store failed (Slack retries)."""

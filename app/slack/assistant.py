@@ -5,7 +5,11 @@ Two events mean "someone opened the bot": ``assistant_thread_started`` (the assi
 or a new chat in the bot's DM; it names the thread) and ``app_home_opened`` with ``tab``
 ``messages`` (the DM itself, in Slack's newer agent view; no thread). Either gets the
 configured prompts (``SUGGESTED_PROMPTS``) through ``assistant.threads.setSuggestedPrompts``,
-at most once a minute per DM for ``app_home_opened``, which Slack sends on every visit.
+at most once a minute per DM for ``app_home_opened``, which Slack sends on every visit. Opening
+the bot's panel can send both events within moments; a person is offered the prompts once per
+``OPENING_SECONDS`` whichever comes first: in this process always, and across replicas
+through the store (``remember_once`` on the person's time slot, best effort: two events
+straddling a slot's end on two replicas both offer them).
 
 After the first answer in an assistant thread (a thread in the bot's DM), the thread is titled
 with the question that started it (``assistant.threads.setTitle``), once per thread across
@@ -34,6 +38,7 @@ MAX_PROMPTS: Final = 4
 MAX_PROMPT_TITLE: Final = 75
 MAX_TITLE: Final = 80
 HOME_PROMPTS_EVERY: Final = 60.0  # seconds between prompts offered on app_home_opened
+OPENING_SECONDS: Final = 10.0  # one opening of the bot's panel may send two events this close
 
 
 @dataclass(frozen=True)
@@ -87,16 +92,27 @@ class AssistantThreads:
         prompts: Sequence[str],
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._prompts = prompt_list(prompts)
         self._clock = clock
+        self._wall = wall
         self._offered: dict[str, float] = {}  # DM channel -> when prompts were last offered
+        self._opened: dict[str, float] = {}  # person -> when they were last offered prompts
 
-    async def offer_prompts(self, where: Opened) -> None:
+    async def offer_prompts(
+        self, where: Opened, first: Callable[[str], Awaitable[bool]] | None = None
+    ) -> None:
+        """Offer the prompts where the person opened the bot, unless this opening (or a visit
+        of the DM within the minute) has had them; ``first`` claims a ref across replicas."""
         if not self._prompts:
             return
         if where.thread_ts is None and not self._due(where.channel):
+            return
+        if not _first_in(self._opened, where.user, self._clock(), OPENING_SECONDS):
+            return
+        if first is not None and not await self._first_across_replicas(where.user, first):
             return
         args: dict[str, Any] = {"channel_id": where.channel, "prompts": self._prompts}
         if where.thread_ts is not None:
@@ -128,14 +144,29 @@ class AssistantThreads:
             log.info("thread title not set: %s", describe(exc))
 
     def _due(self, channel: str) -> bool:
-        now = self._clock()
-        last = self._offered.get(channel)
-        if last is not None and now - last < HOME_PROMPTS_EVERY:
-            return False
-        if len(self._offered) > 10_000:  # forget old visits rather than grow without end
-            self._offered = {c: t for c, t in self._offered.items() if now - t < HOME_PROMPTS_EVERY}
-        self._offered[channel] = now
-        return True
+        return _first_in(self._offered, channel, self._clock(), HOME_PROMPTS_EVERY)
+
+    async def _first_across_replicas(
+        self, user: str, first: Callable[[str], Awaitable[bool]]
+    ) -> bool:
+        slot = int(self._wall() // OPENING_SECONDS)
+        try:
+            return await first(f"slack:prompts:{user}:{slot}")
+        except StoreError as exc:
+            log.warning("suggested prompts offered without asking other replicas: %s", exc)
+            return True
+
+
+def _first_in(seen: dict[str, float], name: str, now: float, window: float) -> bool:
+    """Whether ``name`` was not seen within ``window`` seconds before ``now`` (and note it)."""
+    last = seen.get(name)
+    if last is not None and now - last < window:
+        return False
+    if len(seen) > 10_000:  # forget old visits rather than grow without end
+        for old in [n for n, t in seen.items() if now - t >= window]:
+            del seen[old]
+    seen[name] = now
+    return True
 
 
 def _all_text(*values: Any) -> bool:

@@ -14,6 +14,9 @@
   ``DAILY_TOKEN_BUDGET``), when those budgets are set;
 * **a link to the dashboard**, when it is set up and ``PUBLIC_URL`` says where it is.
 
+Someone outside ``ALLOWED_USERS`` sees one neutral line saying the bot is not available to
+them (``refused_view``), never an invitation to talk, and nothing is read for them.
+
 Refreshing: the tab is published again when something it shows changes for a person who has
 opened it within the last hour (after a delivery of theirs is handled: a turn, a click on an
 approval, which also refreshes the approval's asker, a background job's end, which refreshes
@@ -48,6 +51,7 @@ from app.slack.home_view import (
     day_start,
     home_view,
     may_decide,
+    refused_view,
 )
 from app.store.base import Approval, Delivery, Job, SpokenIn
 
@@ -222,13 +226,17 @@ class HomeTab:
 
     async def publish(self, user: str) -> bool:
         """Build and publish ``user``'s tab now; False when the store or Slack failed."""
+        allowed = self._settings.trust.allowed_users
+        if allowed and user not in allowed:
+            view = refused_view()
+        else:
+            try:
+                view = home_view(await self.content(user))
+            except StoreError as exc:
+                log.warning("Home tab of %s not built: %s", user, exc)
+                return False
         try:
-            content = await self.content(user)
-        except StoreError as exc:
-            log.warning("Home tab of %s not built: %s", user, exc)
-            return False
-        try:
-            await self._client.views_publish(user_id=user, view=home_view(content))
+            await self._client.views_publish(user_id=user, view=view)
         except SLACK_FAILURES as exc:
             log.warning("Home tab of %s not published: %s", user, describe(exc))
             return False

@@ -77,6 +77,18 @@ def home_view(content: HomeContent) -> dict[str, Any]:
     return {"type": "home", "blocks": blocks}
 
 
+REFUSED_TEXT: Final = (
+    "I'm not available to you in this workspace. If you think you should be able to use me, "
+    "ask the people who run me here."
+)
+
+
+def refused_view() -> dict[str, Any]:
+    """The tab of someone the access policy leaves out: one neutral line, nothing read from
+    the store, no invitation to talk."""
+    return {"type": "home", "blocks": [_section(REFUSED_TEXT)]}
+
+
 def conversation_of(spoken: SpokenIn, workspace_url: str | None) -> Conversation | None:
     """How a session the person wrote in is shown: its Slack place and link; None when no
     Slack key leads to it."""

@@ -7,7 +7,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from app.slack.assistant import opened, prompt_list, thread_title
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.slack.assistant import AssistantThreads, Opened, opened, prompt_list, thread_title
+from app.store import MemoryStore
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
 from tests.harness import Running, dm, event_body, eventually, inbox_drained, run_app
@@ -74,6 +77,40 @@ async def test_no_prompts_for_someone_the_bot_does_not_answer(
         assert await bot.send_event(thread_started(user="U2", thread_ts="1763800001.000100")) == 200
         await eventually(lambda: offered(slack, "D1", "1763800001.000100"), what="U2's prompts")
         assert offered(slack, "D1", "1763800000.000100") == []
+
+
+async def test_opening_the_panel_offers_the_prompts_once_though_slack_sends_two_events(
+    bot: Running, slack: FakeSlack
+) -> None:
+    # Opening the bot's panel: a new assistant thread and the messages tab, moments apart.
+    assert await bot.send_event(thread_started()) == 200
+    assert await bot.send_event(messages_tab()) == 200
+    await eventually(lambda: offered(slack, "D1", "1763800000.000100"), what="prompts")
+    # The other way round, for another person: the messages tab first.
+    assert await bot.send_event(messages_tab(user="U2", channel="D2")) == 200
+    assert await bot.send_event(thread_started(user="U2", channel="D2")) == 200
+    await eventually(lambda: offered(slack, "D2", None), what="U2's prompts")
+    await inbox_drained(bot.store)
+    await bot.idle()
+    calls = slack.calls_to("assistant.threads.setSuggestedPrompts")
+    assert [(c.params["channel_id"], c.params.get("thread_ts")) for c in calls] == [
+        ("D1", "1763800000.000100"),
+        ("D2", None),
+    ]
+
+
+async def test_two_replicas_offer_one_opening_its_prompts_once(slack: FakeSlack) -> None:
+    store = MemoryStore()
+    client = AsyncWebClient(token="xoxb-test", base_url=slack.url)
+    one, two = (AssistantThreads(client, DEFAULTS, wall=lambda: 1_763_800_001.0) for _ in "12")
+    await one.offer_prompts(Opened("U1", "D1", "1763800000.000100"), store.remember_once)
+    await two.offer_prompts(Opened("U1", "D1", None), store.remember_once)
+    await two.offer_prompts(Opened("U2", "D2", None), store.remember_once)  # someone else
+    calls = slack.calls_to("assistant.threads.setSuggestedPrompts")
+    assert [(c.params["channel_id"], c.params.get("thread_ts")) for c in calls] == [
+        ("D1", "1763800000.000100"),
+        ("D2", None),
+    ]
 
 
 async def test_prompts_refused_or_rate_limited_by_slack_do_no_harm(

@@ -138,6 +138,21 @@ async def test_the_messages_tab_and_bad_events_publish_nothing(
     assert slack.calls_to("views.publish") == []
 
 
+async def test_someone_outside_allowed_users_sees_a_neutral_line_and_no_invitation(
+    env: dict[str, str], slack: FakeSlack
+) -> None:
+    async with run_app({**env, **HOME_ENV, "ALLOWED_USERS": "U2"}) as bot:
+        assert await bot.send_event(home_opened("U1")) == 200
+        assert await bot.send_event(home_opened("U2")) == 200
+        await slack.wait_for(lambda s: "U1" in s.home_views and "U2" in s.home_views)
+    refused = shown(slack.home_views["U1"])
+    assert "not available to you in this workspace" in refused
+    for hidden in ("Mention me", "send me a DM", "Your conversations", "dashboard", "tokens"):
+        assert hidden not in refused
+    check_home_view(slack.home_views["U1"])
+    assert "No conversations yet. Mention me" in shown(slack.home_views["U2"])
+
+
 # HomeTab directly: throttle, coalescing, replicas, failures ---------------------------------------
 
 
