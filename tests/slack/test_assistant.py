@@ -5,6 +5,8 @@ answer; the pure readers on payloads shaped like Slack's."""
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -16,6 +18,7 @@ from tests.fakes.slack import FakeSlack
 from tests.harness import Running, dm, event_body, eventually, inbox_drained, run_app
 
 DEFAULTS = ["Summarise this thread", "File a GitHub issue for this", "What did we decide?"]
+MANIFEST = json.loads((Path(__file__).resolve().parents[2] / "manifest.json").read_text())
 
 
 def thread_started(user: str = "U1", channel: str = "D1", thread_ts: str = "1763800000.000100"):  # type: ignore[no-untyped-def]
@@ -151,6 +154,35 @@ async def test_a_top_level_dm_and_a_channel_thread_get_no_title(
     await inbox_drained(bot.store)
     await bot.idle()
     assert slack.calls_to("assistant.threads.setTitle") == []
+
+
+def test_the_manifest_uses_slacks_agent_view_within_its_limits() -> None:
+    features = MANIFEST["features"]
+    assert "assistant_view" not in features  # the older form, being retired
+    view = features["agent_view"]
+    assert set(view) <= {"agent_description", "suggested_prompts", "actions"}
+    assert 0 < len(view["agent_description"]) <= 300
+    prompts = view["suggested_prompts"]
+    assert 0 < len(prompts) <= 4
+    assert all(set(p) == {"title", "message"} for p in prompts)
+    assert [p["message"] for p in prompts] == DEFAULTS  # the same as SUGGESTED_PROMPTS' default
+    assert "assistant:write" in MANIFEST["oauth_config"]["scopes"]["bot"]
+    events = MANIFEST["settings"]["event_subscriptions"]["bot_events"]
+    assert {"app_home_opened", "message.im", "agent_session_stopped"} <= set(events)
+
+
+async def test_the_agent_views_context_events_are_acknowledged(bot: Running) -> None:
+    changed = {
+        "type": "app_context_changed",
+        "user": "U1",
+        "channel": "D1",
+        "context": {"entities": [{"type": "slack#/types/channel_id", "value": "C1"}]},
+        "event_ts": "1763800000.000400",
+    }
+    assert await bot.send_event(changed) == 200
+    assert await bot.send_event({"type": "app_context_changed", "context": {}}) == 200
+    opened_with_context = {**messages_tab(), "context": changed["context"]}
+    assert await bot.send_event(opened_with_context) == 200
 
 
 # -- the pure readers ---------------------------------------------------------------------------
