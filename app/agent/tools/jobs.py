@@ -163,6 +163,24 @@ class ContinueBackgroundJob(_JobTool):
 
     name = "continue_background_job"
 
+    def __init__(
+        self, jobs: JobService, repository_audience: RepositoryAudience | None = None
+    ) -> None:
+        super().__init__(jobs)
+        self._repository_audience = repository_audience
+
+    async def target_audience(self, args: dict[str, Any]) -> Audience | None:
+        """As for starting it: PUBLIC when the job works on a public repository, so
+        ``TOOL_APPROVAL=untrusted`` asks before it pushes there again; None for a job without
+        a repository, an invalid id or a job that is not there (``run`` refuses those)."""
+        try:
+            job = await self._jobs.job(self._job_id(args))
+        except InvalidInput:
+            return None
+        if job is None or not job.repo or self._repository_audience is None:
+            return None
+        return await self._repository_audience(job.repo)
+
     def definition(self) -> dict[str, Any]:
         return self._schema(
             "Continue a background job of this conversation that has finished (succeeded or "
@@ -234,6 +252,6 @@ def job_tools(
     dashboard page, when the dashboard is on (a link Claude can show)."""
     return [
         StartBackgroundJob(jobs, repos, repository_audience, page),
-        ContinueBackgroundJob(jobs),
+        ContinueBackgroundJob(jobs, repository_audience),
         CancelBackgroundJob(jobs),
     ]
