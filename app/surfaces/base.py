@@ -103,8 +103,12 @@ class Surface(Protocol):
         """A one-off message where ``inbound`` was written (notes, command answers)."""
         ...
 
-    async def notify_key(self, key: ConversationKey, text: str) -> None:
-        """A one-off message in the conversation at ``key`` (a notice from elsewhere)."""
+    async def notify_key(
+        self, key: ConversationKey, text: str, *, answer_of: str | None = None
+    ) -> None:
+        """A one-off message in the conversation at ``key`` (a notice from elsewhere).
+        ``answer_of``: the message ends the answer of that turn, posted here rather than
+        where it was asked; it carries what answers carry here (Slack's feedback buttons)."""
         ...
 
     async def link(self, key: ConversationKey, inbound: Inbound | None = None) -> str | None:

@@ -39,8 +39,10 @@ class CommentReply:
         *,
         already_posted: int = 0,
         limit: int = COMMENT_LIMIT,
+        post_last: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         self._post = post
+        self._post_last = post_last or post  # the answer's last part (it may carry more)
         self._on_posted = on_posted
         self._already_posted = already_posted
         self._limit = limit
@@ -69,8 +71,10 @@ class CommentReply:
             self._text += ("\n\n" if self._text.strip() else "") + note
         # A long answer becomes several comments (split between paragraphs); parts an
         # earlier attempt of this turn already posted are not posted again.
-        for part in split_text(self._text.strip(), self._limit)[self._already_posted :]:
-            self.comment_id = await self._post(part)
+        parts = split_text(self._text.strip(), self._limit)
+        for n, part in enumerate(parts[self._already_posted :], start=self._already_posted):
+            post = self._post_last if n == len(parts) - 1 else self._post
+            self.comment_id = await post(part)
             await self._on_posted(self.comment_id)
 
 
@@ -142,7 +146,9 @@ class CommentSurface:
             public = inbound.audience == Audience.PUBLIC.value
             await self._comment(inbound.item_ref, text, public)
 
-    async def notify_key(self, key: ConversationKey, text: str) -> None:
+    async def notify_key(
+        self, key: ConversationKey, text: str, *, answer_of: str | None = None
+    ) -> None:
         await self._comment(key.label, text, False)
 
     async def _comment(self, item: str, text: str, public: bool) -> None:

@@ -177,7 +177,9 @@ class DashboardSurface:
         session_id = ConversationKey.parse(inbound.key).external_id
         self.feed.publish(session_id, {"kind": "note", "text": text})
 
-    async def notify_key(self, key: ConversationKey, text: str) -> None:
+    async def notify_key(
+        self, key: ConversationKey, text: str, *, answer_of: str | None = None
+    ) -> None:
         self.feed.publish(key.external_id, {"kind": "note", "text": text})
 
     async def link(self, key: ConversationKey, inbound: Inbound | None = None) -> str | None:

@@ -11,9 +11,12 @@ channel is asked of Slack (``ChannelAudiences``: shared with another organisatio
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.core import Audience, ConversationKey, Inbound
@@ -29,6 +32,8 @@ from app.slack.format import new_message
 from app.slack.names import UserNames
 from app.slack.reply import SlackReply
 from app.surfaces.base import Command, OnPosted, PostedLog, PreviousMessage, Reply
+
+log = logging.getLogger(__name__)
 
 
 class SlackSurface:
@@ -165,9 +170,12 @@ class SlackSurface:
         if inbound.channel:
             await self._post(inbound.channel, inbound.thread_ts, text)
 
-    async def notify_key(self, key: ConversationKey, text: str) -> None:
+    async def notify_key(
+        self, key: ConversationKey, text: str, *, answer_of: str | None = None
+    ) -> None:
         channel, thread = key.slack_place
-        await self._post(channel, thread, text)
+        blocks = [feedback_block(answer_of)] if answer_of else []
+        await self._post(channel, thread, text, blocks)
 
     async def link(self, key: ConversationKey, inbound: Inbound | None = None) -> str | None:
         if inbound is not None and inbound.channel:
@@ -182,10 +190,19 @@ class SlackSurface:
             return None
         return str(response.get("permalink") or "") or None
 
-    async def _post(self, channel: str, thread: str | None, text: str) -> None:
+    async def _post(
+        self, channel: str, thread: str | None, text: str, extra: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        message = new_message(text, thread_ts=thread)
         try:
-            await self._client.chat_postMessage(
-                channel=channel, **new_message(text, thread_ts=thread)
-            )
+            try:
+                await self._client.chat_postMessage(
+                    channel=channel, **{**message, "blocks": [*message["blocks"], *extra]}
+                )
+            except SlackApiError as exc:
+                if not extra or exc.response.get("error") != "invalid_blocks":
+                    raise
+                log.warning("Slack refused the blocks under a message; it is posted without them")
+                await self._client.chat_postMessage(channel=channel, **message)
         except SLACK_FAILURES as exc:
             raise IntegrationError("slack", describe(exc)) from exc

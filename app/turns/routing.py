@@ -7,7 +7,9 @@
   internal. Its answers are never posted where outsiders read (a public repository, a
   customer-visible Jira comment, a Slack Connect channel) unless ``PUBLIC_REPLIES=allow``:
   the answer goes to the session's home thread instead, with a link to the comment that asked,
-  and the public place gets at most the fixed, model-free ``PUBLIC_REPLY_NOTE``. Notes (errors,
+  and the public place gets at most the fixed, model-free ``PUBLIC_REPLY_NOTE``. Its last
+  message there carries the feedback buttons like any answer in Slack (a vote is for the turn
+  that wrote it). Notes (errors,
   refusals) follow the same rule.
 * A result with no originating surface (a background job) goes to the first surface of the
   session in ``route`` order: Jira, then Slack, then GitHub by default.
@@ -176,10 +178,16 @@ class ReplyRouter:
         """The answer, posted in the home thread after a line saying why it is there."""
         intro = _redirect_intro(inbound, surface)
 
-        async def post(part: str) -> str:
+        async def post(part: str, answer_of: str | None = None) -> str:
             first = log_.comments_posted == 0
-            await home.notify_key(home_key, f"{intro}\n\n{part}" if first else part)
+            text = f"{intro}\n\n{part}" if first else part
+            await home.notify_key(home_key, text, answer_of=answer_of)
             return f"home:{log_.comments_posted}"
+
+        async def post_last(part: str) -> str:
+            # The answer's final message: it carries what every answer there carries (the
+            # feedback buttons, voting for this turn).
+            return await post(part, log_.turn_id)
 
         async def posted(part_id: str) -> None:
             await log_.comment_posted(part_id)
@@ -187,7 +195,11 @@ class ReplyRouter:
                 await self._public_note(inbound, surface)
 
         return CommentReply(
-            post, posted, already_posted=log_.comments_posted, limit=MESSAGE_LIMIT - 500
+            post,
+            posted,
+            already_posted=log_.comments_posted,
+            limit=MESSAGE_LIMIT - 500,
+            post_last=post_last,
         )
 
     def _note_only(self, inbound: Inbound, surface: Surface, log_: PostedLog) -> Reply:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,7 +22,8 @@ from app.slack.feedback import (
     vote_click,
 )
 from app.store.base import VoteFilter
-from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.anthropic import FakeAnthropic, Reply
+from tests.fakes.github import github_webhook, issue_comment_event
 from tests.fakes.slack import FakeSlack, Message
 from tests.harness import (
     Running,
@@ -34,6 +36,7 @@ from tests.harness import (
     run_app,
     sign,
 )
+from tests.integrations.world import GH_SECRET, file_github_issue, running_world
 
 _n = itertools.count(1)
 
@@ -156,6 +159,44 @@ async def test_the_final_answer_carries_feedback_buttons_on_the_call_that_finish
     turn = buttons["positive_button"]["value"].removeprefix("up:")
     assert turn.startswith("t-")
     assert buttons["negative_button"]["value"] == f"down:{turn}"
+
+
+async def test_an_answer_redirected_home_from_a_public_comment_carries_the_buttons(
+    tmp_path: Path,
+) -> None:
+    async with running_world(tmp_path) as w:
+        w.github.set_visibility("acme/site", "public")
+        root, number = await file_github_issue(w, "acme/site")
+        w.claude.script(Reply(text="Looking into it."))
+        comment = issue_comment_event(
+            "acme/site",
+            number,
+            "Any news?",
+            login="maintainer",
+            association="MEMBER",
+            visibility="public",
+            comment_id=32,
+        )
+        hook = github_webhook(GH_SECRET, "issue_comment", comment, None)
+        assert (await w.bot.post_raw("/webhooks/github", *hook)).status == 202
+        await w.slack.wait_for(lambda s: replies(s, "C1", root)[-1].endswith("Looking into it."))
+        await inbox_drained(w.bot.store)
+        [answer] = [m for m in w.slack.messages("C1", root) if "Looking into it." in m.text]
+        assert "maintainer asked on" in answer.text  # the answer the audience rule sent home
+        buttons = feedback_of(answer.blocks)
+        turn = buttons["positive_button"]["value"].removeprefix("up:")
+        assert turn.startswith("t-")
+        filed = [m for m in w.slack.messages("C1", root) if m.ts not in (root, answer.ts)]
+        assert filed and turn not in json.dumps([m.blocks for m in filed])  # that turn's own
+
+        # a vote there is recorded for the turn that wrote the answer, in its conversation
+        where = {"message_ts": answer.ts, "thread_ts": root}
+        assert await post_payload(w.bot, vote_body(f"down:{turn}", **where)) == 200
+        await inbox_drained(w.bot.store)
+        [vote] = await w.bot.store.votes_for_turns([turn])
+        session = await w.bot.store.resolve(f"threadline:github:acme/site#{number}")
+        assert session is not None
+        assert (vote.vote, vote.message_ts, vote.session_id) == ("down", answer.ts, session.id)
 
 
 async def test_a_posted_dm_answer_gets_the_buttons_with_its_last_update(

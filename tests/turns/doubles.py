@@ -104,7 +104,9 @@ class ChatSurface:
     async def notify(self, inbound: Inbound, text: str) -> None:
         self.notes.append((inbound.key, text))
 
-    async def notify_key(self, key: ConversationKey, text: str) -> None:
+    async def notify_key(
+        self, key: ConversationKey, text: str, *, answer_of: str | None = None
+    ) -> None:
         self.notes.append((str(key), text))
 
     async def link(self, key: ConversationKey, inbound: Inbound | None = None) -> str | None:
