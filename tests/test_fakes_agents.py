@@ -377,3 +377,24 @@ async def test_runs_can_finish_by_themselves(
     await llm.beta.sessions.events.send(session.id, events=[message("And the tests")])
     await claude.wait_for(lambda f: len(f.managed.sessions[session.id].texts()) == 2)
     assert claude.managed.sessions[session.id].texts()[-1] == "Done: And the tests"
+
+
+async def test_a_message_may_leave_a_session_idle_for_a_while(
+    claude: FakeAnthropic, llm: anthropic.AsyncAnthropic
+) -> None:
+    session = await start(llm)
+    claude.managed.finish(session.id, "First pass done.")
+    claude.managed.hold_runs = True
+    await llm.beta.sessions.events.send(session.id, events=[message("Now add tests")])
+    assert (await llm.beta.sessions.retrieve(session.id)).status == "idle"
+    newest = [e async for e in llm.beta.sessions.events.list(session.id, order="desc")]
+    assert newest[0].type == "user.message" and newest[0].processed_at is None
+    assert newest[1].type == "session.status_idle"  # the previous run's
+
+    claude.managed.begin(session.id)
+    assert (await llm.beta.sessions.retrieve(session.id)).status == "running"
+    newest = [e async for e in llm.beta.sessions.events.list(session.id, order="desc")]
+    assert [e.type for e in newest[:2]] == ["session.status_running", "user.message"]
+    assert newest[1].processed_at is not None
+    with pytest.raises(ValueError, match="holds no message"):
+        claude.managed.begin(session.id)

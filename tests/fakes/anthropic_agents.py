@@ -35,6 +35,9 @@ it emitted, which are delivered at once when ``subscribe`` was called):
 - ``m.reach_budget(sid, *texts)``: idle with ``budget_reached`` (only for a session created
   with a ``budget``, as the real service).
 - ``m.terminate(sid, error="unknown_error")``: a ``session.error`` then terminated.
+- ``m.hold_runs = True``: a ``user.message`` sent to an idle session leaves it idle for a
+  while before it runs, as the real service may: the event is listed at once, with
+  ``processed_at`` null, and no idle event follows it; ``m.begin(sid)`` starts the run.
 - ``m.auto_finish = seconds``: every run ends by itself that long after it started, with
   "Done: {its last user message}" (for trying the bot by hand against the standalone fake).
 - ``m.private_repos``: repositories (owner/name) that clone only with an
@@ -119,6 +122,7 @@ class FakeManagedAgents(Webhooks):
         self.calls: list[AgentCall] = []
         self.private_repos: set[str] = set()  # owner/name that clone only with a token
         self.auto_finish: float | None = None  # seconds after which a run finishes by itself
+        self.hold_runs = False  # a message to an idle session waits for ``begin``
         self._failures: deque[tuple[str, Fail | Hang]] = deque()
         self._ids = itertools.count(1)
         self.add_agent(DEFAULT_AGENT_ID, name="Threadline jobs")
@@ -277,6 +281,16 @@ class FakeManagedAgents(Webhooks):
         self._event(session, "session.status_terminated")
         return self.emit(session.id, "session.status_terminated")
 
+    def begin(self, sid: str) -> list[dict[str, Any]]:
+        """``hold_runs``: the idle session takes the messages it holds and runs."""
+        session = self.sessions[sid]
+        held = [e for e in session.events if e.get("processed_at", "") is None]
+        if session.status != "idle" or not held:
+            raise ValueError(f"session {sid} holds no message to run")
+        for event in held:
+            event["processed_at"] = stamp(now())
+        return self._run(session)
+
     def _run(self, session: FakeSession) -> list[dict[str, Any]]:
         if session.status == "running":
             return []
@@ -423,7 +437,10 @@ class FakeManagedAgents(Webhooks):
             fields = {k: v for k, v in sent.items() if k != "type"}
             taken.append(self._event(session, sent["type"], **fields))
             if sent["type"] in ("user.message", "user.tool_confirmation", "user.define_outcome"):
-                self._run(session)
+                if self.hold_runs and session.status == "idle":
+                    taken[-1]["processed_at"] = None  # listed, not yet taken up
+                else:
+                    self._run(session)
             elif sent["type"] == "user.interrupt" and session.status == "running":
                 self._idle(session, {"type": "end_turn"})
         return taken

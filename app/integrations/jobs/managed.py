@@ -13,12 +13,20 @@ Managed Agents agent, through the anthropic SDK's ``client.beta.sessions`` (beta
   ``retries_exhausted``, ``refusal``) or terminated failed, with a line saying why. The text is
   what the agent said after the run's last ``user.message``, verbatim.
 
+A run has ended only when its own ``user.message`` is in the session (run ``n`` of a job,
+``resume_count`` n, is the session's message n + 1), every message was taken up
+(``processed_at`` set), and an idle or terminated event follows the last one. Anything else
+is a run still going (None): a follow-up recorded here but not yet sent (the session still
+shows the previous run's end), or sent to a session that stays idle a moment before it runs.
+A terminated session whose run's message is there has ended, whatever else its events say.
+
 SDK failures (4xx, 5xx, 429 after its retries, timeouts, no connection) become
 ``IntegrationError`` naming the status, never the request.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import anthropic
@@ -38,6 +46,16 @@ _WHY_NOT_DONE: Final = {
     "retries_exhausted": "it gave up after repeated errors",
     "refusal": "the model refused to continue",
 }
+
+
+@dataclass
+class _Run:
+    """What a session's events say of its latest run (since its last ``user.message``)."""
+
+    texts: list[str] = field(default_factory=list)  # the agent's, oldest first
+    ended: bool = False  # an idle or terminated event follows the message
+    stop: str | None = None  # the latest idle's stop reason
+    error: str | None = None  # the latest error's message
 
 
 class ManagedRunner:
@@ -126,31 +144,47 @@ class ManagedRunner:
             session = await self._client.beta.sessions.retrieve(job.runner_id)
             if session.status not in ("idle", "terminated"):
                 return None
-            texts, stop, error = await self._run_events(job.runner_id)
+            taken_up = await self._messages_taken_up(job.runner_id)
+            if len(taken_up) <= job.resume_count:
+                return None  # the follow-up is not sent yet: the session shows the last run
+            run = await self._run_events(job.runner_id)
         except anthropic.NotFoundError:
             return JobReport("failed", "The job's session no longer exists.")
         except anthropic.APIError as exc:
             raise _failure("reading the session", exc) from exc
-        said = "\n\n".join(texts)
-        if session.status == "idle" and stop == "end_turn":
+        if session.status == "idle" and not (run.ended and all(taken_up)):
+            return None  # idle before it took the message up: it has not run yet
+        said = "\n\n".join(run.texts)
+        if session.status == "idle" and run.stop == "end_turn":
             return JobReport("succeeded", bounded_text(said), links_in(said))
         if session.status == "terminated":
             why = (
-                f"The job's session ended with an error: {error}"
-                if error
+                f"The job's session ended with an error: {run.error}"
+                if run.error
                 else ("The job's session ended before finishing.")
             )
         else:
-            why = f"The job stopped before finishing: {_WHY_NOT_DONE.get(stop or '', stop)}."
+            stop = run.stop or "unknown"
+            why = f"The job stopped before finishing: {_WHY_NOT_DONE.get(stop, stop)}."
         text = f"{why}\n\n{said}" if said else why
         return JobReport("failed", bounded_text(text), links_in(said))
 
-    async def _run_events(self, runner_id: str) -> tuple[list[str], str | None, str | None]:
-        """The agent's texts since the run's last user message (oldest first), the latest
-        idle stop reason and the latest error message, read newest first."""
-        texts: list[str] = []
-        stop: str | None = None
-        error: str | None = None
+    async def _messages_taken_up(self, runner_id: str) -> list[bool]:
+        """For each user message of the session (at most ``MAX_EVENTS``), whether it was
+        taken up (``processed_at`` set); in any order, as the flags are all that count."""
+        taken_up: list[bool] = []
+        messages = self._client.beta.sessions.events.list(
+            runner_id, types=["user.message"], limit=EVENTS_PAGE
+        )
+        async for event in messages:
+            taken_up.append(getattr(event, "processed_at", None) is not None)
+            if len(taken_up) >= MAX_EVENTS:
+                break
+        return taken_up
+
+    async def _run_events(self, runner_id: str) -> _Run:
+        """What the events since the last user message say, read newest first."""
+        run = _Run()
         seen = 0
         events = self._client.beta.sessions.events.list(runner_id, order="desc", limit=EVENTS_PAGE)
         async for event in events:
@@ -160,13 +194,15 @@ class ManagedRunner:
                 break
             if kind == "agent.message":
                 parts = [b.text for b in getattr(event, "content", []) if b.type == "text"]
-                texts.append("\n".join(parts))
-            elif kind == "session.status_idle" and stop is None:
-                stop = getattr(getattr(event, "stop_reason", None), "type", None)
-            elif kind == "session.error" and error is None:
-                error = str(getattr(getattr(event, "error", None), "message", "") or "") or None
-        texts.reverse()
-        return texts, stop, error
+                run.texts.append("\n".join(parts))
+            elif kind in ("session.status_idle", "session.status_terminated"):
+                run.ended = True
+                if kind == "session.status_idle" and run.stop is None:
+                    run.stop = getattr(getattr(event, "stop_reason", None), "type", None)
+            elif kind == "session.error" and run.error is None:
+                run.error = str(getattr(getattr(event, "error", None), "message", "") or "") or None
+        run.texts.reverse()
+        return run
 
 
 def _message(text: str) -> Any:
