@@ -180,6 +180,33 @@ async def test_report_step_tells_of_a_failed_run_and_retries_a_busy_callback(
     assert report["summary"].startswith("The run ended (failure) before Claude Code finished.")
 
 
+@pytest.mark.parametrize(
+    ("job_repo", "ok"),
+    [("", True), ("acme/widgets", True), ("ACME/Widgets", True), ("acme/other", False)],
+)
+async def test_the_repository_check_ignores_case(job_repo: str, ok: bool) -> None:
+    """Threadline writes repositories lowercase; GitHub keeps their capitals."""
+    step = steps()["Check the job is for this repository"]
+    env = {
+        **report_env(step, {"JOB_REPO": job_repo}),
+        "GITHUB_REPOSITORY": "Acme/Widgets",
+        "PATH": os.environ["PATH"],
+    }
+    proc = await asyncio.create_subprocess_exec(
+        "bash",
+        "-e",
+        "-c",
+        block(step, "run"),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert (proc.returncode == 0) is ok, out
+    if not ok:
+        assert "::error::This job is for acme/other, not Acme/Widgets" in out.decode()
+
+
 async def test_report_step_refuses_a_plain_http_callback(tmp_path: Path) -> None:
     code, out = await run_report(tmp_path, "http://example.com/jobs/1/callback", "success", "{}")
     assert code != 0 and "must be an https URL" in out
@@ -267,10 +294,12 @@ async def test_relay_turns_a_job_into_a_workflow_dispatch() -> None:
         assert (await post("/dispatch/wrong", job()))[0] == 404
         assert (await post("/dispatch/s3cret", b"{not json"))[0] == 400
         assert (await post("/dispatch/s3cret", job(extra=1)))[0] == 400
+        assert (await post("/dispatch/s3cret", job(repo="Acme/Widgets")))[0] == 202
+        assert github.calls[-1][0] == "acme/widgets"  # as RELAY_REPOS spells it
         assert (await post("/dispatch/s3cret", job(repo="evil/repo")))[0] == 403
         assert (await post("/dispatch/s3cret", job(instructions="x" * 70_000)))[0] == 413
         assert (await post("/dispatch/s3cret", job(repo="acme/other")))[0] == 502  # no workflow
-        assert len(github.calls) == 2
+        assert len(github.calls) == 3
 
 
 async def test_relay_server_answers_over_http() -> None:

@@ -11,7 +11,7 @@ this relay holds that token and makes the call, so Threadline never holds it.
 Settings (environment): RELAY_SECRET (required; the last part of the dispatch path, so
 only Threadline can start jobs), GITHUB_TOKEN (required; a fine-grained token with "Actions:
 write" on the repositories), RELAY_REPOS (required; comma-separated owner/name a job may
-run in), RELAY_DEFAULT_REPO (where a job without a repo runs; default: the first of
+run in, compared without regard to case as GitHub does), RELAY_DEFAULT_REPO (where a job without a repo runs; default: the first of
 RELAY_REPOS), RELAY_WORKFLOW (threadline-job.yml), RELAY_REF (main), GITHUB_API_URL
 (https://api.github.com), HOST (127.0.0.1), PORT (8090).
 
@@ -80,9 +80,10 @@ class Relay:
             return 400, "the body is not JSON"
         if not _is_job(job):
             return 400, f"a job is a JSON object with {', '.join(FIELDS)}"
-        repo = job["repo"] or self.default_repo
-        if repo not in self.repos:
-            return 403, f"{repo} is not in RELAY_REPOS"
+        asked = job["repo"] or self.default_repo
+        repo = next((r for r in self.repos if r.lower() == asked.lower()), None)
+        if repo is None:
+            return 403, f"{asked} is not in RELAY_REPOS"
         inputs = {k: job[k] or "" for k in FIELDS}
         if sum(len(v) for v in inputs.values()) > MAX_INPUT_CHARS:
             return 413, "the job is too large for a workflow_dispatch"
