@@ -14,8 +14,11 @@ What feeds each family:
   httpx client; ``app.integrations.clients`` builds all three.
 * ``threadline_jobs_total{runner,outcome}`` and ``threadline_job_seconds{runner}``: background
   jobs, through ``JobObserver`` (``job_started``, ``job_finished``).
-* ``threadline_feedback_votes_total{vote}`` and ``threadline_feedback_reasons_total``: the
-  Slack edge, when a vote on an answer (or a thumbs-down's reason) is recorded.
+* ``threadline_feedback_clicks_total{vote}`` and ``threadline_feedback_reasons_total``: the
+  Slack edge, when a click on an answer's feedback buttons (or a thumbs-down's reason) is
+  recorded; a changed vote is a second click.
+* ``threadline_feedback_votes{vote}``: the votes stored now (one per person per answer), read
+  from the store when ``/metrics`` is scraped (``observe_votes``).
 * ``threadline_active_sessions``, ``threadline_inbox_pending``, ``threadline_turns_in_flight``:
   set from the store and the worker when ``/metrics`` is scraped (``observe_state``).
 * ``threadline_slack_calls_total{method}`` (the Slack client, each call once, retries not
@@ -28,7 +31,7 @@ other answer that is an error) and ``unreachable`` (connection failure or timeou
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import anthropic
@@ -106,13 +109,21 @@ class Metrics:
             "Dropped conversations started over from their Slack thread's history",
             registry=r,
         )
-        self.feedback_votes = Counter(
+        self.feedback_clicks = Counter(
+            "threadline_feedback_clicks",
+            "Clicks on answers' feedback buttons recorded (changing a vote is another click), "
+            "by vote",
+            ["vote"],
+            registry=r,
+        )
+        self.feedback_votes = Gauge(
             "threadline_feedback_votes",
-            "Votes on answers received (a changed vote counts again), by vote",
+            "Votes on answers stored now (one per person per answer), by vote",
             ["vote"],
             registry=r,
         )
         for vote in ("up", "down"):
+            self.feedback_clicks.labels(vote=vote)
             self.feedback_votes.labels(vote=vote)
         self.jobs = Counter(
             "threadline_jobs",
@@ -190,8 +201,13 @@ class Metrics:
         self.refused.labels(surface, reason).inc()
 
     def feedback_vote(self, vote: str) -> None:
-        """A vote on an answer was recorded (``up`` or ``down``)."""
-        self.feedback_votes.labels(vote=vote).inc()
+        """A click on an answer's feedback buttons was recorded (``up`` or ``down``)."""
+        self.feedback_clicks.labels(vote=vote).inc()
+
+    def observe_votes(self, totals: Iterable[tuple[str, int]]) -> None:
+        """The votes the store holds now: (value, how many) pairs."""
+        for vote, count in totals:
+            self.feedback_votes.labels(vote=vote).set(count)
 
     def feedback_reason(self) -> None:
         self.feedback_reasons.inc()

@@ -1,5 +1,7 @@
 """``GET /metrics``: the app's Prometheus registry, with the gauges of the present (live
-sessions, inbox, turns in flight) refreshed from the store and the worker at each scrape.
+sessions, inbox, turns in flight) refreshed from the store and the worker at each scrape, and
+the votes stored on answers at most once every ``VOTES_EVERY`` seconds (one aggregate over the
+votes, so its cost does not follow the scrape rate).
 
 A store that does not answer leaves those gauges as they were: the scrape itself never fails.
 """
@@ -7,7 +9,9 @@ A store that does not answer leaves those gauges as they were: the scrape itself
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
+from typing import Final
 
 from aiohttp import web
 
@@ -18,6 +22,7 @@ from app.metrics import Metrics
 from app.store.base import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+VOTES_EVERY: Final = 30.0
 
 
 def metrics_page(
@@ -25,7 +30,10 @@ def metrics_page(
     *,
     store: Callable[[], Store | None],
     worker: Callable[[], WorkerState | None],
+    clock: Callable[[], float] = time.monotonic,
 ) -> Handler:
+    votes_read: list[float] = []  # when the votes were last read
+
     async def handle(_: web.Request) -> web.StreamResponse:
         opened = store()
         if opened is not None:
@@ -37,6 +45,11 @@ def metrics_page(
                     inbox_pending=stats.pending_deliveries,
                     in_flight=running.in_flight if running else 0,
                 )
+            now = clock()
+            if not votes_read or now - votes_read[-1] >= VOTES_EVERY:
+                with contextlib.suppress(StoreError):
+                    metrics.observe_votes((await opened.vote_totals()).items())
+                    votes_read[:] = [now]
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     return handle

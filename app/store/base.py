@@ -564,6 +564,11 @@ class Feedback(Protocol):
         """Delete every vote (and reason) of ``user_id``; returns how many."""
         ...
 
+    async def vote_totals(self) -> dict[VoteValue, int]:
+        """How many votes are stored now, by value (both values, 0 when none): one
+        aggregate over the votes."""
+        ...
+
 
 class Store(
     Inbox,

@@ -446,3 +446,6 @@ class ComposedStore:
 
     async def forget_voter(self, user_id: str) -> int:
         return await self._feedback.forget_voter(user_id)
+
+    async def vote_totals(self) -> dict[VoteValue, int]:
+        return await self._feedback.vote_totals()

@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from aiohttp.test_utils import make_mocked_request
+from aiohttp.web import Response
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.http.metrics import VOTES_EVERY, metrics_page
+from app.metrics import Metrics
 from app.slack.feedback import (
     FEEDBACK_ACTION,
     REASON_CALLBACK,
@@ -21,6 +25,7 @@ from app.slack.feedback import (
     reason_submission,
     vote_click,
 )
+from app.store import MemoryStore
 from app.store.base import VoteFilter
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.github import github_webhook, issue_comment_event
@@ -256,8 +261,11 @@ async def test_votes_one_per_person_changed_by_a_second_click_with_the_reason_mo
     }
 
     _, metrics = await bot.get("/metrics")
-    assert counter(metrics, "threadline_feedback_votes_total", vote="up") == 2
-    assert counter(metrics, "threadline_feedback_votes_total", vote="down") == 1
+    # the clicks received (U1's change of mind is a second click) and the votes stored now
+    assert counter(metrics, "threadline_feedback_clicks_total", vote="up") == 2
+    assert counter(metrics, "threadline_feedback_clicks_total", vote="down") == 1
+    assert counter(metrics, "threadline_feedback_votes", vote="up") == 1
+    assert counter(metrics, "threadline_feedback_votes", vote="down") == 1
     assert counter(metrics, "threadline_feedback_reasons_total") == 2
 
 
@@ -273,7 +281,30 @@ async def test_a_redelivered_click_counts_once_and_a_forged_one_not_at_all(
     assert (vote.vote, vote.session_id) == ("down", None)  # an unknown turn: no session
     await eventually(lambda: len(slack.views_opened) == 1, what="one modal")
     _, metrics = await bot.get("/metrics")
-    assert counter(metrics, "threadline_feedback_votes_total", vote="down") == 1
+    assert counter(metrics, "threadline_feedback_clicks_total", vote="down") == 1
+    assert counter(metrics, "threadline_feedback_votes", vote="down") == 1
+    assert counter(metrics, "threadline_feedback_votes", vote="up") == 0
+
+
+async def test_the_stored_votes_are_read_at_most_once_per_interval_whatever_the_scrapes() -> None:
+    store, now = MemoryStore(), [1000.0]
+    page = metrics_page(Metrics(), store=lambda: store, worker=lambda: None, clock=lambda: now[0])
+
+    async def scrape() -> str:
+        response = await page(make_mocked_request("GET", "/metrics"))
+        assert isinstance(response, Response) and isinstance(response.body, bytes)
+        return response.body.decode()
+
+    await store.record_vote(channel="C1", message_ts="1.1", user_id="U1", vote="up", turn_id=None)
+    assert counter(await scrape(), "threadline_feedback_votes", vote="up") == 1
+    await store.record_vote(channel="C1", message_ts="1.1", user_id="U1", vote="down", turn_id=None)
+    now[0] += VOTES_EVERY - 1
+    page_text = await scrape()  # too soon: the figure read last time
+    assert counter(page_text, "threadline_feedback_votes", vote="up") == 1
+    now[0] += 1
+    page_text = await scrape()
+    assert counter(page_text, "threadline_feedback_votes", vote="up") == 0
+    assert counter(page_text, "threadline_feedback_votes", vote="down") == 1
 
 
 async def test_an_expired_trigger_still_counts_the_vote(bot: Running, slack: FakeSlack) -> None:

@@ -147,3 +147,14 @@ async def test_votes_go_with_their_session(store: Store, clock: Clock) -> None:
     )
     assert await store.delete_session(doomed)
     assert [v.turn_id for v in await store.list_votes(VoteFilter())] == ["t-kept"]
+
+
+async def test_vote_totals_count_the_votes_stored_now(store: Store) -> None:
+    assert await store.vote_totals() == {"up": 0, "down": 0}
+    await store.record_vote(**ANSWER, user_id="U1", vote="up", turn_id=None)
+    await store.record_vote(**ANSWER, user_id="U1", vote="down", turn_id=None)  # changed
+    await store.record_vote(**ANSWER, user_id="U2", vote="down", turn_id=None)
+    await store.record_vote(channel="C2", message_ts="2.1", user_id="U1", vote="up", turn_id=None)
+    assert await store.vote_totals() == {"up": 1, "down": 2}
+    await store.forget_voter("U2")
+    assert await store.vote_totals() == {"up": 1, "down": 1}

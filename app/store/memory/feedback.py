@@ -86,6 +86,11 @@ class MemoryFeedback:
             found = [v for v in self._votes.values() if v.turn_id in wanted]
         return sorted(found, key=lambda v: (v.created_at, v.channel, v.message_ts, v.user_id))
 
+    async def vote_totals(self) -> dict[VoteValue, int]:
+        async with self._t.lock:
+            votes = [v.vote for v in self._votes.values()]
+        return {"up": votes.count("up"), "down": votes.count("down")}
+
     async def forget_voter(self, user_id: str) -> int:
         async with self._t.lock:
             keys = [key for key in self._votes if key[2] == user_id]

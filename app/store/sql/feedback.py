@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, case, delete, select, update
+from sqlalchemy import Row, case, delete, func, select, update
 
 from app.store.schema import feedback, turns
 from app.store.sql.engine import Db, guard
@@ -135,6 +135,13 @@ class SqlFeedback:
         async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [to_vote(row) for row in rows]
+
+    @guard
+    async def vote_totals(self) -> dict[VoteValue, int]:
+        stmt = select(feedback.c.vote, func.count()).group_by(feedback.c.vote)
+        async with self._db.read() as conn:
+            counted = {vote: int(n) for vote, n in (await conn.execute(stmt)).all()}
+        return {"up": counted.get("up", 0), "down": counted.get("down", 0)}
 
     @guard
     async def forget_voter(self, user_id: str) -> int:
