@@ -15,12 +15,12 @@ from app.integrations.jobs.base import (
     bounded_text,
     clean_links,
     links_in,
+    work_links,
 )
 from app.integrations.jobs.service import (
     asker_id,
     job_key,
     poll_interval,
-    slack_asker,
     token_hash,
 )
 from app.integrations.jobs.steps import ended_step, running_step
@@ -84,6 +84,27 @@ def test_links_are_http_urls_each_once_and_bounded() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("link", "work"),
+    [
+        (PR, True),
+        ("https://github.com/acme/widgets/pull/7/files", True),
+        ("https://github.com/acme/widgets/issues/12", True),
+        ("https://github.com/acme/widgets/commit/0a1b2c3d4e5f", True),
+        ("https://github.example.com/acme/widgets/pull/3", True),  # GitHub Enterprise
+        ("https://acme.atlassian.net/browse/AD-1234", True),
+        ("https://github.com/acme/widgets", False),
+        ("https://github.com/acme/widgets/actions/runs/77", False),
+        ("https://github.com/acme/widgets/blob/main/README.md", False),
+        ("https://github.com/acme/widgets/commit/not-a-sha", False),
+        ("https://docs.python.org/3/library/re.html", False),
+        ("https://acme.atlassian.net/browse/not-a-key", False),
+    ],
+)
+def test_only_pull_requests_issues_and_commits_are_recorded_as_work(link: str, work: bool) -> None:
+    assert work_links([link]) == ([link] if work else [])
+
+
 def test_a_long_result_is_cut_with_a_note() -> None:
     assert bounded_text("short") == "short"
     cut = bounded_text("x" * (MAX_RESULT_CHARS + 10))
@@ -128,23 +149,20 @@ def test_how_often_a_job_is_asked_about(poll_seconds: float, webhooks: bool, eve
 
 
 @pytest.mark.parametrize(
-    ("platform", "author", "asked_by", "slack_user"),
+    ("platform", "author", "asked_by"),
     [
-        ("slack", "U1", "U1", "U1"),
-        ("slack", "W0ENTERPRISE", "W0ENTERPRISE", "W0ENTERPRISE"),
-        ("dashboard", "U2", "U2", "U2"),
-        ("dashboard", "operator", "dashboard:operator", None),
-        ("github", "UABC", "github:UABC", None),  # a login that looks like a Slack id
-        ("jira", "557058:f58131cb", "jira:557058:f58131cb", None),
-        ("slack", "not-an-id", "slack:not-an-id", None),
-        ("", "U1", ":U1", None),  # no conversation key: nobody to take for a Slack user
+        ("slack", "U1", "U1"),
+        ("slack", "W0ENTERPRISE", "W0ENTERPRISE"),
+        ("dashboard", "U2", "U2"),
+        ("dashboard", "operator", "dashboard:operator"),
+        ("github", "UABC", "github:UABC"),  # a login that looks like a Slack id
+        ("jira", "557058:f58131cb", "jira:557058:f58131cb"),
+        ("slack", "not-an-id", "slack:not-an-id"),
+        ("", "U1", ":U1"),  # no conversation key: nobody to take for a Slack user
     ],
 )
-def test_who_asked_for_a_job(
-    platform: str, author: str, asked_by: str, slack_user: str | None
-) -> None:
+def test_who_asked_for_a_job(platform: str, author: str, asked_by: str) -> None:
     assert asker_id(platform, author) == asked_by
-    assert slack_asker(asked_by) == slack_user
 
 
 def _job(**kw: object) -> Job:

@@ -44,7 +44,9 @@ log = logging.getLogger(__name__)
 JOB_RESULT_KIND: Final = "job_result"  # an inbox delivery bringing a run's end home
 JOB_EVENT_KIND: Final = "job_event"  # an inbox delivery: a runner says a job changed
 JOB_PLATFORM: Final = "job"
-JOB_AUTHOR: Final = "job:"  # a run's result is a message of author ``job:{job_id}``
+# A run's result told outside Slack is a message of author ``job:{job_id}`` (in Slack, of
+# the person who asked for the job).
+JOB_AUTHOR: Final = "job:"
 # How many jobs one poll or expiry pass handles.
 BATCH: Final = 20
 # With webhooks, running jobs are still asked about now and then, in case one was lost.
@@ -90,11 +92,6 @@ def asker_id(platform: str, author_id: str) -> str:
     if platform in _SLACK_PEOPLE and _SLACK_USER.fullmatch(author_id):
         return author_id
     return f"{platform}:{author_id}"
-
-
-def slack_asker(asked_by: str) -> str | None:
-    """The Slack user who asked for a job, if a Slack user did (see ``asker_id``)."""
-    return asked_by if _SLACK_USER.fullmatch(asked_by) else None
 
 
 def job_key(agent: str, job_id: str) -> str:
@@ -167,9 +164,10 @@ class JobService:
     async def upkeep(self, holder: str, *, poll: bool) -> None:
         """Forever, every JOB_POLL_SECONDS: expire overdue runs and ask the runner about
         running jobs: each job once per JOB_POLL_SECONDS with ``poll`` (no webhook to tell
-        us), else once per ``safety_net_seconds`` (a webhook that never arrived), across
-        replicas. A runner that reports back itself (callback) is never asked. Failures are
-        logged and tried again next time; the loop ends only when cancelled."""
+        us), else more rarely (``poll_interval``: a safety net for a webhook that never
+        arrived), across replicas. A runner that reports back itself (callback) is never
+        asked. Failures are logged and tried again next time; the loop ends only when
+        cancelled."""
         every = poll_interval(self._settings.poll_seconds, webhooks=not poll)
         while True:
             try:
