@@ -71,13 +71,13 @@ async def test_the_start_gives_a_link_to_show(fakes: Fakes, sqlite_url: str) -> 
 
 
 async def test_a_lost_webhook_is_made_up_for_by_the_safety_net(
-    fakes: Fakes, sqlite_url: str
+    fakes: Fakes, store_url: str
 ) -> None:
     f = fakes
     m = f.claude.managed
     clock = ShiftedClock()
     # JOB_POLL_SECONDS is 1: with webhooks, each job is asked about every 10 seconds
-    async with start(f, sqlite_url, clock=clock) as bot:
+    async with start(f, store_url, clock=clock) as bot:
         root, job = await start_job(bot, f)
         session = m.session_for(threadline_job=job.id)
 
