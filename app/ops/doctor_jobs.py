@@ -30,7 +30,7 @@ from app.ops.checks import Check, failed, passed, warned
 AGENT_FIX = "set JOBS_AGENT_ID to the id of a Managed Agents agent (Console → Agents)"
 ENVIRONMENT_FIX = "set JOBS_ENVIRONMENT_ID to an environment's id (Console → Environments)"
 WEBHOOK_FIX = (
-    "create a webhook in the Console (Settings → Webhooks) to https://<your host>/webhooks/"
+    "create a webhook in the Console (Manage → Webhooks) to https://<your host>/webhooks/"
     "anthropic for session events, and set ANTHROPIC_WEBHOOK_SECRET to its signing secret"
 )
 

@@ -6,9 +6,10 @@
 ``list`` shows jobs newest first; ``show`` one job whole (its instructions and result are what
 people and runners wrote: printed with their control characters escaped; the callback token is
 never shown, only whether one is set). ``cancel`` stops a running job: the runner is told where
-it can be (a managed session is interrupted and archived), the job's key is unlinked, and the
-conversation is told by the running bot (a delivery in its inbox). Exit 1 when the job is
-unknown or not running.
+it can be (a managed session is interrupted and archived; a callback runner cannot be told, so
+work it started may still finish, and its later report is ignored), the job's key is unlinked,
+and the conversation is told by the running bot (a delivery in its inbox), which also counts
+the cancellation in its ``/metrics``. Exit 1 when the job is unknown or not running.
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ async def _cancel(args: argparse.Namespace, store: Store, settings: Settings, jo
         output.emit_json(public(cancelled))
     else:
         print(f"Cancelled job {cancelled.id}; the conversation will be told.")
+        if not runner.stops_work:
+            print(
+                "Its runner cannot be told to stop: work it already started may still finish; "
+                "its report will be ignored."
+            )
     return 0
 
 

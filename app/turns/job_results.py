@@ -121,6 +121,8 @@ class JobTurns:
 
     async def _result(self, delivery: Delivery) -> Inbound | None:
         payload = delivery.payload
+        if delivery.attempts <= 1:  # an operator's cancel is counted by the bot that tells it
+            self._jobs.count_end(payload)
         session = await self._store.get_session(str(payload.get("session_id") or ""))
         if session is None or session.status != "active":
             log.info("job result for a conversation that ended; not reported")

@@ -21,6 +21,9 @@ from tests.fakes.anthropic_agents import DEFAULT_AGENT_ID, DEFAULT_ENVIRONMENT_I
 from tests.harness import mention, replies
 from tests.jobs.conftest import Fakes, settled, start, start_job
 
+PR8 = "https://github.com/acme/widgets/pull/8"
+DOCS = "https://docs.example.com/testing"
+
 
 @pytest.fixture
 async def claude() -> AsyncIterator[FakeAnthropic]:
@@ -146,9 +149,13 @@ async def test_a_late_webhook_of_the_last_run_does_not_end_the_next(
 
         m.begin(session.id)
         f.claude.script(Reply(text="Tests are in."))
-        m.finish(session.id, "Tests added.")
+        said = f"Tests added in {PR8}; how to run them: {DOCS}"
+        m.finish(session.id, said)
         await m.settled()
         await settled(bot)
         done = await bot.store.get_job(job.id)
-        assert done is not None and done.status == "succeeded" and done.result == "Tests added."
+        assert done is not None and done.status == "succeeded" and done.result == said
+        assert done.links == [PR8, DOCS]  # both told to Claude
         assert replies(f.slack, "C1", root)[-1] == "Tests are in."
+        events = await bot.store.events_for(job.session_id)
+        assert [e.cause for e in events if e.kind == "work_reported"] == [f"{job.id}: {PR8}"]

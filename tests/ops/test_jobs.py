@@ -73,6 +73,7 @@ async def test_cancel_a_callback_job(cli: Cli, cli_env: dict[str, str]) -> None:
     }
     done = await cli("jobs", "cancel", job.id)
     assert done.code == 0, done.err
+    assert "cannot be told to stop" in done.out  # a callback runner may still finish its work
     assert (await cli("jobs", "cancel", job.id)).code == 1  # not running any more
     store = SqlStore(cli_env["DATABASE_URL"])
     try:
@@ -83,6 +84,8 @@ async def test_cancel_a_callback_job(cli: Cli, cli_env: dict[str, str]) -> None:
         delivery = await store.claim_delivery("test", 30)
         assert delivery is not None and delivery.payload["kind"] == "job_result"
         assert delivery.payload["status"] == "cancelled"
+        # no metrics here: the bot that tells the conversation counts it
+        assert delivery.payload["uncounted"]["runner"] == "callback"
     finally:
         await store.close()
 

@@ -238,7 +238,17 @@ class CancelBackgroundJob(_JobTool):
             )
         except IntegrationError as exc:
             return self._failed(exc, "cancel the job")
-        return ToolResult(f"Background job {job.id} ({job.title!r}) is cancelled.")
+        if self._jobs.runner.stops_work:
+            return ToolResult(
+                f"Background job {job.id} ({job.title!r}) is cancelled: its runner was asked "
+                "to stop it, and nothing more will come back from it."
+            )
+        return ToolResult(
+            f"Background job {job.id} ({job.title!r}) is cancelled here: Threadline no longer "
+            "listens to it and ignores any later report. Its runner cannot be told to stop, so "
+            "work it already started may still finish (a branch or pull request may still "
+            "appear). Tell the user exactly that."
+        )
 
 
 def job_tools(

@@ -23,6 +23,13 @@ MAX_LINKS: Final = 20
 MAX_LINK_CHARS: Final = 2_000
 
 _URL = re.compile(r"https?://[^\s<>()\"'`\[\]{}|\\^]+")
+# Work a job did, as its links show it: a pull request, an issue or a commit on GitHub (or
+# GitHub Enterprise: any host, GitHub's paths), a Jira issue.
+_WORK = (
+    re.compile(r"https?://[^/]+/[\w.-]+/[\w.-]+/(?:pull|issues)/\d+(?:[/?#].*)?"),
+    re.compile(r"https?://[^/]+/[\w.-]+/[\w.-]+/commit/[0-9a-f]{7,40}(?:[/?#].*)?"),
+    re.compile(r"https?://[^/]+/browse/[A-Z][A-Z0-9_]*-\d+(?:[/?#].*)?"),
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class JobRunner(Protocol):
 
     name: str  # "managed" | "callback": JOBS_RUNNER, the job's ``runner``
     reports_back: bool  # it reports to the callback route (else: webhook or polling)
+    stops_work: bool  # ``cancel`` stops the work itself (else Threadline only stops listening)
 
     async def dispatch(self, spec: JobSpec) -> str | None:
         """Start the job; returns the runner's own id for it, if it has one."""
@@ -95,6 +103,12 @@ def clean_links(links: object) -> list[str]:
         if len(found) == MAX_LINKS:
             break
     return found
+
+
+def work_links(links: list[str]) -> list[str]:
+    """The links of a report that show work done (pull requests, issues, commits, Jira
+    issues): what is recorded as the conversation's work; other links (docs, logs) are not."""
+    return [link for link in links if any(p.fullmatch(link) for p in _WORK)]
 
 
 def links_in(text: str) -> list[str]:

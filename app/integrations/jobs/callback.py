@@ -8,7 +8,8 @@ and the runner reports ``{"status": "succeeded"|"failed", "summary", "links"}`` 
 ``callback_url`` (``{PUBLIC_URL}/jobs/{job_id}/callback``) with ``Authorization: Bearer
 <callback_token>``. A follow-up is dispatched the same way under the same ``job_id`` with a new
 token. Such a runner cannot be asked how a job stands or told to stop: ``check`` says nothing
-and ``cancel`` only makes Threadline stop listening (a later report changes nothing).
+and ``cancel`` only makes Threadline stop listening (a later report is acknowledged and
+changes nothing); a runner that already started the job may still finish its work.
 
 Any answer but 2xx, a timeout or an unreachable URL is an ``IntegrationError``; the dispatch
 URL is never echoed (it may carry a secret in its query).
@@ -34,6 +35,7 @@ def callback_url(public_url: str, job_id: str) -> str:
 class CallbackRunner:
     name = "callback"
     reports_back = True
+    stops_work = False
 
     def __init__(self, http: httpx.AsyncClient, *, dispatch_url: str, public_url: str) -> None:
         self._http = http

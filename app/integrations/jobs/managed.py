@@ -61,6 +61,7 @@ class _Run:
 class ManagedRunner:
     name = "managed"
     reports_back = False
+    stops_work = True
 
     def __init__(
         self,

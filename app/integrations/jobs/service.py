@@ -15,6 +15,10 @@ delivery id is fixed) and in order with anything else of that job. The job is th
 (and by a repeated report), and the inbox drops a second copy. A report after the run ended
 is acknowledged, logged in the session's event log (``job_late_report``) and changes nothing.
 
+Metrics (``JobObserver``) are counted where a job starts and ends, except an operator's
+``jobs cancel``: that process keeps no metrics, so its result delivery says so
+(``uncounted``) and the bot that tells the conversation counts it (``count_end``).
+
 Who may act: the tools act on jobs of the conversation they run in only; the callback token is
 bound to one job and one run (only its SHA-256 is stored); operators cancel from the CLI.
 """
@@ -35,7 +39,7 @@ from typing import Any, Final, Literal, Protocol
 from app.config import JobsSettings
 from app.core import ConversationKey
 from app.errors import IntegrationError, NotFound, StoreError
-from app.integrations.jobs.base import JobReport, JobRunner, JobSpec
+from app.integrations.jobs.base import JobReport, JobRunner, JobSpec, work_links
 from app.store.base import Store
 from app.store.types import Job
 
@@ -111,9 +115,12 @@ def token_matches(job: Job, token: str) -> bool:
     return secrets.compare_digest(token_hash(token), job.token_hash)
 
 
-def result_payload(job: Job) -> dict[str, Any]:
-    """The inbox payload of a run's end (kept whole: a later run clears the job's row)."""
-    return {
+def result_payload(
+    job: Job, *, counted: bool = True, seconds: float | None = None
+) -> dict[str, Any]:
+    """The inbox payload of a run's end (kept whole: a later run clears the job's row);
+    not ``counted`` yet: with what the bot that tells it counts (``JobService.count_end``)."""
+    payload: dict[str, Any] = {
         "kind": JOB_RESULT_KIND,
         "job_id": job.id,
         "run": job.resume_count,
@@ -124,6 +131,9 @@ def result_payload(job: Job) -> dict[str, Any]:
         "asked_by": job.asked_by,
         "session_id": job.session_id,
     }
+    if not counted:
+        payload["uncounted"] = {"runner": job.runner, "seconds": seconds}
+    return payload
 
 
 class JobService:
@@ -270,7 +280,7 @@ class JobService:
         except IntegrationError as exc:
             log.warning("job %s cancelled here, but the runner was not told: %s", job_id, exc)
         await self._store.unlink_key(self.key(job_id), cause="job cancelled", turn_id=turn_id)
-        await self._concluded(ended, tell=not from_a_turn)
+        await self._concluded(ended, tell=not from_a_turn, counted=from_a_turn)
         return ended
 
     async def settle(self, job_id: str, report: JobReport) -> Settled:
@@ -371,19 +381,34 @@ class JobService:
         await self._store.unlink_key(self.key(job.id), cause="job not started", turn_id=turn_id)
         self._observer.job_finished(self.runner.name, "not_started", None)
 
-    async def _concluded(self, job: Job, *, tell: bool = True) -> None:
+    def count_end(self, payload: dict[str, Any]) -> None:
+        """Count a run's end that was not counted where it ended (see the module docstring)."""
+        uncounted = payload.get("uncounted")
+        if not isinstance(uncounted, dict):
+            return
+        seconds = uncounted.get("seconds")
+        self._observer.job_finished(
+            str(uncounted.get("runner") or ""),
+            str(payload.get("status") or ""),
+            float(seconds) if isinstance(seconds, int | float) else None,
+        )
+
+    async def _concluded(self, job: Job, *, tell: bool = True, counted: bool = True) -> None:
+        """Log a run's end, count it (``counted``: here, else by whoever tells it) and
+        ``tell`` the conversation."""
         await self._store.log_event(
             job.session_id, f"job_{job.status}", cause=f"{job.id}: {job.title}"
         )
-        for link in job.links:
+        for link in work_links(job.links):
             await self._store.log_event(job.session_id, "work_reported", cause=f"{job.id}: {link}")
         # A run starts JOB_TIMEOUT_SECONDS before it expires (start and resume set that).
         started = job.expires_at - timedelta(seconds=self._settings.timeout_seconds)
         seconds = (job.finished_at - started).total_seconds() if job.finished_at else None
-        self._observer.job_finished(job.runner, job.status, seconds)
+        if counted:
+            self._observer.job_finished(job.runner, job.status, seconds)
         log.info("job %s %s", job.id, job.status)
         if tell:
-            await self._tell(job)
+            await self._tell(job, counted=counted, seconds=seconds)
 
     async def tell_untold(self) -> int:
         """Tell the ends a crash left untold (between ending a run and recording its result)."""
@@ -392,10 +417,11 @@ class JobService:
             await self._tell(job)
         return len(untold)
 
-    async def _tell(self, job: Job) -> None:
+    async def _tell(self, job: Job, *, counted: bool = True, seconds: float | None = None) -> None:
         """Hand a run's end to the inbox (once: its delivery id is fixed), then mark it told."""
+        payload = result_payload(job, counted=counted, seconds=seconds)
         recorded = await self._store.record_delivery(
-            f"job:{job.id}:{job.resume_count}", JOB_PLATFORM, self.key(job.id), result_payload(job)
+            f"job:{job.id}:{job.resume_count}", JOB_PLATFORM, self.key(job.id), payload
         )
         await self._store.mark_job_told(job.id, job.resume_count)
         if recorded:
