@@ -81,3 +81,23 @@ async def test_never_a_public_repository_from_an_internal_conversation(
         await finish(bot, f, job_id)
         assert f.github.comments(PUBLIC_REPO, issue["number"]) == []
         assert replies(f.slack, "C1", root)[-1] == ANSWER
+
+
+async def test_past_a_slack_connect_thread_to_github_by_default(
+    fakes: Fakes, sqlite_url: str
+) -> None:
+    """No Jira ticket, and the thread is in a channel shared with another organisation: an
+    internal conversation's result skips it and goes to its private repository's issue."""
+    f = fakes
+    f.slack.set_channel("C1", is_shared=True, is_ext_shared=True)  # Slack Connect
+    issue = f.github.add_issue(REPO, "Refactor")
+    link = ToolCall("link_github_issue", {"repo": REPO, "number": issue["number"]})
+    async with start(f, sqlite_url) as bot:  # RESULT_ROUTE: jira,slack,github
+        root, job_id = await thread_with_job(bot, f, link)
+        session = await bot.store.resolve(f"threadline:slack:C1::{root}")
+        assert session is not None and session.audience == "internal"  # the private issue
+        before = replies(f.slack, "C1", root)
+        await finish(bot, f, job_id)
+        comments = f.github.comments(REPO, issue["number"])
+        assert ANSWER in comments[-1]["body"]
+        assert not any(ANSWER in text for text in replies(f.slack, "C1", root)[len(before) :])
