@@ -9,7 +9,12 @@ Transactions (how the concurrency model of ``app.store.sql`` is put in place):
   compare-and-set.
 * ``Db.read()`` is a read-only transaction: a plain deferred ``BEGIN`` on SQLite, which in WAL
   mode reads a consistent snapshot without queueing behind writers and, never writing, cannot
-  hit the lock-upgrade deadlock that makes deferred transactions unsafe for writers.
+  hit the lock-upgrade deadlock that makes deferred transactions unsafe for writers. On
+  PostgreSQL reads run in autocommit: under READ COMMITTED each statement sees its own
+  snapshot either way, and a read then costs no ``BEGIN`` and ``COMMIT`` round trips.
+* PostgreSQL connections are checked when taken from the pool with one empty query (a dead
+  one is replaced at once, so the store recovers by itself when the database is back);
+  SQLAlchemy's own pre-ping would wrap that query in a transaction, three round trips.
 
 SQLite runs on the event loop's thread (``LoopSqlite``): one connection, each statement run
 at once rather than handed to a driver thread. A transaction's ``await conn.execute(...)``
@@ -55,9 +60,10 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.util import await_
 from sqlalchemy.util.typing import TupleAny, TypeVarTuple, Unpack
 
 from app.errors import StoreError
@@ -184,9 +190,6 @@ def create_engine(url: URL, *, pool_size: int) -> AsyncEngine:
             pool_size=pool_size,
             max_overflow=2 * pool_size,
             pool_timeout=POOL_TIMEOUT,
-            # A connection that died with the server is replaced on checkout, so the
-            # store recovers by itself once the database is back.
-            pool_pre_ping=True,
             pool_recycle=1800,
             connect_args={
                 "timeout": PG_CONNECT_TIMEOUT,
@@ -365,8 +368,12 @@ class Db:
         if engine.dialect.name == "sqlite":
             local = self._local = LoopSqlite(engine.url, activity)
             event.listen(engine.sync_engine, "engine_disposed", lambda _: local.close())
-        elif activity is not None:
-            _count_statements(engine.sync_engine, activity)
+        else:
+            _ping_on_checkout(engine.sync_engine)
+            if activity is not None:
+                _count_statements(engine.sync_engine, activity)
+        # PostgreSQL: reads need no transaction (see the module's docstring).
+        self._read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def now(self) -> datetime:
         """The injected clock's time as aware UTC: the store never asks the server."""
@@ -393,7 +400,7 @@ class Db:
             async with self._local.transaction(immediate=False) as conn:
                 yield conn
             return
-        async with self.engine.begin() as pg:
+        async with self._read_engine.connect() as pg:
             yield pg
 
     async def ensure_wal(self) -> None:
@@ -481,6 +488,18 @@ class InboxListener:
         await conn.add_listener(INBOX_CHANNEL, lambda *_: self._on_notify())
         self._on_notify()  # what was recorded while nobody listened
         await lost.wait()
+
+
+def _ping_on_checkout(engine: Engine) -> None:
+    """A pooled PostgreSQL connection answers one empty query before it is used; a dead one
+    (the server restarted, a proxy dropped it) is replaced by the pool, up to three times."""
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+        try:
+            await_(dbapi_connection.driver_connection.fetchrow(";"))
+        except _DRIVER_ERRORS as exc:
+            raise DisconnectionError(describe(exc)) from exc
 
 
 def _count_statements(engine: Engine, activity: Activity) -> None:
