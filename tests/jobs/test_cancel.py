@@ -30,6 +30,8 @@ async def test_cancelling_a_callback_job_stops_listening_to_it(
         f.claude.script(Reply(text="Stopping.", tool_calls=[stop]), Reply(text="Stopped here."))
         await bot.send_event(mention("stop it", thread_ts=root))
         await settled(bot)
+        (offered,) = [t for t in f.claude.requests[-1]["tools"] if t["name"] == stop.name]
+        assert "cannot be told to stop" in offered["description"]
         said = str(f.claude.requests[-1]["messages"][-1]["content"][0]["content"])
         assert "no longer listens to it and ignores any later report" in said
         assert "may still finish" in said

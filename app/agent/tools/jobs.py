@@ -218,8 +218,14 @@ class CancelBackgroundJob(_JobTool):
     name = "cancel_background_job"
 
     def definition(self) -> dict[str, Any]:
+        stops = (
+            ""
+            if self._jobs.runner.stops_work
+            else " Its runner cannot be told to stop: Threadline stops listening to the job, "
+            "and work the runner already started may still finish."
+        )
         return self._schema(
-            "Cancel a running background job of this conversation.",
+            "Cancel a running background job of this conversation." + stops,
             {"job_id": _JOB_ID},
             ["job_id"],
         )
