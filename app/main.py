@@ -338,6 +338,7 @@ class Threadline:
                 bot=lambda: self.identity.slack,
                 names=UserNames(self.slack),
                 clock=self.clock,
+                on_asked=None if self.home is None else self.home.approval_asked,
             ),
             observer=self.metrics,
             clock=self.clock,

@@ -6,21 +6,26 @@
   recently active), each as its place and a link to its thread or DM, with when it was last
   active. Nothing said in them is shown, so nothing reaches the tab that the person could not
   read where it was said;
-* **approvals waiting for them**: pending approvals they may decide (those they asked for,
-  those of a conversation they wrote in that the channel's members decide, and every one for
-  someone in ``APPROVERS``), each as its headline and a link to its card;
+* **approvals waiting for them**: the ten newest pending approvals they may decide, read as
+  such from the store (``approvals_waiting_for``): those they asked for, those decided by the
+  members of a channel they wrote to the bot in, and every one for someone in ``APPROVERS``;
+  each as its headline and a link to its card (the click itself checks again with Slack);
 * **their running background jobs**, when jobs are set up (title, repository, since when);
 * **today's token use** against ``USER_DAILY_TOKEN_BUDGET`` (and the team's against
   ``DAILY_TOKEN_BUDGET``), when those budgets are set;
 * **a link to the dashboard**, when it is set up and ``PUBLIC_URL`` says where it is.
 
-Someone outside ``ALLOWED_USERS`` sees one neutral line saying the bot is not available to
-them (``refused_view``), never an invitation to talk, and nothing is read for them.
+Someone outside ``ALLOWED_USERS`` (and not in ``APPROVERS``, who decide approvals anyway) sees
+one neutral line saying the bot is not available to them (``refused_view``), never an
+invitation to talk, and nothing is read for them.
 
 Refreshing: the tab is published again when something it shows changes for a person who has
 opened it within the last hour (after a delivery of theirs is handled: a turn, a click on an
-approval, which also refreshes the approval's asker, a background job's end, which refreshes
-whoever asked for it). Refreshes of one person are coalesced
+approval, a background job's end, which refreshes whoever asked for it). An approval asked
+for, decided or expired refreshes its asker, the ``APPROVERS`` (the first
+``APPROVERS_REFRESHED``) and everyone whose tab this replica last published with it; an
+expiry is caught by a timer at the first expiry a published tab shows. Refreshes of one
+person are coalesced
 and run at most once every ``interval`` seconds: locally (a person has one refresh waiting at
 most) and, best effort, across replicas (each publish first claims its time slot with
 ``remember_once``, so replicas sharing the database publish one person's tab once a slot). A
@@ -50,7 +55,6 @@ from app.slack.home_view import (
     conversation_of,
     day_start,
     home_view,
-    may_decide,
     refused_view,
 )
 from app.store.base import Approval, Delivery, Job, SpokenIn
@@ -58,6 +62,7 @@ from app.store.base import Approval, Delivery, Job, SpokenIn
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS: Final = 5.0
+APPROVERS_REFRESHED: Final = 20  # approvers whose tabs an approval's change refreshes
 CONVERSATIONS: Final = 10
 APPROVALS: Final = 10
 JOBS: Final = 10
@@ -77,7 +82,9 @@ class HomeStore(Protocol):
         self, agent: str, source: str, author_id: str, *, limit: int
     ) -> list[SpokenIn]: ...
 
-    async def open_approvals(self, *, limit: int) -> list[Approval]: ...
+    async def approvals_waiting_for(
+        self, agent: str, user_id: str, *, approver: bool, limit: int
+    ) -> list[Approval]: ...
 
     async def jobs_asked_by(self, user_id: str, *, active_only: bool) -> list[Job]: ...
 
@@ -132,6 +139,8 @@ class HomeTab:
         self._opened: set[str] = set()  # people whose waiting refresh is for an opened tab
         self._tasks: set[asyncio.Task[None]] = set()  # every task running, for close()
         self._last: dict[str, float] = {}  # loop time of this replica's last publish per person
+        self._showing: dict[str, frozenset[str]] = {}  # approvals each published tab shows
+        self._expiry: dict[str, asyncio.TimerHandle] = {}  # refresh at a shown expiry
         self.published = 0  # views this replica published (for tests and logs)
 
     # -- triggers ----------------------------------------------------------------------------
@@ -152,6 +161,10 @@ class HomeTab:
         if _USER_ID.match(user):
             self._refresh(user)
 
+    def approval_asked(self, approval: Approval) -> None:
+        """An approval card was posted: refresh the tabs it may appear on (cheaply known)."""
+        self._approval_changed(approval.id, approval.asked_by)
+
     def after(self, handle: Handle) -> Handle:
         """``handle`` (the worker's), then a refresh of whoever's tab the delivery touched."""
 
@@ -163,12 +176,15 @@ class HomeTab:
                 if user:
                     self.changed(user)
                 if approval_id:
-                    self._spawn(self._asker_changed(approval_id))
+                    self._spawn(self._decided(approval_id))
 
         return handled
 
     async def close(self) -> None:
         """Cancel the refreshes still waiting (they only publish what is in the store)."""
+        for timer in self._expiry.values():
+            timer.cancel()
+        self._expiry.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -186,14 +202,40 @@ class HomeTab:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _asker_changed(self, approval_id: str) -> None:
+    async def _decided(self, approval_id: str) -> None:
         try:
             approval = await self._store.get_approval(approval_id)
         except StoreError as exc:
             log.warning("Home tab: could not read approval %s: %s", approval_id, exc)
+            approval = None
+        self._approval_changed(approval_id, approval.asked_by if approval else None)
+
+    def _approval_changed(self, approval_id: str, asker: str | None) -> None:
+        """Refresh whoever may see the approval: its asker, the approvers, and the people
+        whose tab (as this replica last published it) shows it."""
+        showing = [user for user, ids in self._showing.items() if approval_id in ids]
+        approvers = sorted(self._settings.actions.approvers)[:APPROVERS_REFRESHED]
+        for user in {*showing, *approvers, *([asker] if asker else [])}:
+            self.changed(user)
+
+    def _remember_shown(self, user: str, approvals: list[Approval]) -> None:
+        """Note the approvals ``user``'s tab now shows, and refresh it when the first of them
+        expires (it leaves the tab then, without any event to say so)."""
+        timer = self._expiry.pop(user, None)
+        if timer is not None:
+            timer.cancel()
+        if not approvals:
+            self._showing.pop(user, None)
             return
-        if approval is not None:
-            self.changed(approval.asked_by)
+        self._showing[user] = frozenset(a.id for a in approvals)
+        first = min(a.expires_at for a in approvals)
+        delay = max((first - self._clock()).total_seconds(), 0.0) + 1.0
+        loop = asyncio.get_running_loop()
+        self._expiry[user] = loop.call_later(delay, self._expired, user)
+
+    def _expired(self, user: str) -> None:
+        self._expiry.pop(user, None)
+        self.changed(user)
 
     async def _run(self, user: str) -> None:
         try:
@@ -227,20 +269,21 @@ class HomeTab:
     async def publish(self, user: str) -> bool:
         """Build and publish ``user``'s tab now; False when the store or Slack failed."""
         allowed = self._settings.trust.allowed_users
-        if allowed and user not in allowed:
-            view = refused_view()
-        else:
+        content = None
+        if not allowed or user in allowed or user in self._settings.actions.approvers:
             try:
-                view = home_view(await self.content(user))
+                content = await self.content(user)
             except StoreError as exc:
                 log.warning("Home tab of %s not built: %s", user, exc)
                 return False
+        view = refused_view() if content is None else home_view(content)
         try:
             await self._client.views_publish(user_id=user, view=view)
         except SLACK_FAILURES as exc:
             log.warning("Home tab of %s not published: %s", user, describe(exc))
             return False
         self.published += 1
+        self._remember_shown(user, content.approvals if content else [])
         return True
 
     async def content(self, user: str) -> HomeContent:
@@ -251,12 +294,9 @@ class HomeTab:
             s.agent_name, "slack", user, limit=CONVERSATIONS
         )
         conversations = [c for c in (conversation_of(x, workspace) for x in spoken) if c]
-        spoken_ids = {x.session.id for x in spoken}
-        approvals = [
-            a
-            for a in await self._store.open_approvals(limit=50)
-            if may_decide(a, user, spoken_ids, s.actions.approvers)
-        ][:APPROVALS]
+        approvals = await self._store.approvals_waiting_for(
+            s.agent_name, user, approver=user in s.actions.approvers, limit=APPROVALS
+        )
         since = day_start(self._clock())
         budgets = []
         if s.actions.user_daily_token_budget > 0:

@@ -1,9 +1,9 @@
 """What a person's App Home tab shows (``app.slack.home`` publishes it): pure functions.
 
 Only what the person may see goes in: the places and links of their conversations (nothing
-said in them), the headlines of approvals they may decide (``may_decide``), their budget.
-Every piece of text from elsewhere (an approval's summary) is escaped for mrkdwn, and the
-view stays within Block Kit's limits (at most 10 conversations, 10 approvals and 10 jobs:
+said in them), the headlines of approvals they may decide (as the store found them), their
+budget. Every piece of text from elsewhere (an approval's summary) is escaped for mrkdwn, and
+the view stays within Block Kit's limits (at most 10 conversations, 10 approvals and 10 jobs:
 about 40 blocks of the 100 allowed; every text cut to 3,000 characters).
 """
 
@@ -121,19 +121,6 @@ def slack_link(
     if thread_ts and thread_ts != ts and _TS.match(thread_ts):
         link += f"?thread_ts={thread_ts}&cid={channel}"
     return link
-
-
-def may_decide(
-    approval: Approval, user: str, spoken_in: set[str], approvers: frozenset[str]
-) -> bool:
-    """Whether ``user`` may decide ``approval``, as far as the tab can tell without asking
-    Slack: an approver; the asker of an asker-decided one; for a channel-decided one,
-    someone who wrote in its conversation (so is in its channel)."""
-    if user in approvers:
-        return True
-    if approval.deciders == "asker":
-        return approval.asked_by == user
-    return approval.deciders == "channel" and approval.session_id in spoken_in
 
 
 def _conversation_line(c: Conversation) -> str:

@@ -325,8 +325,12 @@ class ComposedStore:
     ) -> list[SpokenIn]:
         return await self._home_reads.sessions_spoken_in(agent, source, author_id, limit=limit)
 
-    async def open_approvals(self, *, limit: int) -> list[Approval]:
-        return await self._home_reads.open_approvals(limit=limit)
+    async def approvals_waiting_for(
+        self, agent: str, user_id: str, *, approver: bool, limit: int
+    ) -> list[Approval]:
+        return await self._home_reads.approvals_waiting_for(
+            agent, user_id, approver=approver, limit=limit
+        )
 
     # Browse ------------------------------------------------------------------------------
     async def browse_sessions(self, query: SessionQuery) -> SessionPage:

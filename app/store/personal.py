@@ -51,7 +51,12 @@ class HomeReads(Protocol):
         its keys in the order they were linked."""
         ...
 
-    async def open_approvals(self, *, limit: int) -> list[Approval]:
-        """Approvals still ``pending`` and not past their expiry, newest first (ties by id),
-        at most ``limit``."""
+    async def approvals_waiting_for(
+        self, agent: str, user_id: str, *, approver: bool, limit: int
+    ) -> list[Approval]:
+        """Approvals still ``pending`` and not past their expiry that ``user_id`` may decide,
+        newest first (ties by id), at most ``limit``: with ``approver`` (in ``APPROVERS``)
+        every one; otherwise those they asked for that their asker decides, and those their
+        channel decides in a channel where they wrote to the bot (a Slack transcript message
+        of theirs in a session of ``agent`` with a key in that channel: they are in it)."""
         ...

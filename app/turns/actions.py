@@ -51,6 +51,7 @@ class TurnActions:
     limits: Limits | None = None
     cards: CardThreads | None = None
     decider: ApprovalDecider | None = None
+    on_asked: Callable[[Approval], None] | None = None  # an approval card was posted
 
     def toolbox(
         self,
@@ -76,6 +77,7 @@ class TurnActions:
             inbound=inbound,
             from_comment=from_comment,
             card_thread=card_thread,
+            on_asked=self.on_asked,
         )
 
     async def admit(self, inbound: Inbound) -> Refusal | None:
@@ -103,8 +105,10 @@ def build_turn_actions(
     bot: Callable[[], BotIdentity],
     names: UserNames | None,
     clock: Callable[[], datetime],
+    on_asked: Callable[[Approval], None] | None = None,
 ) -> TurnActions:
-    """The app's ``TurnActions``: limits on the store, approval cards in Slack threads."""
+    """The app's ``TurnActions``: limits on the store, approval cards in Slack threads
+    (``on_asked`` is told of each card posted)."""
     router = ReplyRouter(surfaces, store)
 
     async def context_for(approval: Approval) -> ToolContext:
@@ -132,6 +136,7 @@ def build_turn_actions(
         settings=settings,
         limits=Limits(store, settings, clock),
         cards=partial(slack_card_thread, slack),
+        on_asked=on_asked,
         decider=ApprovalDecider(
             store=store,
             client=slack,

@@ -227,6 +227,7 @@ class WriteGate:
         inbound: Inbound,
         from_comment: bool,
         card_thread: Callable[[str], Awaitable[CardThread | None]],
+        on_asked: Callable[[Approval], None] | None = None,
     ) -> None:
         self._inner = inner
         self._approvals = approvals
@@ -234,6 +235,7 @@ class WriteGate:
         self._inbound = inbound
         self._from_comment = from_comment
         self._card_thread = card_thread
+        self._on_asked = on_asked  # told of each card posted (App Home tabs show it)
         self.writes_called = 0
 
     def restart(self) -> None:
@@ -314,6 +316,8 @@ class WriteGate:
             return not_asked_result(name, ctx.turn_id, "the approval card could not be posted")
         await self._approvals.set_approval_card(approval.id, ts)
         log.info("approval %s asked for %s turn=%s", approval.id, name, ctx.turn_id)
+        if self._on_asked is not None:
+            self._on_asked(approval)
         return waiting_result(approval, who, summary)
 
     def _who(self, deciders: str) -> str:

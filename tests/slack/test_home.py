@@ -15,14 +15,16 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.config import Settings
+from app.core import Usage
 from app.slack.cards import CLICK_KIND
 from app.slack.home import HomeTab, people_of
 from app.slack.home_view import Conversation, HomeContent, home_view, slack_link
 from app.store import MemoryStore
-from app.store.base import Delivery, Store
+from app.store.base import Approval, Delivery, Store, TurnCommit
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_views import check_home_view
 from tests.harness import Running, base_env, eventually, mention, new_ts, replies, run_app
+from tests.store.test_contract import text_msg
 
 HOME_ENV = {
     "USER_DAILY_TOKEN_BUDGET": "100000",
@@ -289,3 +291,122 @@ async def test_a_decided_approval_refreshes_its_askers_tab(
     await slack.wait_for(lambda s: "Create a GitHub issue" not in shown(s.home_views["U1"]))
     await home.close()
     assert "U9" not in slack.home_views  # the clicker never opened the tab
+
+
+# approvals: exactly those a person may decide, and refreshed when they change ---------------------
+
+
+async def wrote_in(store: Store, key: str, author: str) -> str:
+    """A session at ``key`` holding one Slack message of ``author``; its id."""
+    session = await store.create_session("threadline")
+    await store.register_key(key, session.id)
+    fence = await store.acquire_lease(session.id, "w1", 30.0)
+    assert fence is not None
+    await store.commit_turn(
+        TurnCommit(
+            session_id=session.id,
+            fence=fence,
+            turn_id=f"turn-{session.id}",
+            messages=[
+                text_msg("user", "hello", author_id=author, source="slack"),
+                text_msg("assistant", "hi"),
+            ],
+            usage=Usage(1, 1),
+            model="claude-test",
+            outcome="ok",
+            holder="w1",
+        )
+    )
+    await store.release_lease(session.id, "w1", fence)
+    return session.id
+
+
+async def approval_in(
+    store: Store, session_id: str, *, asked_by: str, deciders: str, channel: str, ttl: float = 600
+) -> Approval:
+    return await store.create_approval(
+        session_id=session_id,
+        turn_id="t1",
+        tool="create_github_issue",
+        tool_input={},
+        summary={"action": f"Create a GitHub issue for {asked_by} in {channel}"},
+        asked_by=asked_by,
+        deciders=deciders,
+        channel=channel,
+        thread_ts="1.2",
+        ttl_seconds=ttl,
+    )
+
+
+async def test_the_tab_lists_exactly_the_approvals_a_person_may_decide(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    store = MemoryStore()
+    s = Settings.from_mapping(
+        {**base_env(slack.url, "http://127.0.0.1:9", "sqlite:///unused"), "APPROVERS": "U9"}
+    )
+    home = HomeTab(client, store, s, clock=lambda: datetime.now(UTC))
+    in_c1 = await wrote_in(store, "threadline:slack:C1::1.1", "U2")  # long ago, in C1
+    c1 = await approval_in(store, in_c1, asked_by="octocat", deciders="channel", channel="C1")
+    elsewhere = await wrote_in(store, "threadline:slack:C5::5.5", "U3")  # U2 never wrote in C5
+    c5 = await approval_in(store, elsewhere, asked_by="octocat", deciders="channel", channel="C5")
+    for n in range(12):  # U2 has been busy since, in other channels
+        await wrote_in(store, f"threadline:slack:C7::7.{n}", "U2")
+    asked = [  # and 60 newer approvals of someone else wait in the workspace
+        await approval_in(store, in_c1, asked_by="U7", deciders="asker", channel="C1")
+        for _ in range(60)
+    ]
+
+    assert [a.id for a in (await home.content("U2")).approvals] == [c1.id]
+    assert [a.id for a in (await home.content("U3")).approvals] == [c5.id]
+    assert len((await home.content("U7")).approvals) == 10  # the newest ten, no more
+    assert {a.id for a in (await home.content("U7")).approvals} <= {a.id for a in asked}
+    assert len((await home.content("U9")).approvals) == 10  # an approver: every one
+    assert (await home.content("U8")).approvals == []
+
+
+async def test_an_approval_asked_decided_or_expired_refreshes_the_tabs_it_is_on(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    store = MemoryStore()
+    s = Settings.from_mapping(
+        {**base_env(slack.url, "http://127.0.0.1:9", "sqlite:///unused"), "APPROVERS": "U9"}
+    )
+    slack.users["U9"] = {"real_name": "Ann Approver", "display_name": "ann"}
+    home = HomeTab(client, store, s, clock=lambda: datetime.now(UTC), interval=0.1)
+    session = await wrote_in(store, "threadline:slack:C1::1.1", "U2")
+    for user in ("U1", "U2", "U9"):
+        await home.opened(user)
+    await slack.wait_for(lambda f: {"U1", "U2", "U9"} <= set(f.home_views))
+
+    # asked: the asker's tab and the approver's show it at once
+    asked = await approval_in(store, session, asked_by="U1", deciders="asker", channel="C1")
+    home.approval_asked(asked)
+    await slack.wait_for(lambda f: all("for U1" in shown(f.home_views[u]) for u in ("U1", "U9")))
+
+    # a channel's approval that expires in a moment: gone from the tabs when it expires
+    brief = await approval_in(
+        store, session, asked_by="octocat", deciders="channel", channel="C1", ttl=1
+    )
+    home.approval_asked(brief)
+    await slack.wait_for(lambda f: "for octocat" in shown(f.home_views["U9"]))
+    home.changed("U2")  # U2 wrote in C1: their tab shows it once refreshed
+    await slack.wait_for(lambda f: "for octocat" in shown(f.home_views["U2"]))
+    await slack.wait_for(
+        lambda f: not any("for octocat" in shown(f.home_views[u]) for u in ("U2", "U9")),
+        timeout=6,
+    )
+
+    # decided by a click: off the asker's and the approver's tabs
+    await store.decide_approval(asked.id, "approved", "U9")
+
+    async def handle(_: Delivery) -> None:
+        return None
+
+    await home.after(handle)(
+        delivery({"kind": CLICK_KIND, "user_id": "U9", "approval_id": asked.id})
+    )
+    await slack.wait_for(
+        lambda f: not any("for U1" in shown(f.home_views[u]) for u in ("U1", "U9"))
+    )
+    await home.close()

@@ -1,6 +1,6 @@
 """The store contract for muted threads and what a person's App Home reads, on every store
 (memory, SQLite, PostgreSQL): muting once (also under concurrency), unmuting, and finding the
-live sessions a person wrote in and the approvals still open."""
+live sessions a person wrote in and the open approvals they may decide."""
 
 from __future__ import annotations
 
@@ -103,19 +103,38 @@ async def test_sessions_spoken_in_are_the_live_ones_a_person_wrote_in(
     assert await store.sessions_spoken_in("tl", "slack", "U1", limit=10) == []
 
 
-async def test_open_approvals_are_pending_and_unexpired_newest_first(
+async def test_approvals_waiting_for_a_person_are_those_they_may_decide_newest_first(
     store: Store, clock: Clock
 ) -> None:
-    session = await store.create_session("tl")
-    old = await ask(store, session.id, ttl=60)
+    in_c1 = await _said(store, "tl:slack:C1::1.1", "U1")  # U1 wrote to the bot in C1
+    await _said(store, "tl:slack:C2::2.2", "U2")  # U2 in C2 only
+    await _said(store, "other:slack:C3::3.3", "U1", agent="other")  # another bot's, in C3
+    await _said(store, "tl:slack:C10::4.4", "U2")  # C10: a channel whose id starts "C1"
+    mine = await ask(store, in_c1, ttl=60)  # U1 asked; the asker decides
     clock.advance(seconds=1)
-    decided = await ask(store, session.id)
+    theirs = await ask(store, in_c1, asked_by="U2")  # U2 asked; only U2 decides
+    clock.advance(seconds=1)
+    c1 = await ask(store, in_c1, asked_by="maintainer", deciders="channel", channel="C1")
+    clock.advance(seconds=1)
+    c2 = await ask(store, in_c1, asked_by="maintainer", deciders="channel", channel="C2")
+    c3 = await ask(store, in_c1, asked_by="maintainer", deciders="channel", channel="C3")
+    c10 = await ask(store, in_c1, asked_by="maintainer", deciders="channel", channel="C10")
+    clock.advance(seconds=1)
+    decided = await ask(store, in_c1)
     await store.decide_approval(decided.id, "declined", "U1")
-    clock.advance(seconds=1)
-    new = await ask(store, session.id, asked_by="U2", deciders="channel")
-    assert [a.id for a in await store.open_approvals(limit=10)] == [new.id, old.id]
-    assert [a.id for a in await store.open_approvals(limit=1)] == [new.id]
-    clock.advance(seconds=60)  # the first one expired
-    open_now = await store.open_approvals(limit=10)
-    assert [a.id for a in open_now] == [new.id]
-    assert open_now[0].asked_by == "U2" and open_now[0].deciders == "channel"
+
+    async def waiting(user: str, *, approver: bool = False, limit: int = 10) -> list[str]:
+        found = await store.approvals_waiting_for("tl", user, approver=approver, limit=limit)
+        return [a.id for a in found]
+
+    assert await waiting("U1") == [c1.id, mine.id]
+    assert await waiting("U1", limit=1) == [c1.id]
+    assert await waiting("U2") == [*sorted([c2.id, c10.id]), theirs.id]  # same time: by id
+    assert await waiting("U9") == []
+    # an approver may decide every open one, newest first (ties by id)
+    newest = sorted([c2.id, c3.id, c10.id])
+    assert await waiting("U9", approver=True) == [*newest, c1.id, theirs.id, mine.id]
+    clock.advance(seconds=60)  # the first ones expired
+    assert await waiting("U1") == [c1.id]
+    [found] = await store.approvals_waiting_for("tl", "U1", approver=False, limit=10)
+    assert (found.asked_by, found.deciders, found.channel) == ("maintainer", "channel", "C1")

@@ -32,10 +32,34 @@ class MemoryHomeReads:
             found.sort(key=lambda s: (-s.last_active_at.timestamp(), s.id))
             return [SpokenIn(s, [k.key for k in t.keys_of(s.id)]) for s in found[:limit]]
 
-    async def open_approvals(self, *, limit: int) -> list[Approval]:
+    async def approvals_waiting_for(
+        self, agent: str, user_id: str, *, approver: bool, limit: int
+    ) -> list[Approval]:
         t = self._t
         now = t.now()
         async with t.lock:
             waiting = [a for a in t.approvals.values() if seen_at(a, now).status == "pending"]
+            if not approver:
+                channels = self._channels_written_in(agent, user_id)
+                waiting = [
+                    a
+                    for a in waiting
+                    if (a.deciders == "asker" and a.asked_by == user_id)
+                    or (a.deciders == "channel" and a.channel in channels)
+                ]
             waiting.sort(key=lambda a: (-a.created_at.timestamp(), a.id))
-            return [approval_copy(a, op="open_approvals") for a in waiting[:limit]]
+            return [approval_copy(a, op="approvals_waiting_for") for a in waiting[:limit]]
+
+    def _channels_written_in(self, agent: str, user_id: str) -> set[str]:
+        """Channels of the Slack keys of sessions holding a Slack message of ``user_id``."""
+        t, prefix = self._t, f"{agent}:slack:"
+        wrote = {
+            sid
+            for sid, entries in t.transcripts.items()
+            if any(e.source == "slack" and e.author_id == user_id for e in entries)
+        }
+        return {
+            key[len(prefix) :].split("::", 1)[0]
+            for key, link in t.keys.items()
+            if key.startswith(prefix) and "::" in key and link.session_id in wrote
+        }

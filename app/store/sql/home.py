@@ -1,12 +1,16 @@
-"""The ``HomeReads`` role in SQL: what one person's App Home reads, in two queries each.
+"""The ``HomeReads`` role in SQL: what one person's App Home reads, in two queries at most.
 
 ``sessions_spoken_in`` looks for the person's messages only in live sessions (through the
 transcript's primary key, session first), then reads those sessions' keys in one more query.
+``approvals_waiting_for`` is one query over the open approvals; for one decided by its channel
+it looks for a key of that channel (a range of ``session_keys``' primary key:
+``{agent}:slack:{channel}::`` up to the next character after the last ``:``) whose session
+holds a Slack message of the person (the transcript's primary key, session first).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import String, and_, exists, literal, or_, select
 
 from app.store.personal import SpokenIn
 from app.store.schema import approvals, session_keys, sessions, transcript
@@ -53,13 +57,32 @@ class SqlHomeReads:
         return [SpokenIn(s, keys.get(s.id, [])) for s in found]
 
     @guard
-    async def open_approvals(self, *, limit: int) -> list[Approval]:
-        stmt = (
-            select(approvals)
-            .where(approvals.c.status == "pending", approvals.c.expires_at >= self._db.now())
-            .order_by(approvals.c.created_at.desc(), approvals.c.id)
-            .limit(limit)
+    async def approvals_waiting_for(
+        self, agent: str, user_id: str, *, approver: bool, limit: int
+    ) -> list[Approval]:
+        stmt = select(approvals).where(
+            approvals.c.status == "pending", approvals.c.expires_at >= self._db.now()
         )
+        if not approver:
+            place = literal(f"{agent}:slack:", String) + approvals.c.channel
+            in_their_channel = exists().where(
+                session_keys.c.key >= place + literal("::", String),
+                session_keys.c.key < place + literal(":;", String),
+                transcript.c.session_id == session_keys.c.session_id,
+                transcript.c.source == "slack",
+                transcript.c.author_id == user_id,
+            )
+            stmt = stmt.where(
+                or_(
+                    and_(approvals.c.deciders == "asker", approvals.c.asked_by == user_id),
+                    and_(
+                        approvals.c.deciders == "channel",
+                        approvals.c.channel.is_not(None),
+                        in_their_channel,
+                    ),
+                )
+            )
+        stmt = stmt.order_by(approvals.c.created_at.desc(), approvals.c.id).limit(limit)
         async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [to_approval(row) for row in rows]
