@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,17 @@ from app.slack.home import HomeTab, people_of
 from app.slack.home_view import Conversation, HomeContent, home_view, slack_link
 from app.store import MemoryStore
 from app.store.base import Approval, Delivery, Store, TurnCommit
+from tests.actions.conftest import (
+    Fakes,
+    comment,
+    file_from_slack,
+    issue_call,
+    settled,
+    start,
+    the_card,
+)
+from tests.fakes.anthropic import FakeAnthropic, Reply
+from tests.fakes.github import FakeGitHub
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_views import check_home_view
 from tests.harness import Running, base_env, eventually, mention, new_ts, replies, run_app
@@ -410,3 +422,29 @@ async def test_an_approval_asked_decided_or_expired_refreshes_the_tabs_it_is_on(
         lambda f: not any("for U1" in shown(f.home_views[u]) for u in ("U1", "U9"))
     )
     await home.close()
+
+
+async def test_an_approval_card_posted_in_a_turn_refreshes_a_watching_approvers_tab(
+    tmp_path: Path,
+) -> None:
+    async with FakeSlack() as slack, FakeAnthropic() as claude, FakeGitHub() as github:
+        slack.users.update({u: {"real_name": u, "display_name": u} for u in ("U1", "U7")})
+        f = Fakes(slack, claude, github)
+        async with start(f, f"sqlite:///{tmp_path / 'tl.db'}", APPROVERS="U7") as bot:
+            await bot.send_event(home_opened("U7"))
+            await slack.wait_for(lambda s: "U7" in s.home_views)
+            assert "Waiting for your approval" not in shown(slack.home_views["U7"])
+            root = await file_from_slack(bot, f)
+            claude.script(
+                Reply(text="I'll file it.", tool_calls=[issue_call("Logout broken")]),
+                Reply(text="It is waiting for approval."),
+            )
+            hook = comment(1, "The logout button is broken too; please file an issue for it.")
+            assert (await bot.post_raw("/webhooks/github", *hook)).status == 202
+            await settled(bot)
+            the_card(slack, "C1", root)  # the card is in the thread
+            # a comment's turn: nobody in Slack wrote, yet the approver's open tab shows it
+            await slack.wait_for(
+                lambda s: "Waiting for your approval" in shown(s.home_views["U7"]), timeout=10
+            )
+        assert {c.params["user_id"] for c in slack.calls_to("views.publish")} == {"U7"}
