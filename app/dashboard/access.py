@@ -1,16 +1,19 @@
 """Which conversations a viewer may see: everything, or those of their own Slack channels.
 
-``DASHBOARD_ADMINS`` and operators signed in with ``DASHBOARD_TOKEN`` see everything. Anyone
-else sees a conversation when one of its Slack keys (``{agent}:slack:{channel}::{thread}``)
-is in a channel they are a member of, or is their own DM with the bot. Membership is asked of
+``DASHBOARD_ADMINS`` and operators signed in with ``DASHBOARD_TOKEN`` see everything of this
+bot. Anyone else sees a conversation when one of its Slack keys of this bot
+(``{agent}:slack:{channel}::{thread}``, ``agent`` being ``AGENT_NAME``) is in a channel they
+are a member of, or is their own DM with the bot. Membership is asked of
 Slack with the bot token (``users.conversations`` for the person, ``conversations.open`` for
 their DM with the bot: it answers the existing DM) and kept ``MEMBERSHIP_TTL_SECONDS`` per
 person, so leaving a channel hides it within a minute.
 
 A conversation without a Slack key (a ticket or issue never discussed in Slack, a dashboard
-conversation) is seen by admins only. A forbidden conversation is answered like a missing one
-(404), never 403, so nobody learns that it exists. When Slack cannot tell who is in what
-(down, rate limited), the answer is 503: never a guess.
+conversation) is seen by admins only. Several bots may share one database: another bot's
+conversations are nobody's here, not even an admin's (``visible_session`` checks the
+session's ``agent``; lists ask the store for this bot's only). A forbidden conversation is
+answered like a missing one (404), never 403, so nobody learns that it exists. When Slack
+cannot tell who is in what (down, rate limited), the answer is 503: never a guess.
 """
 
 from __future__ import annotations
@@ -47,33 +50,32 @@ CHANNEL_TYPES: Final = "public_channel,private_channel,mpim"
 
 @dataclass(frozen=True)
 class Scope:
-    """What one viewer may see: ``everything``, or the conversations of ``channels``."""
+    """What one viewer may see of bot ``agent``'s conversations: ``everything``, or those of
+    ``channels``."""
 
     everything: bool
     channels: frozenset[str]
+    agent: str
 
     def allows(self, keys: Iterable[str]) -> bool:
-        """Whether a conversation with these linked keys is visible."""
+        """Whether a conversation of this bot with these linked keys is visible."""
         if self.everything:
             return True
         for key in keys:
-            channel = slack_channel(key)
+            channel = slack_channel(key, self.agent)
             if channel is not None and channel in self.channels:
                 return True
         return False
 
 
-EVERYTHING: Final = Scope(True, frozenset())
-NOTHING: Final = Scope(False, frozenset())
-
-
-def slack_channel(key: str) -> str | None:
-    """The channel of a Slack conversation key, else None."""
+def slack_channel(key: str, agent: str) -> str | None:
+    """The channel of bot ``agent``'s Slack conversation key, else None (another bot's key
+    names a channel of no conversation here)."""
     try:
         parsed = ConversationKey.parse(key)
     except ValueError:
         return None
-    if parsed.platform != "slack":
+    if parsed.agent != agent or parsed.platform != "slack":
         return None
     channel, _ = parsed.slack_place
     return channel or None
@@ -82,10 +84,11 @@ def slack_channel(key: str) -> str | None:
 async def scope_of(deps: DashboardDeps, viewer: Viewer) -> Scope:
     """The viewer's scope; 503 (``web.HTTPServiceUnavailable``) when Slack cannot say."""
     if viewer.admin:
-        return EVERYTHING
+        return Scope(True, frozenset(), deps.agent)
     if viewer.user_id is None:
-        return NOTHING
-    return Scope(False, await deps.memberships.channels_of(deps.slack, viewer.user_id))
+        return Scope(False, frozenset(), deps.agent)
+    channels = await deps.memberships.channels_of(deps.slack, viewer.user_id)
+    return Scope(False, channels, deps.agent)
 
 
 class Memberships:

@@ -7,11 +7,15 @@ action                                who may                       what it reco
 ====================================  ============================  ===========================
 ``reset``                             anyone who sees it            ``reset``, "reset from the
                                                                     dashboard by Ada (U1)"
-``unlink`` (a key it holds)           anyone who sees it            ``key_unlinked``, by whom
+``unlink`` (a key it holds)           a Slack key: anyone who sees  ``key_unlinked``, by whom
+                                      its channel; any other key:
+                                      admins and operators
 ``erase`` (a person who wrote in it)  admins and operators          ``author_erased`` in every
                                                                     conversation changed
-``approvals/{id}`` approve/decline    a Slack person; the worker    ``approval_clicked``; the
-                                      decides by Slack's rules      decision is the approval's
+``approvals/{id}`` approve/decline    a Slack person (in            ``approval_clicked``; the
+                                      ``ALLOWED_USERS`` if set, or  decision is the approval's
+                                      an approver); the worker
+                                      decides by Slack's rules
 ``reply``                             anyone who sees it (and is    the message, in the
                                       in ``ALLOWED_USERS`` if set)  transcript, by its author
 ====================================  ============================  ===========================
@@ -37,9 +41,17 @@ from aiohttp import web
 from app.core import ConversationKey
 from app.core.bounds import cut_message
 from app.core.text import clean_name
+from app.dashboard.access import slack_channel
 from app.dashboard.auth import Viewer, checked_form, viewer_of
 from app.dashboard.deps import DashboardDeps
-from app.dashboard.lookup import guarded, may_write, session_live, visible_session
+from app.dashboard.lookup import (
+    guarded,
+    may_decide,
+    may_unlink,
+    may_write,
+    session_live,
+    visible_session,
+)
 from app.slack.cards import ApprovalClick
 from app.surfaces.dashboard import DashboardSurface, dashboard_inbound
 
@@ -82,6 +94,8 @@ def add_routes(app: web.Application, deps: DashboardDeps) -> None:
         held = {link.key for link in await deps.store.keys_for(found.session.id)}
         if key not in held:
             raise web.HTTPBadRequest(text="This conversation holds no such key.")
+        if not may_unlink(found.scope, key):
+            raise web.HTTPForbidden(text="Only dashboard admins can unlink that key.")
         viewer = viewer_of(request)
         await deps.store.unlink_key(key, cause=f"unlinked from the dashboard by {who(viewer)}")
         raise back(found.session.id, "unlinked")
@@ -136,6 +150,9 @@ def add_routes(app: web.Application, deps: DashboardDeps) -> None:
             raise web.HTTPForbidden(
                 text="Approvals are decided by people: sign in with Slack to decide one."
             )
+        if not may_decide(deps, viewer.user_id):
+            log.info("approval decision by %s refused: not an allowed user", viewer.user_id)
+            raise web.HTTPForbidden(text="You are not one of the people this bot answers.")
         if not approval.channel:
             raise web.HTTPConflict(text="This approval has no Slack card to decide it on.")
         action_ts = f"{time.time():.6f}"
@@ -185,6 +202,8 @@ def add_routes(app: web.Application, deps: DashboardDeps) -> None:
         claim = await deps.store.register_key(key, session.id, url=surface.page_url(session.id))
         if not claim.registered or await deps.store.resolve(key) is None:
             raise web.HTTPConflict(text="This conversation has ended; it takes no more messages.")
+        held = [link.key for link in await deps.store.keys_for(session.id)]
+        channel = next((c for k in held if (c := slack_channel(k, deps.agent))), None)
         inbound = dashboard_inbound(
             deps.agent,
             session.id,
@@ -193,6 +212,10 @@ def add_routes(app: web.Application, deps: DashboardDeps) -> None:
             author_name=clean_name(viewer.name),
             page_url=surface.page_url(session.id),
             cut_from=cut_from,
+            # A Slack person counts against their limits, and the conversation against its
+            # channel's, as in Slack (``app.turns.limits``).
+            team_id=viewer.team_id if viewer.user_id is not None else None,
+            channel=channel,
         )
         outcome = await deps.deliver(f"dashboard:{session.id}:{nonce}", key, inbound.to_payload())
         if outcome == "backlog":

@@ -153,7 +153,7 @@ def start_session(
 
 
 def end_session(deps: DashboardDeps, response: web.StreamResponse) -> None:
-    response.del_cookie(SESSION_COOKIE, path=PREFIX)
+    delete_cookie(deps, response, SESSION_COOKIE, path=PREFIX)
 
 
 def read_session(deps: DashboardDeps, request: web.Request) -> Session | None:
@@ -184,7 +184,6 @@ def set_cookie(
     max_age: int,
 ) -> None:
     """A dashboard cookie: HttpOnly, SameSite=Lax, Secure when served over https."""
-    public_url = deps.settings.public_url or ""
     response.set_cookie(
         name,
         value,
@@ -192,8 +191,20 @@ def set_cookie(
         max_age=max_age,
         httponly=True,
         samesite="Lax",
-        secure=public_url.startswith("https://"),
+        secure=_secure(deps),
     )
+
+
+def delete_cookie(
+    deps: DashboardDeps, response: web.StreamResponse, name: str, *, path: str
+) -> None:
+    """Remove a dashboard cookie, with the same flags it was set with (a browser may ignore
+    a removal that does not match them)."""
+    response.del_cookie(name, path=path, httponly=True, samesite="Lax", secure=_secure(deps))
+
+
+def _secure(deps: DashboardDeps) -> bool:
+    return (deps.settings.public_url or "").startswith("https://")
 
 
 def signin_location(next_path: str | None = None) -> str:

@@ -12,7 +12,9 @@ Two sources, so a page is right whichever replica runs the turn:
 
 A stream lasts at most ``STREAM_SECONDS`` (the browser reconnects by itself); a comment line
 every ``HEARTBEAT_SECONDS`` keeps proxies from closing it; at most ``MAX_STREAMS`` run in one
-process (more: 503, and the page still works by reloading). Everything sent is data for the
+process (more: 503) and ``MAX_STREAMS_PER_VIEWER`` for one signed-in person (more: 429; the
+operators signed in with the token count as one), so nobody can take every stream; the page
+still works by reloading. Everything sent is data for the
 page's script: text travels as JSON strings, and entries as HTML rendered by the same
 autoescaping templates as the page.
 """
@@ -23,12 +25,13 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import Counter
 from typing import Final
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from app.dashboard.auth import SECURITY_HEADERS
+from app.dashboard.auth import SECURITY_HEADERS, viewer_of
 from app.dashboard.deps import DashboardDeps
 from app.dashboard.lookup import guarded, visible_session
 from app.dashboard.views import entry_views
@@ -42,6 +45,7 @@ AFTER_DONE_SECONDS: Final = 0.3
 HEARTBEAT_SECONDS: Final = 15.0
 STREAM_SECONDS: Final = 600.0
 MAX_STREAMS: Final = 200
+MAX_STREAMS_PER_VIEWER: Final = 10
 MAX_ENTRIES_PER_EVENT: Final = 200
 
 
@@ -65,20 +69,32 @@ def resume_point(request: web.Request) -> int:
 
 def add_routes(app: web.Application, deps: DashboardDeps) -> None:
     streams = 0
+    per_viewer: Counter[str] = Counter()
 
     async def events(request: web.Request) -> web.StreamResponse:
         nonlocal streams
         found = await visible_session(deps, request)
+        viewer = viewer_of(request).user_id or "token"
         if streams >= MAX_STREAMS:
             raise web.HTTPServiceUnavailable(
                 text="Too many live pages are open; reload to see new messages.",
                 headers={"Retry-After": "30"},
             )
+        if per_viewer[viewer] >= MAX_STREAMS_PER_VIEWER:
+            raise web.HTTPTooManyRequests(
+                text="You have too many live pages open; close some, or reload to see new "
+                "messages.",
+                headers={"Retry-After": "30"},
+            )
         streams += 1
+        per_viewer[viewer] += 1
         try:
             return await _stream(deps, request, found.session.id, resume_point(request))
         finally:
             streams -= 1
+            per_viewer[viewer] -= 1
+            if per_viewer[viewer] <= 0:
+                del per_viewer[viewer]
 
     app.router.add_get("/sessions/{session_id}/events", guarded(events))
 

@@ -6,12 +6,16 @@ Where things are (``root`` is the parent of ``SLACK_API_URL``: ``https://slack.c
                                                           {PUBLIC_URL}/dashboard/oidc/callback
     signing keys       {root}openid/connect/keys          a JWKS, cached an hour
     code exchange      {SLACK_API_URL}openid.connect.token   client id and secret in the form
+    the person's name  {SLACK_API_URL}openid.connect.userInfo   the exchange's access token
 
 What makes a sign-in count (``verify_id_token``): the id_token is signed RS256 by one of
 Slack's keys, its issuer is ``https://slack.com``, its audience is ``SLACK_CLIENT_ID``, it has
 not expired (a minute of clock skew allowed), its ``nonce`` is the one this browser was sent
 with, and its ``https://slack.com/team_id`` is the bot's own workspace. The ``state`` is
-checked by the caller against the browser's signed sign-in cookie before any of this.
+checked by the caller against the browser's signed sign-in cookie before any of this. Once
+the id_token holds, the name shown is the one ``openid.connect.userInfo`` gives for the same
+person; when that call fails (or names someone else), the id_token's own ``name`` is used:
+the name is only shown, never trusted for access.
 
 Failures: ``SignInRefused`` (the person or the request is not acceptable: a 4xx with a plain
 sentence) and ``SignInUnavailable`` (Slack unreachable or refusing our app's credentials: a
@@ -24,7 +28,7 @@ import asyncio
 import hmac
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import urlencode, urljoin
 
@@ -162,8 +166,13 @@ class SlackSignIn:
     async def identify(
         self, code: str, *, redirect_to: str, nonce: str, team_id: str
     ) -> SlackIdentity:
-        """Who signed in with ``code``, verified."""
-        id_token = await self.exchange(code, redirect_to)
+        """Who signed in with ``code``, verified, named as Slack's userInfo says."""
+        id_token, access_token = await self.exchange(code, redirect_to)
+        identity = await self._verified(id_token, team_id=team_id, nonce=nonce)
+        name = await self.user_name(access_token, identity.user_id)
+        return identity if name is None else replace(identity, name=name)
+
+    async def _verified(self, id_token: str, *, team_id: str, nonce: str) -> SlackIdentity:
         keys = await self.keys()
         try:
             return verify_id_token(
@@ -178,8 +187,32 @@ class SlackSignIn:
             id_token, keys, client_id=self.client_id, team_id=team_id, nonce=nonce
         )
 
-    async def exchange(self, code: str, redirect_to: str) -> str:
-        """``openid.connect.token``: the id_token for an authorization code."""
+    async def user_name(self, access_token: str | None, user_id: str) -> str | None:
+        """``openid.connect.userInfo``: the name of ``user_id`` as Slack has it now, or None
+        when Slack cannot say (down, refusing the token, or naming someone else)."""
+        if not access_token:
+            return None
+        client = AsyncWebClient(token=access_token, base_url=self.api_url, timeout=TIMEOUT_SECONDS)
+        try:
+            answer = await client.openid_connect_userInfo()
+        except SlackApiError as exc:
+            self._count("rate_limited" if exc.response.status_code == 429 else "error")
+            log.info("Slack's userInfo refused: %s", exc.response.get("error"))
+            return None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            self._count("unreachable")
+            log.info("Slack's userInfo unreachable: %s", type(exc).__name__)
+            return None
+        self._count("ok")
+        if (answer.get(USER_CLAIM) or answer.get("sub")) != user_id:
+            log.warning("Slack's userInfo named someone else than the id_token; not used")
+            return None
+        name = clean_name(answer.get("name"), fallback="")
+        return name or None
+
+    async def exchange(self, code: str, redirect_to: str) -> tuple[str, str | None]:
+        """``openid.connect.token``: the id_token for an authorization code, and the access
+        token that reads the person's userInfo (None when Slack gave none)."""
         # No token, and a session only for this call (slack_sdk closes it).
         client = AsyncWebClient(base_url=self.api_url, timeout=TIMEOUT_SECONDS)
         try:
@@ -213,7 +246,8 @@ class SlackSignIn:
         id_token = answer.get("id_token")
         if not isinstance(id_token, str) or not id_token:
             raise SignInUnavailable("no id_token")
-        return id_token
+        access_token = answer.get("access_token")
+        return id_token, access_token if isinstance(access_token, str) else None
 
     async def keys(self, *, refresh: bool = False) -> jwt.PyJWKSet:
         """Slack's signing keys, cached; ``refresh`` refetches unless just fetched."""

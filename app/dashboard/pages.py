@@ -37,6 +37,8 @@ from app.dashboard.lookup import (
     Found,
     guarded,
     key_prefixes,
+    may_decide,
+    may_unlink,
     may_write,
     session_live,
     visible_session,
@@ -45,6 +47,7 @@ from app.dashboard.views import (
     PLATFORM_TITLES,
     dollars,
     entry_views,
+    github_web_url,
     key_view,
     tokens,
     usage_view,
@@ -53,6 +56,7 @@ from app.store.base import SessionQuery, SessionStatus, TranscriptEntry
 from app.store.types import ENDED_STATUSES
 
 PAGE_SIZE: Final = 25
+GITHUB_API: Final = "https://api.github.com"  # GITHUB_API_URL's default
 MAX_PAGE: Final = 10_000
 MAX_QUERY: Final = 200
 STATUSES: Final[tuple[SessionStatus, ...]] = ("active", *ENDED_STATUSES)
@@ -100,10 +104,11 @@ async def list_context(deps: DashboardDeps, request: web.Request) -> dict[str, A
     scope = await scope_of(deps, viewer_of(request))
     page = await deps.store.browse_sessions(
         SessionQuery(
+            agent=deps.agent,
             text=text,
             platform=platform or None,
             status=status,
-            key_prefixes=key_prefixes(scope, deps.agent),
+            key_prefixes=key_prefixes(scope),
             offset=(number - 1) * PAGE_SIZE,
             limit=PAGE_SIZE,
         )
@@ -163,7 +168,7 @@ async def session_context(
     transcript = await store.load_transcript(session.id)
     turns = await store.turns_for(session.id)
     running = session.id in await store.running_sessions([session.id])
-    jira = deps.settings.jira
+    jira, github = deps.settings.jira, deps.settings.github
     team = deps.bot().team_id
     page_path = f"/dashboard/sessions/{session.id}"
     shown_keys = [
@@ -172,6 +177,7 @@ async def session_context(
             links.get(key),
             team_id=team,
             jira_url=jira.base_url if jira is not None else None,
+            github_url=github_web_url(github.api_url if github is not None else GITHUB_API),
             dashboard_path=page_path,
         )
         for key in dict.fromkeys([*links, *found.keys_ever])
@@ -186,6 +192,7 @@ async def session_context(
         "live": live,
         "running": running,
         "keys": [k for k in shown_keys if k.key in links],
+        "unlinkable": {k for k in links if may_unlink(found.scope, k)},
         "past_keys": [k for k in shown_keys if k.key not in links],
         "events": await store.events_for(session.id),
         "entries": entries,
@@ -197,7 +204,7 @@ async def session_context(
         "people": people,
         "notice": notice,
         "can_reply": live and may_write(deps, viewer.user_id, viewer.admin),
-        "can_decide": viewer.user_id is not None,
+        "can_decide": may_decide(deps, viewer.user_id),
         "reply_nonce": secrets.token_urlsafe(18),
         "max_chars": deps.settings.actions.max_message_chars,
         "page_path": page_path,

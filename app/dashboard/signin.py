@@ -34,6 +34,7 @@ from app.dashboard.auth import (
     SIGNIN_SECONDS,
     Viewer,
     checked_form,
+    delete_cookie,
     end_session,
     read_session,
     safe_next,
@@ -151,7 +152,7 @@ def add_signin_routes(app: web.Application, deps: DashboardDeps) -> None:
         deps.metrics.dashboard_signin("token", "ok")
         response = web.HTTPSeeOther(safe_next(form.get("next")))
         start_session(deps, response, Viewer(None, OPERATOR_NAME, True, None), "token")
-        response.del_cookie(SIGNIN_COOKIE, path=SIGNIN_PATH)
+        delete_cookie(deps, response, SIGNIN_COOKIE, path=SIGNIN_PATH)
         raise response
 
     async def start_slack(request: web.Request) -> web.StreamResponse:
@@ -189,14 +190,16 @@ def add_signin_routes(app: web.Application, deps: DashboardDeps) -> None:
         ):
             log.info("Slack sign-in callback refused: state missing, expired or not this one")
             deps.metrics.dashboard_signin("slack", "refused")
-            return _refused(page(request, status=400, error=_START_AGAIN))
+            return _refused(deps, page(request, status=400, error=_START_AGAIN))
         assert started is not None
         if request.query.get("error"):
-            return _refused(page(request, status=403, error="Sign in with Slack was cancelled."))
+            return _refused(
+                deps, page(request, status=403, error="Sign in with Slack was cancelled.")
+            )
         code = request.query.get("code", "")
         team_id = deps.bot().team_id
         if not code or not isinstance(started.get("n"), str) or team_id is None:
-            return _refused(page(request, status=400, error=_START_AGAIN))
+            return _refused(deps, page(request, status=400, error=_START_AGAIN))
         try:
             who = await slack.identify(
                 code,
@@ -206,17 +209,17 @@ def add_signin_routes(app: web.Application, deps: DashboardDeps) -> None:
             )
         except SignInRefused as exc:
             deps.metrics.dashboard_signin("slack", "refused")
-            return _refused(page(request, status=403, error=str(exc)))
+            return _refused(deps, page(request, status=403, error=str(exc)))
         except SignInUnavailable:
             deps.metrics.dashboard_signin("slack", "unavailable")
-            return _refused(page(request, status=503, error=_UNAVAILABLE))
+            return _refused(deps, page(request, status=503, error=_UNAVAILABLE))
         log.info("dashboard: %s signed in with Slack", who.user_id)
         deps.metrics.dashboard_signin("slack", "ok")
         deps.memberships.forget(who.user_id)
         response = web.HTTPSeeOther(safe_next(started.get("x")))
         viewer = Viewer(who.user_id, who.name, who.user_id in config.admins, who.team_id)
         start_session(deps, response, viewer, "slack")
-        response.del_cookie(OIDC_COOKIE, path=OIDC_PATH)
+        delete_cookie(deps, response, OIDC_COOKIE, path=OIDC_PATH)
         raise response
 
     async def sign_out(request: web.Request) -> web.StreamResponse:
@@ -239,7 +242,7 @@ _UNAVAILABLE: Final = (
 _START_AGAIN: Final = "That sign-in took too long or was started elsewhere. Please start again."
 
 
-def _refused(response: web.Response) -> web.Response:
+def _refused(deps: DashboardDeps, response: web.Response) -> web.Response:
     """A failed Slack callback: its one-time state is spent."""
-    response.del_cookie(OIDC_COOKIE, path=OIDC_PATH)
+    delete_cookie(deps, response, OIDC_COOKIE, path=OIDC_PATH)
     return response

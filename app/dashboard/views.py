@@ -4,7 +4,9 @@ dataclasses, rendered by the templates (which escape everything; nothing here is
 * ``entry_view``: a transcript entry as the page shows it: who wrote it and where, its blocks
   (text, tool calls with their input, tool results, compaction summaries, thinking), whether
   it is a compaction point or the seed of a restarted conversation;
-* ``key_view``: a linked key with a link out (Slack, Jira, GitHub), only ever http(s);
+* ``key_view``: a linked key with a link out (Slack, Jira, GitHub), only ever http(s): the
+  address stored with the key, else one built for its place (GitHub's web host is the one of
+  ``GITHUB_API_URL``: ``github_web_url``);
 * ``usage_view``: token usage per turn and in total, with an estimated cost.
 
 The cost is an estimate from a small table of list prices per model family (US dollars per
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from app.core import ConversationKey, Usage
 from app.store.base import KeyLink, TranscriptEntry, TurnRecord
@@ -192,7 +194,7 @@ def key_view(
     *,
     team_id: str | None,
     jira_url: str | None,
-    github_url: str = "https://github.com",
+    github_url: str,
     dashboard_path: str | None = None,
 ) -> KeyView:
     try:
@@ -207,6 +209,19 @@ def key_view(
     return KeyView(
         key, parsed.platform, title, parsed.label, url, link.created_at if link else None
     )
+
+
+def github_web_url(api_url: str) -> str:
+    """GitHub's web address for its REST API's address: ``https://api.github.com`` (and
+    GitHub Enterprise Cloud's ``https://api.acme.ghe.com``) without its ``api.``, GitHub
+    Enterprise Server's ``https://ghe.example/api/v3`` without its ``/api/v3``."""
+    parts = urlsplit(api_url.strip().rstrip("/"))
+    host, path = parts.netloc, parts.path
+    if host.lower().startswith("api."):
+        host = host[len("api.") :]
+    if path.lower().endswith("/api/v3"):
+        path = path[: -len("/api/v3")]
+    return urlunsplit((parts.scheme, host, path, "", ""))
 
 
 def _is_web(url: str | None) -> bool:

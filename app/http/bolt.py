@@ -70,7 +70,14 @@ from app.slack.feedback import (
 )
 from app.slack.follow import Following
 from app.slack.home import HomeTab
-from app.slack.policy import Decision, Speaker, command_speaker, decide, inbound_speaker
+from app.slack.policy import (
+    Decision,
+    Speaker,
+    command_speaker,
+    decide,
+    inbound_speaker,
+    may_click_approvals,
+)
 from app.slack.refusals import BacklogNotes, RefusalNotes
 from app.slack.stops import StopRequest, stop_request
 from app.store.base import Store
@@ -246,11 +253,7 @@ def build_bolt_app(
         """An approval click: recorded like a message (deduplicated by the click's identity,
         ordered with its conversation), then acknowledged; the worker decides it. Someone
         the access policy leaves out (ALLOWED_USERS) decides nothing, unless an approver."""
-        if (
-            trust.allowed_users
-            and click.user_id not in trust.allowed_users
-            and click.user_id not in actions.approvers
-        ):
+        if not may_click_approvals(click.user_id, trust, actions.approvers):
             log.info("approval click by %s ignored: not an allowed user", click.user_id)
             return BoltResponse(status=200, body="")
         try:

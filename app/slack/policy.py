@@ -83,6 +83,13 @@ def decide(speaker: Speaker, trust: TrustSettings, *, command: bool = False) -> 
     return ALLOWED
 
 
+def may_click_approvals(user: str, trust: TrustSettings, approvers: frozenset[str]) -> bool:
+    """Whether ``user``'s decision on an approval card counts at all (pure): someone
+    ``ALLOWED_USERS`` leaves out decides nothing, unless they are one of ``APPROVERS``. Which
+    approvals a person may then decide is the worker's rule (``app.turns.approvals``)."""
+    return not trust.allowed_users or user in trust.allowed_users or user in approvers
+
+
 def _place_allowed(speaker: Speaker, allowed: frozenset[str]) -> bool:
     if not allowed or speaker.channel in allowed:
         return True

@@ -220,6 +220,10 @@ class SessionEvent:
 
 @dataclass(frozen=True)
 class SessionSummary:
+    """A session as a list shows it. ``keys``: the keys it holds now, oldest first; when it
+    holds none (it ended, or every key was unlinked), every key it ever held, so its place
+    is still shown."""
+
     session: Session
     keys: list[str]
     turns: int
@@ -317,8 +321,11 @@ class SessionQuery:
     ``text`` matches, ignoring case, a key, a participant's id or name, or the stored text of
     its transcript. ``key_prefixes`` None: every session; otherwise only sessions with a key
     starting with one of them (e.g. ``tl:slack:C1::``), the others are not counted either.
+    ``agent``: only the sessions of that bot (``AGENT_NAME``: bots may share a database);
+    None: every bot's.
     """
 
+    agent: str | None
     text: str = ""
     platform: str | None = None
     status: SessionStatus | None = None

@@ -198,14 +198,24 @@ def dashboard_inbound(
     author_name: str,
     page_url: str | None,
     cut_from: int | None = None,
+    team_id: str | None = None,
+    channel: str | None = None,
 ) -> Inbound:
-    """A message written on a session's dashboard page, as the inbox records it."""
+    """A message written on a session's dashboard page, as the inbox records it.
+
+    ``team_id``: the Slack workspace of an author signed in with Slack (None for an operator
+    signed in with the token); ``channel``: the Slack channel the conversation lives in, if
+    any. Neither changes where the answer goes; they say whom and which channel the turn
+    counts against (``app.turns.limits``), as for a message written in Slack.
+    """
     return Inbound(
         source=DashboardSurface.platform,
         key=str(ConversationKey.dashboard(agent, session_id)),
         text=text,
         author_id=author_id,
         author_name=author_name,
+        team_id=team_id,
+        channel=channel,
         item_ref=ITEM_REF,
         item_url=page_url,
         audience=Audience.INTERNAL.value,

@@ -7,11 +7,16 @@ to the person. After the turn, ``Limits.spent(inbound, usage)`` records its toke
 What is counted, per scope of ``Quotas`` (a limit or budget of 0 is unlimited)::
 
     scope                 counted for                      limit (per hour) / budget (per day)
-    user:{author_id}      a Slack message's author         USER_TURNS_PER_HOUR
-                                                           USER_DAILY_TOKEN_BUDGET
-    channel:{channel}     a Slack message's channel or DM  CHANNEL_TURNS_PER_HOUR
-    item:{key}            a GitHub or Jira comment's item  CHANNEL_TURNS_PER_HOUR
-                          (its conversation key)
+    user:{author_id}      a Slack message's author, or a   USER_TURNS_PER_HOUR
+                          Slack person's dashboard reply   USER_DAILY_TOKEN_BUDGET
+    channel:{channel}     a Slack message's channel or DM, CHANNEL_TURNS_PER_HOUR
+                          or the Slack channel of the
+                          conversation a dashboard reply
+                          is written in
+    item:{key}            a GitHub or Jira comment's item, CHANNEL_TURNS_PER_HOUR
+                          or a dashboard reply in a
+                          conversation with no Slack
+                          channel (its conversation key)
     workspace             every turn                       DAILY_TOKEN_BUDGET
 
 * Comments count against their item, with the channel limit: an issue or a ticket is a place
@@ -20,6 +25,10 @@ What is counted, per scope of ``Quotas`` (a limit or budget of 0 is unlimited)::
 * A background job's result is told as a turn of the person who asked for it: in Slack it
   counts against them and the channel (its ``author_id`` is theirs), on an item against the
   item. Its turn is never refused (it must be told), only counted.
+* A reply written on the dashboard by someone signed in with Slack is theirs as a Slack
+  message is (the dashboard records their workspace, ``team_id``; an operator signed in with
+  the token has none and counts only against the place): it counts against them and against
+  the conversation's Slack channel (``channel``, set by the dashboard) when it has one.
 * Rates are sliding windows of an hour; an admitted turn counts whether or not it then
   succeeds. Budgets count input and output tokens since midnight UTC, and are checked before
   the turn: the turn that crosses a budget finishes, the next one is refused.
@@ -48,6 +57,8 @@ WORKSPACE: Final = "workspace"
 USER: Final = "user:"
 CHANNEL: Final = "channel:"
 ITEM: Final = "item:"
+# Where a message's ``channel`` is the Slack channel it counts against.
+SLACK_PLACES: Final = ("slack", "dashboard")
 # What a place is called in a note about its rate.
 _PLACE: Final = {"slack": "This channel", "github": "This issue", "jira": "This ticket"}
 
@@ -64,17 +75,25 @@ class Refusal:
 
 
 def user_scope(inbound: Inbound) -> str | None:
-    """``user:{author_id}`` for a Slack message; None for anything else."""
-    return f"{USER}{inbound.author_id}" if inbound.source == "slack" else None
+    """``user:{author_id}`` for a Slack message or a Slack person's dashboard reply; None for
+    anything else."""
+    if inbound.source == "slack" or _slack_person_on_dashboard(inbound):
+        return f"{USER}{inbound.author_id}"
+    return None
 
 
 def place_scope(inbound: Inbound) -> str | None:
-    """``channel:{channel}`` for a Slack message, ``item:{key}`` for a comment, else None."""
-    if inbound.source == "slack" and inbound.channel:
+    """``channel:{channel}`` for a Slack message (or a dashboard reply in a conversation with
+    a Slack channel), ``item:{key}`` for a comment (or another dashboard reply), else None."""
+    if inbound.source in SLACK_PLACES and inbound.channel:
         return f"{CHANNEL}{inbound.channel}"
     if inbound.item_ref:
         return f"{ITEM}{inbound.key}"
     return None
+
+
+def _slack_person_on_dashboard(inbound: Inbound) -> bool:
+    return inbound.source == "dashboard" and bool(inbound.team_id)
 
 
 def day_start(now: datetime) -> datetime:
@@ -96,7 +115,10 @@ def rate_note(reason: str, inbound: Inbound, limit: int, resets_at: datetime) ->
     messages = f"{limit:,} message{'' if limit == 1 else 's'} an hour"
     if reason == "user_rate":
         return f"You've reached {messages}; you can ask again by {when} UTC."
-    place = _PLACE.get(inbound.source, "This conversation")
+    if inbound.source in SLACK_PLACES and inbound.channel:
+        place = "This channel"
+    else:
+        place = _PLACE.get(inbound.source, "This conversation")
     return f"{place} has reached {messages}; you can ask again by {when} UTC."
 
 

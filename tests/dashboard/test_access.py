@@ -34,20 +34,23 @@ GRACE = Viewer("U2", "Grace", admin=False, team_id="T1")
         ("threadline:dashboard:5f0c", None),
         ("not a key", None),
         ("threadline:slack:::main", None),
+        ("otherbot:slack:C01ABC::1763700000.000100", None),  # another bot's
+        ("threadlinex:slack:C01ABC::1763700000.000100", None),
     ],
 )
 def test_the_channel_of_a_key(key: str, channel: str | None) -> None:
-    assert slack_channel(key) == channel
+    assert slack_channel(key, "threadline") == channel
 
 
 def test_a_conversation_is_visible_through_any_of_its_slack_keys() -> None:
-    scope = Scope(False, frozenset({"C1", "D2"}))
+    scope = Scope(False, frozenset({"C1", "D2"}), "threadline")
     assert scope.allows(["threadline:github:acme/w#1", "threadline:slack:C1::1.0"])
     assert scope.allows(["threadline:slack:D2::main"])
     assert not scope.allows(["threadline:slack:C9::1.0", "threadline:jira:AD-1"])
     assert not scope.allows(["threadline:github:acme/w#1"])  # no Slack key: admins only
     assert not scope.allows([])
-    assert Scope(True, frozenset()).allows(["threadline:jira:AD-1"])
+    assert not scope.allows(["otherbot:slack:C1::1.0"])  # the channel, but another bot's
+    assert Scope(True, frozenset(), "threadline").allows(["threadline:jira:AD-1"])
 
 
 # memberships, asked of Slack ------------------------------------------------------------------
@@ -85,7 +88,7 @@ def deps_for(slack: FakeSlack, **env: str) -> DashboardDeps:
 
 async def test_a_member_sees_their_channels_and_their_dm_with_the_bot(slack: FakeSlack) -> None:
     scope = await scope_of(deps_for(slack), GRACE)
-    assert scope == Scope(False, frozenset({"C1", "G3", "D2"}))
+    assert scope == Scope(False, frozenset({"C1", "G3", "D2"}), "threadline")
     asked = slack.calls_to("users.conversations")[0].params
     assert asked["user"] == "U2" and "private_channel" in asked["types"]
     assert slack.calls_to("conversations.open")[0].params["users"] == "U2"

@@ -219,7 +219,7 @@ async def test_search_by_key_platform_status_participant_and_text(
     page = signed_in_page
     slack.users["U2"] = {"real_name": "Grace Hopper", "display_name": "grace"}
     await talk(dashboard, slack, "the frobnicator is broken")
-    await talk(dashboard, slack, "ship the release", channel="C2", user="U2")
+    shipped = await talk(dashboard, slack, "ship the release", channel="C2", user="U2")
 
     async def search(**fields: str) -> str:
         await page.goto("/dashboard/")
@@ -246,6 +246,15 @@ async def test_search_by_key_platform_status_participant_and_text(
     assert "0 conversations match" in found and "Nothing matches" in found
     found = await search(q="ship", status="reset")
     assert "0 conversations match" in found
+    # an ended conversation is found by its status, and still shows the key it held
+    ended = await dashboard.store.resolve(f"threadline:slack:C2::{shipped}")
+    assert ended is not None
+    await dashboard.store.end_session(ended.id, "reset", cause="test")
+    found = await search(q="ship", status="reset")
+    assert "1 conversation matches" in found
+    assert f"threadline:slack:C2::{shipped}" in found and "no keys held" not in found
+    found = await search(status="active")
+    assert "1 conversation matches" in found and "threadline:slack:C1::" in found
     # the search is kept in the box, escaped as text
     await search(q='<script>alert("x")</script>')
     assert (

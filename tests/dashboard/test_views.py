@@ -11,6 +11,7 @@ from app.core import Usage
 from app.dashboard.views import (
     dollars,
     entry_views,
+    github_web_url,
     key_view,
     price_of,
     usage_view,
@@ -154,14 +155,40 @@ def test_links_out_of_each_place(key: str, stored: str | None, url: str | None) 
         link,
         team_id="T1",
         jira_url="https://jira.example.com/",
+        github_url="https://github.com",
         dashboard_path="/dashboard/sessions/abc",
     )
     assert shown.url == url
     assert shown.linked_at == AT
 
 
+@pytest.mark.parametrize(
+    ("api_url", "web_url"),
+    [
+        ("https://api.github.com", "https://github.com"),
+        ("https://api.github.com/", "https://github.com"),
+        ("https://ghe.example/api/v3", "https://ghe.example"),
+        ("https://ghe.example/api/v3/", "https://ghe.example"),
+        ("https://api.acme.ghe.com", "https://acme.ghe.com"),
+        ("http://127.0.0.1:8123", "http://127.0.0.1:8123"),
+    ],
+)
+def test_github_links_go_to_the_web_host_of_the_api(api_url: str, web_url: str) -> None:
+    assert github_web_url(api_url) == web_url
+    shown = key_view(
+        "tl:github:acme/widgets#4",
+        None,
+        team_id=None,
+        jira_url=None,
+        github_url=github_web_url(api_url),
+    )
+    assert shown.url == f"{web_url}/acme/widgets/issues/4"
+
+
 def test_a_slack_key_without_a_known_workspace_has_no_link() -> None:
-    shown = key_view("tl:slack:C1::1.2", None, team_id=None, jira_url=None)
+    shown = key_view(
+        "tl:slack:C1::1.2", None, team_id=None, jira_url=None, github_url="https://github.com"
+    )
     assert (shown.url, shown.title, shown.label, shown.linked_at) == (
         None,
         "Slack",

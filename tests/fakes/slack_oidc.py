@@ -14,6 +14,8 @@ Slack shows the person a consent page; this fake signs in whoever the test chose
     slack.oidc.claims_override = {"https://slack.com/team_id": "T_OTHER"}   # a forged token
     slack.oidc.sign_with_stray_key = True                    # signed by a key not published
     slack.oidc.ask_consent = True      # show an "Allow" link instead of redirecting at once
+    slack.oidc.user_info_override = {"name": "Ada King"}    # userInfo says something else
+    slack.oidc.user_info_failure = (500, "internal_error")  # userInfo fails (status, error)
 
 Errors are Slack's: ``invalid_client_id``, ``bad_client_secret``, ``invalid_code`` (unknown,
 used or expired codes: a code works once, for ten minutes), ``bad_redirect_uri`` (not the
@@ -81,6 +83,9 @@ class FakeSlackOIDC:
     ask_consent: bool = False
     authorize_requests: list[AuthorizeRequest] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    user_info_override: dict[str, Any] = field(default_factory=dict)
+    user_info_failure: tuple[int, str] | None = None
+    user_info_requests: list[str] = field(default_factory=list)  # the tokens it was asked with
 
     def __post_init__(self) -> None:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -218,6 +223,10 @@ class FakeSlackOIDC:
         if not token:
             form = dict(parse_qsl((await request.read()).decode("utf-8", "replace")))
             token = form.get("token", "")
+        self.user_info_requests.append(token)
+        if self.user_info_failure is not None:
+            status, error = self.user_info_failure
+            return web.json_response({"ok": False, "error": error}, status=status)
         if not token:
             return _error("not_authed")
         person = self._user_tokens.get(token)
@@ -238,6 +247,7 @@ class FakeSlackOIDC:
                 "locale": "en-US",
                 "https://slack.com/team_name": person.team_name,
                 "https://slack.com/team_domain": person.team_domain,
+                **self.user_info_override,
             }
         )
 

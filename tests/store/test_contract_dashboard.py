@@ -1,7 +1,8 @@
 """The store contract for what the dashboard reads (``Browse``), on every store (memory,
 SQLite, PostgreSQL): finding sessions by key, platform, status, participant and transcript
 text, limited to places, a page at a time with counts; keys a session ever held; transcript
-entries after a point; which sessions are running a turn.
+entries after a point; which sessions are running a turn. Bots may share a database: a
+query names the bot whose sessions it reads.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ async def talk(
 
 
 async def ids(store: Store, **query: object) -> list[str]:
+    query.setdefault("agent", "tl")
     page = await store.browse_sessions(SessionQuery(**query))  # type: ignore[arg-type]
     return [s.session.id for s in page.sessions]
 
@@ -59,19 +61,19 @@ async def test_newest_activity_first_with_counts_and_pages(store: Store, clock: 
         made.append(await talk(store, f"tl:slack:C1::1763700000.00010{n}", ("U1", "Ada", "hi")))
         clock.advance(seconds=10)
     newest_first = [s.id for s in reversed(made)]
-    page = await store.browse_sessions(SessionQuery(limit=2))
+    page = await store.browse_sessions(SessionQuery(agent="tl", limit=2))
     assert [s.session.id for s in page.sessions] == newest_first[:2]
     assert page.total == 5
-    second = await store.browse_sessions(SessionQuery(limit=2, offset=2))
+    second = await store.browse_sessions(SessionQuery(agent="tl", limit=2, offset=2))
     assert [s.session.id for s in second.sessions] == newest_first[2:4]
     assert second.total == 5
-    last = await store.browse_sessions(SessionQuery(limit=2, offset=4))
+    last = await store.browse_sessions(SessionQuery(agent="tl", limit=2, offset=4))
     assert [s.session.id for s in last.sessions] == newest_first[4:]
     summary = page.sessions[0]
     assert summary.keys == ["tl:slack:C1::1763700000.000104"]
     assert summary.turns == 1
     assert summary.usage == Usage(100, 20, 0, 0)
-    beyond = await store.browse_sessions(SessionQuery(limit=2, offset=10))
+    beyond = await store.browse_sessions(SessionQuery(agent="tl", limit=2, offset=10))
     assert (beyond.sessions, beyond.total) == ([], 5)
 
 
@@ -91,7 +93,7 @@ async def test_search_by_key_participant_and_text(store: Store) -> None:
     assert await ids(store, text="%") == [c.id]
     assert await ids(store, text="_sale") == [c.id]
     assert await ids(store, text="nothing like this") == []
-    page = await store.browse_sessions(SessionQuery(text="nothing like this"))
+    page = await store.browse_sessions(SessionQuery(agent="tl", text="nothing like this"))
     assert page.total == 0
 
 
@@ -117,16 +119,47 @@ async def test_limited_to_places(store: Store) -> None:
     other_agent = await talk(store, "xx:slack:C1::1.1", ("U1", "Ada", "hi"), agent="xx")
     places = ("tl:slack:C1::", "tl:slack:D1::")
     assert set(await ids(store, key_prefixes=places)) == {mine.id, dm.id}
-    page = await store.browse_sessions(SessionQuery(key_prefixes=places, limit=1))
+    page = await store.browse_sessions(SessionQuery(agent="tl", key_prefixes=places, limit=1))
     assert page.total == 2
     assert await ids(store, key_prefixes=places, text="secret") == []
     assert await ids(store, key_prefixes=places, text=other.id) == []
     assert await ids(store, key_prefixes=()) == []
     assert await ids(store, key_prefixes=("tl:slack:C1:%",)) == []
-    assert other_agent.id in await ids(store)
+    assert other_agent.id not in await ids(store)
+    assert other_agent.id in await ids(store, agent=None)
     # a reset conversation stays visible to the people of its place
     await store.end_session(mine.id, "reset", cause="test")
     assert mine.id in await ids(store, key_prefixes=places)
+
+
+async def test_only_this_bots_sessions(store: Store) -> None:
+    ours = await talk(store, "tl:slack:C1::1.1", ("U1", "Ada", "the deploy"))
+    theirs = await talk(store, "xx:slack:C1::1.1", ("U1", "Ada", "the deploy"), agent="xx")
+    keyless = await store.create_session("xx")  # no key ever: found by its id only
+    assert await ids(store) == [ours.id]
+    assert await ids(store, agent="xx", text=keyless.id) == [keyless.id]
+    assert await ids(store, text="deploy") == [ours.id]
+    assert await ids(store, text=theirs.id) == []
+    assert await ids(store, key_prefixes=("xx:slack:C1::",)) == []
+    assert await ids(store, platform="slack") == [ours.id]
+    page = await store.browse_sessions(SessionQuery(agent="tl"))
+    assert page.total == 1
+    assert set(await ids(store, agent="xx")) == {theirs.id, keyless.id}
+    assert set(await ids(store, agent=None)) == {ours.id, theirs.id, keyless.id}
+
+
+async def test_an_ended_session_is_listed_with_the_keys_it_held(store: Store) -> None:
+    ended = await talk(store, "tl:slack:C1::1.1", ("U1", "Ada", "hi"))
+    await store.register_key("tl:jira:AD-1", ended.id)
+    await store.end_session(ended.id, "reset", cause="test")
+    live = await talk(store, "tl:slack:C2::2.2", ("U1", "Ada", "hi"))
+    await store.register_key("tl:github:acme/w#1", live.id)
+    await store.unlink_key("tl:github:acme/w#1", cause="unlinked")
+    page = await store.browse_sessions(SessionQuery(agent="tl"))
+    keys = {s.session.id: s.keys for s in page.sessions}
+    assert keys[ended.id] == ["tl:slack:C1::1.1", "tl:jira:AD-1"]
+    # a session holding keys is listed with those only
+    assert keys[live.id] == ["tl:slack:C2::2.2"]
 
 
 async def test_keys_ever(store: Store) -> None:
@@ -165,7 +198,7 @@ async def test_running_sessions(store: Store, clock: Clock) -> None:
     fence = await store.acquire_lease(busy.id, "w2", 30)
     assert fence is not None
     assert await store.running_sessions([idle.id, busy.id, "unknown"]) == frozenset({busy.id})
-    page = await store.browse_sessions(SessionQuery())
+    page = await store.browse_sessions(SessionQuery(agent="tl"))
     assert page.running == frozenset({busy.id})
     clock.advance(seconds=31)
     assert await store.running_sessions([idle.id, busy.id]) == frozenset()

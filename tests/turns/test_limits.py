@@ -11,6 +11,7 @@ import pytest
 from app.config import ActionSettings
 from app.core import Inbound, Usage
 from app.store.base import Store
+from app.surfaces.dashboard import dashboard_inbound
 from app.turns.limits import Limits, Refusal, day_start
 from tests.conftest import Clock
 
@@ -180,6 +181,66 @@ async def test_spent_tokens_are_recorded_for_the_workspace_the_person_and_the_pl
     assert await store.usage_by_scope(since, "user:") == [("user:U1", 5120), ("user:U2", 12)]
     assert await store.usage_by_scope(since, "channel:") == [("channel:C1", 5132)]
     assert await store.usage_by_scope(since, "item:") == [("item:tl:jira:AD-1", 7)]
+
+
+def on_dashboard(author: str, *, team: str | None, channel: str | None) -> Inbound:
+    """A reply written on a conversation's dashboard page, as the page records it."""
+    return dashboard_inbound(
+        "tl",
+        "s1",
+        "hi",
+        author_id=author,
+        author_name=author,
+        page_url=None,
+        team_id=team,
+        channel=channel,
+    )
+
+
+async def test_a_slack_persons_dashboard_replies_count_as_their_slack_messages(
+    store: Store, clock: Clock
+) -> None:
+    bounded = limits(store, clock, user_turns_per_hour=2, channel_turns_per_hour=3)
+    assert await admitted(bounded, slack("U1", "C1"))
+    assert await admitted(bounded, on_dashboard("U1", team="T1", channel="C1"))
+    refusal = await bounded.admit(on_dashboard("U1", team="T1", channel="C9"))
+    assert refusal is not None and refusal.reason == "user_rate"
+    assert await bounded.admit(slack("U1", "C2")) is not None  # Slack too: the same two turns
+    # the conversation's channel counts them with its Slack messages
+    assert await admitted(bounded, on_dashboard("U2", team="T1", channel="C1"))
+    refusal = await bounded.admit(slack("U3", "C1"))
+    assert refusal is not None and refusal.reason == "channel_rate"
+    assert refusal.note.startswith("This channel has reached 3 messages an hour;")
+    refusal = await bounded.admit(on_dashboard("U4", team="T1", channel="C1"))
+    assert refusal is not None and refusal.note.startswith("This channel has reached")
+
+
+async def test_an_operators_dashboard_replies_count_against_the_place_only(
+    store: Store, clock: Clock
+) -> None:
+    bounded = limits(store, clock, user_turns_per_hour=1, channel_turns_per_hour=2)
+    operator = on_dashboard("operator", team=None, channel="C1")
+    assert await admitted(bounded, operator, times=2)  # no person's hourly turns
+    assert await bounded.admit(slack("U1", "C1")) is not None  # but the channel's
+    # a conversation with no Slack channel counts against its dashboard page
+    elsewhere = on_dashboard("operator", team=None, channel=None)
+    assert await admitted(bounded, elsewhere, times=2)
+    refusal = await bounded.admit(elsewhere)
+    assert refusal is not None and refusal.reason == "channel_rate"
+    assert refusal.note.startswith("This conversation has reached 2 messages an hour;")
+
+
+async def test_a_slack_persons_dashboard_tokens_are_theirs_and_the_channels(
+    store: Store, clock: Clock
+) -> None:
+    bounded = limits(store, clock, user_daily_token_budget=100)
+    await bounded.spent(on_dashboard("U1", team="T1", channel="C1"), Usage(90, 10))
+    await bounded.spent(on_dashboard("operator", team=None, channel="C1"), Usage(5, 0))
+    since = day_start(clock.now())
+    assert await store.usage_by_scope(since, "user:") == [("user:U1", 100)]
+    assert await store.usage_by_scope(since, "channel:") == [("channel:C1", 105)]
+    refusal = await bounded.admit(slack("U1", "C2"))
+    assert refusal is not None and refusal.reason == "user_daily_budget"
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,8 @@ class MemoryBrowse:
         return list(dict.fromkeys([*linked, *current]))
 
     def _matches(self, session: Session, query: SessionQuery) -> bool:
+        if query.agent is not None and session.agent != query.agent:
+            return False
         if query.status is not None and session.status != query.status:
             return False
         keys = self._keys_ever(session.id)
@@ -75,7 +77,8 @@ class MemoryBrowse:
                 summaries.append(
                     SessionSummary(
                         session=row.session,
-                        keys=[k.key for k in t.keys_of(row.session.id)],
+                        keys=[k.key for k in t.keys_of(row.session.id)]
+                        or self._keys_ever(row.session.id),
                         turns=len(records),
                         usage=sum((x.usage for x in records), Usage()),
                     )

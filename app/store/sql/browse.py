@@ -2,9 +2,10 @@
 
 A session's keys, for finding it, are the rows of ``session_keys`` together with the causes
 of its ``key_linked`` events (the key each names), so ended sessions, whose keys were
-released, are still found by their place. Text is matched with ``LIKE`` on lower-cased
-values (the same on SQLite and PostgreSQL), wildcards in what people type escaped; transcript
-text is matched as stored (its JSON text). Every call is one read transaction.
+released, are still found by their place, and listed with the keys they held. Text is
+matched with ``LIKE`` on lower-cased values (the same on SQLite and PostgreSQL), wildcards in
+what people type escaped; transcript text is matched as stored (its JSON text). Every call is
+one read transaction; ``SessionQuery.agent`` keeps to one bot's sessions.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class SqlBrowse:
 
     def _conditions(self, query: SessionQuery) -> list[ColumnElement[bool]]:
         conds: list[ColumnElement[bool]] = []
+        if query.agent is not None:
+            conds.append(sessions.c.agent == query.agent)
         if query.status is not None:
             conds.append(sessions.c.status == query.status)
         prefixes = query.key_prefixes
@@ -140,6 +143,23 @@ class SqlBrowse:
                     .order_by(session_keys.c.created_at, session_keys.c.key)
                 )
             ).all()
+            held = {kr.session_id for kr in key_rows}
+            released = [i for i in ids if i not in held]
+            past_rows = (
+                (
+                    await conn.execute(
+                        select(session_events.c.session_id, session_events.c.cause)
+                        .where(
+                            session_events.c.session_id.in_(released),
+                            session_events.c.kind == "key_linked",
+                            session_events.c.cause.is_not(None),
+                        )
+                        .order_by(session_events.c.id)
+                    )
+                ).all()
+                if released
+                else []
+            )
             usage_rows = (
                 await conn.execute(
                     select(
@@ -157,6 +177,9 @@ class SqlBrowse:
         keys: dict[str, list[str]] = {i: [] for i in ids}
         for kr in key_rows:
             keys[kr.session_id].append(kr.key)
+        for pr in past_rows:
+            if pr.cause not in keys[pr.session_id]:
+                keys[pr.session_id].append(pr.cause)
         usage = {
             u.session_id: (int(u.n), Usage(int(u.i), int(u.o), int(u.cr), int(u.cw)))
             for u in usage_rows
