@@ -14,9 +14,12 @@ from urllib.parse import urlencode
 from aiohttp.test_utils import make_mocked_request
 from aiohttp.web import Response
 from prometheus_client.parser import text_string_to_metric_families
+from slack_sdk.web.async_client import AsyncWebClient
 
+from app.core import ConversationKey
 from app.http.metrics import VOTES_EVERY, metrics_page
 from app.metrics import Metrics
+from app.slack.events import BotIdentity
 from app.slack.feedback import (
     FEEDBACK_ACTION,
     REASON_CALLBACK,
@@ -25,8 +28,10 @@ from app.slack.feedback import (
     reason_submission,
     vote_click,
 )
+from app.slack.names import UserNames
 from app.store import MemoryStore
 from app.store.base import VoteFilter
+from app.surfaces.slack import SlackSurface
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.github import github_webhook, issue_comment_event
 from tests.fakes.slack import FakeSlack, Message
@@ -191,6 +196,8 @@ async def test_an_answer_redirected_home_from_a_public_comment_carries_the_butto
         buttons = feedback_of(answer.blocks)
         turn = buttons["positive_button"]["value"].removeprefix("up:")
         assert turn.startswith("t-")
+        posts = w.slack.calls_to("chat.postMessage")
+        assert len([c for c in posts if "Looking into it." in json.dumps(c.params)]) == 1
         filed = [m for m in w.slack.messages("C1", root) if m.ts not in (root, answer.ts)]
         assert filed and turn not in json.dumps([m.blocks for m in filed])  # that turn's own
 
@@ -202,6 +209,22 @@ async def test_an_answer_redirected_home_from_a_public_comment_carries_the_butto
         session = await w.bot.store.resolve(f"threadline:github:acme/site#{number}")
         assert session is not None
         assert (vote.vote, vote.message_ts, vote.session_id) == ("down", answer.ts, session.id)
+
+
+async def test_an_answer_posted_home_is_shown_without_buttons_slack_refuses(
+    slack: FakeSlack,
+) -> None:
+    client = AsyncWebClient(token="xoxb-test", base_url=slack.url)
+    surface = SlackSurface(client, UserNames(client), lambda: BotIdentity("UBOT", "BBOT", "T1"))
+    key = ConversationKey.parse("threadline:slack:C1::1763700000.000100")
+    slack.fail("chat.postMessage", status=200, error="invalid_blocks")
+    await surface.notify_key(key, "The answer.", answer_of="t-1a2b")
+    [refused, _] = slack.calls_to("chat.postMessage")
+    assert refused.error == "invalid_blocks" and "context_actions" in json.dumps(refused.params)
+    [answer] = [m for m in slack.messages("C1", "1763700000.000100") if "The answer." in m.text]
+    assert [b["type"] for b in answer.blocks] == ["markdown"]  # the answer, without buttons
+    await surface.notify_key(key, "A notice.")  # a notice never carries buttons
+    assert "context_actions" not in json.dumps(slack.calls_to("chat.postMessage")[-1].params)
 
 
 async def test_a_posted_dm_answer_gets_the_buttons_with_its_last_update(
