@@ -287,6 +287,26 @@ async def test_the_cookie_is_secure_when_the_public_url_is_https(
         assert cookie["samesite"] == "Lax"
         assert cookie["path"] == "/dashboard"
         assert cookie["max-age"] == str(12 * 3600)
+        # signing out removes it with the same flags (a browser may keep a cookie otherwise)
+        signed_in = f"threadline_dashboard={cookie.value}"
+        async with running.http.get(
+            running.url + "/dashboard/", headers={"Cookie": signed_in}
+        ) as page:
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+        assert csrf is not None
+        async with running.http.post(
+            running.url + "/dashboard/signout",
+            data={"csrf_token": csrf[1]},
+            headers={"Cookie": signed_in},
+            allow_redirects=False,
+        ) as out:
+            assert out.status == 303
+            removed = out.cookies["threadline_dashboard"]
+        assert removed.value == "" and removed["max-age"] == "0"
+        assert removed["secure"] is True
+        assert removed["httponly"] is True
+        assert removed["samesite"] == "Lax"
+        assert removed["path"] == "/dashboard"
 
 
 async def test_the_token_form_needs_its_csrf_token(dashboard: Running) -> None:
