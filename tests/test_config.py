@@ -308,3 +308,9 @@ def test_dashboard_sign_in_and_prompts_read_as_written() -> None:
     assert s.experience.suggested_prompts == ("Triage this", "What changed?")
     assert s.experience.follow_threads is True
     assert s.result_route == ("slack", "jira")
+
+
+def test_a_webhook_secret_without_jobs_is_reported_rather_than_ignored() -> None:
+    with pytest.raises(InvalidSettings) as caught:
+        Settings.from_mapping({**BASE, "ANTHROPIC_WEBHOOK_SECRET": "whsec_abc"})
+    assert [p.setting for p in caught.value.problems] == ["ANTHROPIC_WEBHOOK_SECRET"]

@@ -315,6 +315,8 @@ _JOB_SETTINGS: Final = (
 def _jobs(r: Reader, public_url: str | None) -> JobsSettings | None:
     """Jobs are on when a runner is named or implied (``JOBS_AGENT_ID`` means managed)."""
     if not any(r.present(n) for n in _JOB_SETTINGS):
+        if r.present("ANTHROPIC_WEBHOOK_SECRET"):
+            r.fail("ANTHROPIC_WEBHOOK_SECRET", "is set but jobs are off: set JOBS_AGENT_ID too")
         return None
     default = "managed" if r.present("JOBS_AGENT_ID") or not r.present("JOBS_DISPATCH_URL") else ""
     runner = r.choice("JOBS_RUNNER", default or "callback", JOB_RUNNERS)
