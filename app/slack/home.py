@@ -15,9 +15,10 @@
   ``DAILY_TOKEN_BUDGET``), when those budgets are set;
 * **a link to the dashboard**, when it is set up and ``PUBLIC_URL`` says where it is.
 
-Someone outside ``ALLOWED_USERS`` (and not in ``APPROVERS``, who decide approvals anyway) sees
-one neutral line saying the bot is not available to them (``refused_view``), never an
-invitation to talk, and nothing is read for them.
+Someone the access policy leaves out (outside ``ALLOWED_USERS`` and not in ``APPROVERS``, or of
+another organisation under ``EXTERNAL_USERS=ignore``: ``app.slack.home_access``) sees one
+neutral line saying the bot is not available to them (``refused_view``), never an invitation
+to talk, and nothing is read for them.
 
 Refreshing: the tab is published again when something it shows changes for a person who has
 opened it within the last hour (after a delivery of theirs is handled: a turn, a click on an
@@ -49,6 +50,7 @@ from app.config import Settings
 from app.errors import StoreError
 from app.slack.cards import CLICK_KIND
 from app.slack.failures import SLACK_FAILURES, describe
+from app.slack.home_access import HomeAccess
 from app.slack.home_view import (
     Budget,
     HomeContent,
@@ -135,6 +137,7 @@ class HomeTab:
         self._clock = clock
         self._interval = interval
         self._workspace_url: str | None = None
+        self._access = HomeAccess(client, settings)
         self._waiting: dict[str, asyncio.Task[None]] = {}  # one refresh waiting per person
         self._opened: set[str] = set()  # people whose waiting refresh is for an opened tab
         self._tasks: set[asyncio.Task[None]] = set()  # every task running, for close()
@@ -268,14 +271,18 @@ class HomeTab:
 
     async def publish(self, user: str) -> bool:
         """Build and publish ``user``'s tab now; False when the store or Slack failed."""
-        allowed = self._settings.trust.allowed_users
         content = None
-        if not allowed or user in allowed or user in self._settings.actions.approvers:
-            try:
+        try:
+            if not await self._access.left_out(user):
                 content = await self.content(user)
-            except StoreError as exc:
-                log.warning("Home tab of %s not built: %s", user, exc)
-                return False
+        except StoreError as exc:
+            log.warning("Home tab of %s not built: %s", user, exc)
+            return False
+        except SLACK_FAILURES as exc:
+            log.warning(
+                "Home tab of %s not built: who they are is unknown: %s", user, describe(exc)
+            )
+            return False
         view = refused_view() if content is None else home_view(content)
         try:
             await self._client.views_publish(user_id=user, view=view)

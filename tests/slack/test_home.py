@@ -235,6 +235,37 @@ async def test_slack_refusing_the_view_or_a_rate_limit_is_survived(
     assert "U1" in slack.home_views
 
 
+async def test_people_of_another_organisation_see_the_neutral_line_when_ignored(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    slack.users["U5"] = {"real_name": "Eve", "display_name": "eve", "team_id": "T2"}
+    slack.users["U6"] = {"real_name": "Sam", "display_name": "sam", "is_stranger": True}
+    slack.users["U8"] = {"real_name": "Kim", "display_name": "kim"}
+    ignoring = Settings.from_mapping(
+        {
+            **base_env(slack.url, "http://127.0.0.1:9", "sqlite:///unused"),
+            "EXTERNAL_USERS": "ignore",
+        }
+    )
+    home = HomeTab(client, MemoryStore(), ignoring, clock=lambda: datetime.now(UTC))
+    for user in ("U1", "U5", "U6"):
+        assert await home.publish(user)
+    assert "No conversations yet" in shown(slack.home_views["U1"])
+    for outsider in ("U5", "U6"):
+        assert "not available to you" in shown(slack.home_views[outsider])
+    assert len(slack.calls_to("users.info")) == 3
+    assert await home.publish("U5")  # known: Slack is not asked again
+    assert len(slack.calls_to("users.info")) == 3
+    slack.fail("users.info", status=500)
+    assert not await home.publish("U8")  # who they are is unknown: nothing is published
+    assert "U8" not in slack.home_views
+    # under EXTERNAL_USERS=chat (the default) they are answered, so they get their tab
+    chatting = HomeTab(client, MemoryStore(), settings(slack), clock=lambda: datetime.now(UTC))
+    assert await chatting.publish("U5")
+    assert "No conversations yet" in shown(slack.home_views["U5"])
+    assert len(slack.calls_to("users.info")) == 4  # only the failed one more
+
+
 def test_the_view_stays_within_slacks_limits_and_links_are_checked() -> None:
     when = datetime(2026, 12, 1, tzinfo=UTC)
     many = [Conversation("C1", False, True, "https://x/archives/C1/p1", when)] * 10
