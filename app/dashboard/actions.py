@@ -212,9 +212,9 @@ def add_routes(app: web.Application, deps: DashboardDeps) -> None:
             author_name=clean_name(viewer.name),
             page_url=surface.page_url(session.id),
             cut_from=cut_from,
-            # A Slack person counts against their limits, and the conversation against its
-            # channel's, as in Slack (``app.turns.limits``).
-            team_id=viewer.team_id if viewer.user_id is not None else None,
+            # A Slack person counts against their limits (an operator has no workspace), and
+            # the conversation against its channel's, as in Slack (``app.turns.limits``).
+            team_id=viewer.team_id,
             channel=channel,
         )
         outcome = await deps.deliver(f"dashboard:{session.id}:{nonce}", key, inbound.to_payload())

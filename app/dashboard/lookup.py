@@ -77,7 +77,8 @@ def key_prefixes(scope: Scope) -> tuple[str, ...] | None:
 
 def may_unlink(scope: Scope, key: str) -> bool:
     """Whether the viewer may unlink ``key``: a Slack key of a channel they see; any other key
-    (an issue, a ticket, a DM of someone else's) only when they see everything."""
+    (a thread of another channel, an issue, a ticket, the dashboard page) only when they see
+    everything."""
     return scope.everything or (
         (channel := slack_channel(key, scope.agent)) is not None and channel in scope.channels
     )
