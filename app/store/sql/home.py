@@ -4,13 +4,14 @@
 transcript's primary key, session first), then reads those sessions' keys in one more query.
 ``approvals_waiting_for`` is one query over the open approvals; for one decided by its channel
 it looks for a key of that channel (a range of ``session_keys``' primary key:
-``{agent}:slack:{channel}::`` up to the next character after the last ``:``) whose session
-holds a Slack message of the person (the transcript's primary key, session first).
+``{agent}:slack:{channel}::`` up to the next character after the last ``:``, and the prefix
+compared exactly, whatever the database's collation) whose session holds a Slack message of
+the person (the transcript's primary key, session first).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import String, and_, exists, literal, or_, select
+from sqlalchemy import String, and_, exists, func, literal, or_, select
 
 from app.store.personal import SpokenIn
 from app.store.schema import approvals, session_keys, sessions, transcript
@@ -65,9 +66,11 @@ class SqlHomeReads:
         )
         if not approver:
             place = literal(f"{agent}:slack:", String) + approvals.c.channel
+            opening = place + literal("::", String)
             in_their_channel = exists().where(
-                session_keys.c.key >= place + literal("::", String),
-                session_keys.c.key < place + literal(":;", String),
+                session_keys.c.key >= opening,  # the range uses the key's index; the
+                session_keys.c.key < place + literal(":;", String),  # prefix is exact
+                func.substr(session_keys.c.key, 1, func.length(opening)) == opening,
                 transcript.c.session_id == session_keys.c.session_id,
                 transcript.c.source == "slack",
                 transcript.c.author_id == user_id,
