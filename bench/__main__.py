@@ -87,7 +87,9 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"bench: {name} done in {time.perf_counter() - t:.0f} s", file=sys.stderr)
                 figures.extend(outcome.figures)
                 notes.extend(outcome.notes)
-                sections.update(outcome.sections)
+                for key, block in outcome.sections.items():
+                    # A section carries the targets of its scenario, for runs of it alone.
+                    sections[key] = f"{block}\n\nTargets:\n\n{table(outcome.figures)}"
     elapsed = time.perf_counter() - started
     result = table(figures)
     print(result)
