@@ -47,14 +47,18 @@ class BotProcess:
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
                 if self._proc.returncode is not None:
-                    tail = self._log.read_text(errors="replace").splitlines()[-15:]
-                    raise RuntimeError("\n".join([f"{self._argv} exited:", *tail]))
+                    raise RuntimeError(self._failed("exited"))
                 with contextlib.suppress(aiohttp.ClientError):
                     async with http.get(self.url + "/healthz") as r:
                         if r.status == 200:
                             return self
                 await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self._argv} did not become healthy; see {self._log}")
+        await self.__aexit__()
+        raise RuntimeError(self._failed("did not become healthy"))
+
+    def _failed(self, what: str) -> str:
+        tail = self._log.read_text(errors="replace").splitlines()[-15:]
+        return "\n".join([f"{' '.join(self._argv)} {what}:", *tail])
 
     async def __aexit__(self, *exc: object) -> None:
         if self._proc is None or self._proc.returncode is not None:

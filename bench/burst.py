@@ -350,6 +350,15 @@ async def fresh_database(server: str, name: str) -> Any:
             await conn.close()
 
 
+async def measure_earlier(config: Config, workdir: Path, threads: int, turns: int) -> Run | None:
+    """``measure`` for the app at an earlier commit: None (said on stderr) if it does not start."""
+    try:
+        return await measure(config, workdir, threads, turns)
+    except RuntimeError as err:
+        print(f"bench: burst: no run of {config.label}: {err}", file=sys.stderr)
+        return None
+
+
 # -- the scenario ------------------------------------------------------------------------------
 
 
@@ -374,7 +383,10 @@ async def burst(
     if code is not None:
         url = f"sqlite:///{workdir / 'burst-before.db'}"
         config = Config(f"SQLite at {before}", app, code, [url])
-        runs["before"] = await measure(config, workdir, threads, turns)
+        if (run := await measure_earlier(config, workdir, threads, turns)) is None:
+            code = None  # the earlier app does not run with today's dependencies
+        else:
+            runs["before"] = run
     if postgres and not await reachable(postgres):
         postgres = None
     if postgres:
@@ -385,7 +397,8 @@ async def burst(
         if code is not None:
             async with fresh_database(postgres, name + "_0") as url:
                 config = Config(f"PostgreSQL at {before}", app, code, [url], postgres)
-                runs["pg-before"] = await measure(config, workdir, threads, turns)
+                if run := await measure_earlier(config, workdir, threads, turns):
+                    runs["pg-before"] = run
         async with fresh_database(postgres, name + "_2") as url:
             config = Config("PostgreSQL, 2 replicas", app, ROOT, [url, url], postgres)
             runs["pg2"] = await measure(config, workdir, threads, turns)
