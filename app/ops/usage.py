@@ -2,10 +2,11 @@
 
 ``python -m app usage [--days N] [--json]``
 
-It reads what ``app.turns.limits.Limits.spent`` records after each turn (input and output
-tokens) through ``Quotas.usage_by_scope``: the whole workspace, each Slack user, each Slack
-channel or DM, and each GitHub issue or Jira ticket whose comments started turns. Largest
-first. The window starts at midnight UTC, today, or ``N - 1`` days before with ``--days N``.
+It reads the tokens (input and output) each turn's commit records under
+``app.turns.limits.Limits.spend_scopes``, through ``Quotas.usage_by_scope``: the whole
+workspace, each Slack user, each Slack channel or DM, and each GitHub issue or Jira ticket
+whose comments started turns. Largest first. The window starts at midnight UTC, today, or
+``N - 1`` days before with ``--days N``.
 
 The store keeps token spend for ``QUOTA_RETENTION`` (enough for the daily budgets); a longer
 window says so on stderr, since its older days count nothing.

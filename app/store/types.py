@@ -194,6 +194,10 @@ class TurnCommit:
     # "internal": the turn brought internal content, so the session becomes internal (for
     # good) in the same transaction. None or "public" changes nothing.
     audience: str | None = None
+    # The turn's tokens, recorded for the budgets of each scope in the same transaction
+    # (what ``Quotas.add_tokens`` records); none when 0 or no scopes.
+    token_scopes: Sequence[str] = ()
+    tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.agent.tools.base import Toolbox, ToolContext, ToolRegistry
 from app.config import ActionSettings
-from app.core import ConversationKey, Inbound, KeyClaim, Usage
-from app.errors import StoreError
+from app.core import ConversationKey, Inbound, KeyClaim
 from app.slack.events import BotIdentity
 from app.slack.names import UserNames
 from app.store.base import Approval, Store
@@ -84,14 +83,9 @@ class TurnActions:
         """Whether ``inbound`` may start a model call now (raises ``StoreError``)."""
         return None if self.limits is None else await self.limits.admit(inbound)
 
-    async def spent(self, inbound: Inbound, usage: Usage) -> None:
-        """Record what a turn cost; a store failure is logged, never fails the turn."""
-        if self.limits is None:
-            return
-        try:
-            await self.limits.spent(inbound, usage)
-        except StoreError as exc:
-            log.warning("token spend not recorded: %s", exc)
+    def spend_scopes(self, inbound: Inbound) -> list[str]:
+        """Where a turn's tokens are recorded (by its commit); none without limits."""
+        return [] if self.limits is None else self.limits.spend_scopes(inbound)
 
 
 def build_turn_actions(

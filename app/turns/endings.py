@@ -1,9 +1,9 @@
 """Ending a turn: commit it whole, or record why it committed nothing.
 
-A complete turn's messages, usage and the delivery's completion are written in one
-transaction under the session lease's fence (``commit_turn``); a turn whose lease was lost
-or whose session ended meanwhile commits nothing. Compactions are logged and counted, and
-the tokens it spent are recorded for the budgets.
+A complete turn's messages, usage, the tokens it spent (for the budgets) and the delivery's
+completion are written in one transaction under the session lease's fence (``commit_turn``);
+a turn whose lease was lost or whose session ended meanwhile commits nothing. Compactions are
+logged and counted.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from app.errors import LeaseLost
 from app.store.base import Store, TurnCommit, TurnRecord
 from app.turns.actions import TurnActions
 from app.turns.attempts import Ran
+from app.turns.limits import tokens_of
 from app.turns.turn import Observer, Turn, context_message, new_message
 
 log = logging.getLogger("app.turn")
@@ -64,6 +65,8 @@ class Endings:
                     holder=self._holder,
                     started_at=turn.started,
                     audience=turn.content_audience.value,
+                    token_scopes=self._actions.spend_scopes(turn.inbound),
+                    tokens=tokens_of(usage),
                 )
             )
             turn.lease.released = True
@@ -83,7 +86,6 @@ class Endings:
             return
         elapsed = asyncio.get_running_loop().time() - turn.t0
         self._observer.turn_finished(outcome, elapsed, usage)
-        await self._actions.spent(turn.inbound, usage)
         for kind in ran.compactions:
             self._observer.compacted(kind)
             await self._store.log_event(

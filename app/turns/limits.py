@@ -2,7 +2,8 @@
 
 Before any model call the pipeline asks ``Limits.admit(inbound)``; a ``Refusal`` means no
 turn: the pipeline counts ``refusal.reason`` (``metrics.refusal``) and shows ``refusal.note``
-to the person. After the turn, ``Limits.spent(inbound, usage)`` records its tokens.
+to the person. A turn's tokens are recorded by its commit, under ``Limits.spend_scopes`` and
+``tokens_of``.
 
 What is counted, per scope of ``Quotas`` (a limit or budget of 0 is unlimited)::
 
@@ -96,6 +97,13 @@ def _slack_person_on_dashboard(inbound: Inbound) -> bool:
     return inbound.source == "dashboard" and bool(inbound.team_id)
 
 
+def tokens_of(usage: Usage) -> int:
+    """A turn's input and output tokens. Input read from or written to the prompt cache is
+    input too: it is counted with the rest."""
+    cached = usage.cache_read_tokens + usage.cache_write_tokens
+    return usage.input_tokens + cached + usage.output_tokens
+
+
 def day_start(now: datetime) -> datetime:
     """Midnight UTC at the start of ``now``'s day: when the daily budgets start counting."""
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -184,19 +192,15 @@ class Limits:
                 return Refusal(reason, rate_note(reason, inbound, limit, resets_at), resets_at)
         return None
 
-    async def spent(self, inbound: Inbound, usage: Usage) -> None:
-        """Record a turn's input and output tokens for the workspace, its author (Slack) and
-        its place (channel or item, for ``python -m app usage``). Input read from or written
-        to the prompt cache is input too: it is counted with the rest."""
-        tokens = (
-            usage.input_tokens
-            + usage.cache_read_tokens
-            + usage.cache_write_tokens
-            + usage.output_tokens
-        )
+    def spend_scopes(self, inbound: Inbound) -> list[str]:
+        """Where a turn's tokens count: the workspace, its author (Slack) and its place
+        (channel or item, for ``python -m app usage``)."""
         scopes = [WORKSPACE]
-        scopes += [scope for scope in (user_scope(inbound), place_scope(inbound)) if scope]
-        await self._store.add_tokens(scopes=scopes, tokens=tokens)
+        return scopes + [s for s in (user_scope(inbound), place_scope(inbound)) if s]
+
+    async def spent(self, inbound: Inbound, usage: Usage) -> None:
+        """Record a turn's tokens on its own, as its commit would (see ``spend_scopes``)."""
+        await self._store.add_tokens(scopes=self.spend_scopes(inbound), tokens=tokens_of(usage))
 
     async def _over_budget(self, inbound: Inbound) -> Refusal | None:
         s = self._settings

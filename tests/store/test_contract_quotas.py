@@ -7,13 +7,15 @@ between replicas (several ``SqlStore`` on one database) are in ``test_sql_bounde
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
+from app.errors import LeaseLost
 from app.store.base import Store
 from tests.conftest import Clock
-from tests.store.test_contract import LEASE
+from tests.store.test_contract import LEASE, commit_for
 
 HOUR = 3600.0
 
@@ -140,6 +142,36 @@ async def test_zero_tokens_record_nothing_and_negative_is_refused(
         await store.add_tokens(scopes=["workspace"], tokens=-1)
     assert await store.tokens_since("workspace", start) == 50
     assert await store.usage_by_scope(start, "") == [("workspace", 50)]
+
+
+async def test_a_turn_commit_records_its_tokens_with_it(store: Store, clock: Clock) -> None:
+    start = clock.now()
+    session = await store.create_session("tl")
+    fence = await store.acquire_lease(session.id, "w1", LEASE)
+    assert fence is not None
+    scopes = ["workspace", "user:U1", "channel:C1", "workspace"]
+    turn = replace(commit_for(session.id, fence, "t1", "q", "a"), token_scopes=scopes, tokens=90)
+    # a commit that is refused (its lease is released now) records no tokens either
+    await store.release_lease(session.id, "w1", fence)
+    with pytest.raises(LeaseLost):
+        await store.commit_turn(turn)
+    assert await store.usage_by_scope(start, "") == []
+
+    fence = await store.acquire_lease(session.id, "w1", LEASE)
+    assert fence is not None
+    await store.commit_turn(replace(turn, fence=fence))
+    assert await store.tokens_since("workspace", start) == 90
+    assert await store.tokens_since("user:U1", start) == 90
+    assert await store.tokens_since("channel:C1", start) == 90
+    # none spent, or nowhere to count it: nothing recorded
+    for t_id, spent in (("t2", {"tokens": 0}), ("t3", {"token_scopes": ()})):
+        fence = await store.acquire_lease(session.id, "w1", LEASE)
+        assert fence is not None
+        commit = commit_for(session.id, fence, t_id, "q", "a")
+        await store.commit_turn(replace(commit, **{"token_scopes": scopes, "tokens": 5, **spent}))
+    assert await store.tokens_since("workspace", start) == 90
+    with pytest.raises(ValueError):
+        await store.commit_turn(replace(turn, turn_id="t4", tokens=-1))
 
 
 async def test_usage_by_scope_largest_first_with_a_prefix(store: Store, clock: Clock) -> None:

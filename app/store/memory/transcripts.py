@@ -51,6 +51,8 @@ class MemoryTranscripts:
 
     async def commit_turn(self, commit: TurnCommit) -> None:
         below = audiences_below(commit.audience) if commit.audience is not None else ()
+        if commit.tokens < 0:
+            raise ValueError(f"a turn's tokens are a count, not {commit.tokens}")
         t = self._t
         now = t.now()
         sid = commit.session_id
@@ -110,6 +112,9 @@ class MemoryTranscripts:
                 finished_at=now,
             )
             t.turns[commit.turn_id] = _merge(t.turns.get(commit.turn_id), record)
+            if commit.tokens > 0:
+                for scope in dict.fromkeys(commit.token_scopes):
+                    t.spend.append((scope, now, commit.tokens))
             resumed = last_seq > 0
             row.update(
                 last_active_at=now, resume_count=row.session.resume_count + (1 if resumed else 0)

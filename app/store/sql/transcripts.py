@@ -24,8 +24,9 @@ from sqlalchemy import BindParameter, Integer, bindparam, func, select, update
 
 from app.core import Usage
 from app.errors import LeaseLost
-from app.store.schema import inbox, sessions, transcript, turns
+from app.store.schema import inbox, quota_events, sessions, transcript, turns
 from app.store.sql.engine import Db, guard
+from app.store.sql.quotas import TOKENS
 from app.store.sql.rows import insert_event, raise_audience_in, to_turn
 from app.store.types import TranscriptEntry, TurnCommit, TurnRecord, as_utc, audiences_below
 
@@ -145,6 +146,8 @@ class SqlTranscripts:
     async def commit_turn(self, commit: TurnCommit) -> None:
         # Checked before anything is written: an unknown audience is a caller's mistake.
         below = audiences_below(commit.audience) if commit.audience is not None else ()
+        if commit.tokens < 0:
+            raise ValueError(f"a turn's tokens are a count, not {commit.tokens}")
         now = self._db.now()
         sid = commit.session_id
         sql = self._sql
@@ -204,6 +207,12 @@ class SqlTranscripts:
             )
             touched = {"p_sid": sid, "p_now": now, "p_resumed": 1 if resumed else 0}
             await conn.execute(sql.touch, touched)
+            if commit.tokens > 0 and commit.token_scopes:
+                spent = {"kind": TOKENS, "amount": commit.tokens, "created_at": now}
+                await conn.execute(
+                    quota_events.insert(),
+                    [{"scope": s, **spent} for s in dict.fromkeys(commit.token_scopes)],
+                )
             if resumed:
                 await insert_event(conn, sid, "resumed", now, turn_id=commit.turn_id)
             if below and commit.audience is not None:
