@@ -159,6 +159,7 @@ class Inbox(Protocol):
         """Claim the oldest pending delivery whose lane has no earlier unfinished delivery.
 
         Deliveries left ``processing`` by a holder whose lease expired are claimable again.
+        The delivery's ``more`` and ``queued`` say what else the claim saw waiting.
         """
         ...
 

@@ -151,6 +151,11 @@ class Delivery:
     attempts: int
     received_at: datetime
     reply_ref: dict[str, Any] | None
+    # What the claim that handed it out saw (hints, never compared): ``more``, whether
+    # another delivery could be claimed then too; ``queued``, whether a later delivery of its
+    # lane was waiting for it. True unless the claim saw otherwise.
+    more: bool = field(default=True, compare=False)
+    queued: bool = field(default=True, compare=False)
 
 
 @dataclass(frozen=True)

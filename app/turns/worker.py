@@ -3,6 +3,11 @@
 Every replica runs one. The inbox hands out deliveries of one conversation strictly in order
 and one at a time, so concurrency here never reorders a thread; a delivery whose holder dies
 is handed out again when its lease runs out.
+
+It claims only when a claim may find something: after a wake-up (a delivery recorded here or,
+on PostgreSQL, anywhere), after a claim that saw more waiting, when a finished turn's
+conversation had a later delivery (or anything was recorded meanwhile), and at each poll
+(leases run out, deliveries handed back become due).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class Worker:
         self._slots = asyncio.Semaphore(concurrency)
         self._poll = poll_interval
         self._wake = asyncio.Event()
+        self._wakes = 0  # wake-ups so far: a turn that saw none need not wake the loop
         self._stopping = False
         self._running: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -46,6 +52,7 @@ class Worker:
 
     def wake(self) -> None:
         """Look at the inbox now (a delivery was just recorded)."""
+        self._wakes += 1
         self._wake.set()
 
     def start(self) -> None:
@@ -94,6 +101,7 @@ class Worker:
                 self._slots.release()
                 break
             self._claiming = True
+            wakes = self._wakes  # taken before the claim: one during it counts as after
             try:
                 delivery = await self._store.claim_delivery(self._holder, self._lease)
             except Exception as exc:
@@ -118,11 +126,13 @@ class Worker:
                 self._slots.release()
                 await self._sleep(self._poll)
                 continue
-            task = asyncio.create_task(self._handle(delivery))
+            task = asyncio.create_task(self._handle(delivery, wakes))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
+            if not delivery.more:
+                await self._sleep(self._poll)  # nothing else was claimable
 
-    async def _handle(self, delivery: Delivery) -> None:
+    async def _handle(self, delivery: Delivery, wakes: int) -> None:
         try:
             await self._handler(delivery)
         except StoreError as exc:
@@ -136,7 +146,9 @@ class Worker:
                 await self._store.finish_delivery(delivery.id, self._holder, "failed", "crashed")
         finally:
             self._slots.release()
-            self._wake.set()
+            if delivery.queued or self._wakes != wakes:
+                # Its conversation's next delivery (or one recorded meanwhile) may be due.
+                self._wake.set()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

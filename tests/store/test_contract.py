@@ -99,6 +99,28 @@ async def test_record_delivery_deduplicates_under_concurrency(store: Store) -> N
     assert await store.record_delivery("same-id", "slack", "lane-a", {}) is False
 
 
+async def test_a_claim_says_what_else_it_saw_waiting(store: Store, clock: Clock) -> None:
+    for delivery_id, lane in [("a1", "A"), ("b1", "B"), ("a2", "A"), ("c1", "C")]:
+        assert await store.record_delivery(delivery_id, "slack", lane, {})
+    first = await store.claim_delivery("w1", LEASE)
+    # b1 and c1 are claimable too; a2 waits for it
+    assert first is not None and first.delivery_id == "a1"
+    assert (first.more, first.queued) == (True, True)
+    second = await store.claim_delivery("w1", LEASE)
+    assert second is not None and second.delivery_id == "b1"
+    assert (second.more, second.queued) == (True, False)
+    # a2 is not claimable (a1 runs): nothing else is
+    third = await store.claim_delivery("w1", LEASE)
+    assert third is not None and third.delivery_id == "c1"
+    assert (third.more, third.queued) == (False, False)
+    assert await store.claim_delivery("w1", LEASE) is None
+    # a lapsed claim counts as claimable
+    clock.advance(seconds=LEASE + 1)
+    again = await store.claim_delivery("w2", LEASE)
+    assert again is not None and again.delivery_id == "a1"
+    assert (again.more, again.queued) == (True, True)
+
+
 async def test_claim_order_and_lane_exclusivity(store: Store) -> None:
     for delivery_id, lane in [("a1", "A"), ("b1", "B"), ("a2", "A"), ("b2", "B")]:
         assert await store.record_delivery(delivery_id, "slack", lane, {"id": delivery_id})

@@ -1,4 +1,5 @@
-"""The worker driven directly on the in-memory store: order per lane, overlap across lanes."""
+"""The worker driven directly on the in-memory store: order per lane, overlap across lanes,
+no claim that can find nothing."""
 
 from __future__ import annotations
 
@@ -88,3 +89,46 @@ async def test_stop_cancels_a_turn_that_outlives_the_grace_period() -> None:
     # Nothing was committed: the delivery is still claimed, to be retried after its lease.
     stats = await store.stats()
     assert stats.extra["processing_deliveries"] == 1
+
+
+class CountingStore(MemoryStore):
+    """The in-memory store, counting claims and the ones that found nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims = self.empty = 0
+
+    async def claim_delivery(self, holder: str, lease_seconds: float) -> Delivery | None:
+        delivery = await super().claim_delivery(holder, lease_seconds)
+        self.claims += 1
+        self.empty += delivery is None
+        return delivery
+
+
+async def test_the_worker_claims_only_when_a_claim_can_find_something() -> None:
+    store = CountingStore()
+    seen: list[str] = []
+
+    async def handle(delivery: Delivery) -> None:
+        seen.append(delivery.delivery_id)
+        await asyncio.sleep(0.01)
+        await store.finish_delivery(delivery.id, "w1", "done")
+
+    await _record(store, "a", 3)
+    await _record(store, "b", 1)
+    # A poll an hour away: everything below happens on claims and wake-ups alone.
+    worker = Worker(store, handle, holder="w1", lease_seconds=30, poll_interval=3600)
+    worker.start()
+    try:
+        await inbox_drained(store, timeout=5)
+        assert sorted(seen) == ["a-0", "a-1", "a-2", "b-0"]
+        assert (store.claims, store.empty) == (4, 0)
+        # a delivery recorded later is claimed on its wake-up
+        await _record(store, "c", 1)
+        worker.wake()
+        await inbox_drained(store, timeout=5)
+        # the wake-up came while nothing ran: one claim, which found it
+        assert (store.claims, store.empty) == (5, 0)
+    finally:
+        await worker.stop(grace=1)
+    assert seen[-1] == "c-0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -45,17 +46,28 @@ class MemoryInbox:
         async with t.lock:
             # In pk order: the first unfinished delivery of a lane blocks the rest of it.
             blocked: set[str] = set()
+            chosen: InboxRow | None = None
+            more = queued = False
             for row in t.inbox.values():
                 if row.status not in UNFINISHED:
                     continue
-                if row.lane not in blocked and row.claimable(now):
-                    row.status = "processing"
-                    row.holder = holder
-                    row.lease_until = now + timedelta(seconds=lease_seconds)
-                    row.attempts += 1
-                    return row.delivery()
+                if chosen is not None and row.lane == chosen.lane:
+                    queued = True
+                elif row.lane not in blocked and row.claimable(now):
+                    if chosen is None:
+                        chosen = row
+                    else:
+                        more = True
                 blocked.add(row.lane)
-            return None
+                if more and queued:
+                    break
+            if chosen is None:
+                return None
+            chosen.status = "processing"
+            chosen.holder = holder
+            chosen.lease_until = now + timedelta(seconds=lease_seconds)
+            chosen.attempts += 1
+            return replace(chosen.delivery(), more=more, queued=queued)
 
     async def extend_delivery(self, pk: int, holder: str, lease_seconds: float) -> bool:
         t = self._t

@@ -21,12 +21,14 @@ SQLAlchemy then neither rebuilds them nor recomputes their cache keys on every c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Exists,
     and_,
     bindparam,
     case,
@@ -54,6 +56,20 @@ def _claimable(table: Any, now: datetime | ColumnElement[datetime]) -> ColumnEle
     )
 
 
+def _earlier_unfinished(row: Any, prior: Any) -> Exists:
+    """Whether ``row``'s lane has an unfinished delivery before it (``prior``: an alias)."""
+    return (
+        select(literal(1))
+        .select_from(prior)
+        .where(
+            prior.c.lane == row.c.lane,
+            prior.c.pk < row.c.pk,
+            prior.c.status.in_(UNFINISHED),
+        )
+        .exists()
+    )
+
+
 class _Statements:
     """The hot path's statements, built once; each call binds its values (``p_*``)."""
 
@@ -66,18 +82,33 @@ class _Statements:
         )
         cand = inbox.alias("cand")
         prior = inbox.alias("prior")
-        earlier_unfinished = (
+        later = inbox.alias("later")
+        other = inbox.alias("other")
+        earlier_unfinished = _earlier_unfinished(cand, prior)
+        later_unfinished = (
             select(literal(1))
-            .select_from(prior)
+            .select_from(later)
             .where(
-                prior.c.lane == cand.c.lane,
-                prior.c.pk < cand.c.pk,
-                prior.c.status.in_(UNFINISHED),
+                later.c.lane == cand.c.lane,
+                later.c.pk > cand.c.pk,
+                later.c.status.in_(UNFINISHED),
+            )
+            .exists()
+        )
+        # Whether claiming again now may find one: checked, not locked, so concurrent
+        # claimers still skip only each other's one candidate.
+        other_claimable = (
+            select(literal(1))
+            .select_from(other)
+            .where(
+                other.c.pk != cand.c.pk,
+                _claimable(other, now),
+                ~_earlier_unfinished(other, inbox.alias("other_prior")),
             )
             .exists()
         )
         self.pick = (
-            select(cand.c.pk)
+            select(cand.c.pk, later_unfinished.label("queued"), other_claimable.label("more"))
             .where(_claimable(cand, now), ~earlier_unfinished)
             .order_by(cand.c.pk)
             .limit(1)
@@ -167,13 +198,14 @@ class SqlInbox:
         until = now + timedelta(seconds=lease_seconds)
         for _ in range(CLAIM_ROUNDS):
             async with self._db.write() as conn:
-                pk = (await conn.execute(self._sql.pick, {"p_now": now})).scalar_one_or_none()
-                if pk is None:
+                picked = (await conn.execute(self._sql.pick, {"p_now": now})).first()
+                if picked is None:
                     return None
-                taken = {"p_pk": pk, "p_now": now, "p_holder": holder, "p_until": until}
+                taken = {"p_pk": picked.pk, "p_now": now, "p_holder": holder, "p_until": until}
                 row = (await conn.execute(self._sql.take, taken)).first()
                 if row is not None:
-                    return to_delivery(row)
+                    more, queued = bool(picked.more), bool(picked.queued)
+                    return replace(to_delivery(row), more=more, queued=queued)
         return None
 
     @guard
