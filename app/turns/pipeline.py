@@ -31,7 +31,7 @@ from app.errors import IntegrationError, StoreError
 from app.slack.cards import CLICK_KIND
 from app.slack.feedback import KINDS as FEEDBACK_KINDS
 from app.slack.feedback import store_feedback
-from app.store.base import Delivery, Session, Store, TurnRecord
+from app.store.base import Delivery, Store, TurnRecord
 from app.surfaces.base import SurfaceRegistry
 from app.turns import outcome as notes
 from app.turns.actions import TurnActions
@@ -239,13 +239,12 @@ class TurnPipeline:
                 log.info("no live session for item; ignored", extra=extra)
                 await self._store.finish_delivery(delivery.id, holder, "done")
                 return
-            session = await self._new_session(inbound.key, turn_id)
-            lease = await self._leases.acquire(session)
-            if lease is not None:
-                # Read again under the lease (a replica that won the key may have run a turn).
-                session = await self._store.get_session(session.id) or session
-                lease.session = session
-        if lease is None:
+            await self._new_session(inbound.key, turn_id)
+            # The key's session as it stands under its lease, in one store call (a replica
+            # that won the key may have run a turn already; none: it ended meanwhile, and the
+            # delivery is retried shortly, like one for a busy conversation).
+            session, lease = await self._leases.acquire_for_key(inbound.key)
+        if session is None or lease is None:
             # Another turn of this conversation is running (another door, another replica).
             await self._store.release_delivery(delivery.id, holder, 0.5)
             return
@@ -378,17 +377,14 @@ class TurnPipeline:
 
         return run
 
-    async def _new_session(self, key: str, turn_id: str) -> Session:
+    async def _new_session(self, key: str, turn_id: str) -> None:
+        """Give ``key`` a new session, unless another replica gave it one first."""
         session = await self._store.create_session(self._cfg.agent, turn_id=turn_id)
         claim = await self._store.register_key(key, session.id, turn_id=turn_id)
-        if claim.registered:
-            return session
-        # Lost a first-writer race to another replica: use the winner, retire ours.
-        await self._store.end_session(session.id, "dropped", cause="lost key race", turn_id=turn_id)
-        winner = await self._store.get_session(claim.owner_session_id)
-        if winner is None:  # pragma: no cover - the winner was live an instant ago
-            raise StoreError("key owner vanished")
-        return winner
+        if not claim.registered:
+            # Lost a first-writer race to another replica: the winner's is used, ours retired.
+            cause = "lost key race"
+            await self._store.end_session(session.id, "dropped", cause=cause, turn_id=turn_id)
 
     def _may_use_tools(self, inbound: Inbound) -> bool:
         """Tools and commands are for the organisation's people (and outsiders only when
