@@ -32,11 +32,10 @@ from app.store.schema import (
     session_keys,
     sessions,
     transcript,
-    turns,
 )
 from app.store.sql.approvals import to_approval
 from app.store.sql.engine import Db, guard
-from app.store.sql.rows import to_session
+from app.store.sql.rows import to_entry, to_session, usage_by_session
 from app.store.types import (
     Approval,
     SessionPage,
@@ -160,30 +159,13 @@ class SqlBrowse:
                 if released
                 else []
             )
-            usage_rows = (
-                await conn.execute(
-                    select(
-                        turns.c.session_id,
-                        func.count().label("n"),
-                        func.coalesce(func.sum(turns.c.input_tokens), 0).label("i"),
-                        func.coalesce(func.sum(turns.c.output_tokens), 0).label("o"),
-                        func.coalesce(func.sum(turns.c.cache_read_tokens), 0).label("cr"),
-                        func.coalesce(func.sum(turns.c.cache_write_tokens), 0).label("cw"),
-                    )
-                    .where(turns.c.session_id.in_(ids))
-                    .group_by(turns.c.session_id)
-                )
-            ).all()
+            usage = await usage_by_session(conn, ids)
         keys: dict[str, list[str]] = {i: [] for i in ids}
         for kr in key_rows:
             keys[kr.session_id].append(kr.key)
         for pr in past_rows:
             if pr.cause not in keys[pr.session_id]:
                 keys[pr.session_id].append(pr.cause)
-        usage = {
-            u.session_id: (int(u.n), Usage(int(u.i), int(u.o), int(u.cr), int(u.cw)))
-            for u in usage_rows
-        }
         running = frozenset(
             r.id for r in rows if r.lease_until is not None and r.lease_until >= now
         )
@@ -231,20 +213,7 @@ class SqlBrowse:
         )
         async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [
-            TranscriptEntry(
-                seq=r.seq,
-                role=r.role,
-                content=r.content,
-                author_id=r.author_id,
-                author_name=r.author_name,
-                source=r.source,
-                turn_id=r.turn_id,
-                created_at=r.created_at,
-                ref=r.ref,
-            )
-            for r in rows
-        ]
+        return [to_entry(r) for r in rows]
 
     @guard
     async def running_sessions(self, session_ids: list[str]) -> frozenset[str]:

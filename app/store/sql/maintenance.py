@@ -33,7 +33,7 @@ from app.store.schema import (
 )
 from app.store.sql import erase
 from app.store.sql.engine import Conn, Db, guard
-from app.store.sql.rows import live, stale, to_session
+from app.store.sql.rows import live, stale, to_session, usage_by_session
 from app.store.types import (
     ENDED_STATUSES,
     FINISHED,
@@ -118,28 +118,10 @@ class SqlMaintenance:
                     .order_by(session_keys.c.created_at, session_keys.c.key)
                 )
             ).all()
-            usage_rows = (
-                await conn.execute(
-                    select(
-                        turns.c.session_id,
-                        func.count().label("n"),
-                        func.coalesce(func.sum(turns.c.input_tokens), 0).label("i"),
-                        func.coalesce(func.sum(turns.c.output_tokens), 0).label("o"),
-                        func.coalesce(func.sum(turns.c.cache_read_tokens), 0).label("cr"),
-                        func.coalesce(func.sum(turns.c.cache_write_tokens), 0).label("cw"),
-                    )
-                    .where(turns.c.session_id.in_(ids))
-                    .group_by(turns.c.session_id)
-                )
-            ).all()
+            usage = await usage_by_session(conn, ids)
         keys: dict[str, list[str]] = {i: [] for i in ids}
         for kr in key_rows:
             keys[kr.session_id].append(kr.key)
-        # PostgreSQL sums integers as numeric (Decimal): convert.
-        usage = {
-            u.session_id: (int(u.n), Usage(int(u.i), int(u.o), int(u.cr), int(u.cw)))
-            for u in usage_rows
-        }
         return [
             SessionSummary(
                 session=to_session(r),

@@ -6,12 +6,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, func, or_, select, update
 
 from app.core import Usage
-from app.store.schema import session_events, session_keys, sessions
+from app.store.schema import session_events, session_keys, sessions, turns
 from app.store.sql.engine import Conn
-from app.store.types import Delivery, Session, TurnRecord, born_since, live_since
+from app.store.types import (
+    Delivery,
+    Session,
+    TranscriptEntry,
+    TurnRecord,
+    born_since,
+    live_since,
+)
 
 # Built once: every event row is inserted by this one statement.
 _INSERT_EVENT: Final = session_events.insert()
@@ -145,3 +152,37 @@ def to_turn(row: Row[Any]) -> TurnRecord:
         started_at=row.started_at,
         finished_at=row.finished_at,
     )
+
+
+def to_entry(row: Row[Any]) -> TranscriptEntry:
+    return TranscriptEntry(
+        seq=row.seq,
+        role=row.role,
+        content=row.content,
+        author_id=row.author_id,
+        author_name=row.author_name,
+        source=row.source,
+        turn_id=row.turn_id,
+        created_at=row.created_at,
+        ref=row.ref,
+    )
+
+
+async def usage_by_session(conn: Conn, ids: list[str]) -> dict[str, tuple[int, Usage]]:
+    """Each of ``ids``' turns and token usage (sessions without a turn are left out)."""
+    rows = (
+        await conn.execute(
+            select(
+                turns.c.session_id,
+                func.count().label("n"),
+                func.coalesce(func.sum(turns.c.input_tokens), 0).label("i"),
+                func.coalesce(func.sum(turns.c.output_tokens), 0).label("o"),
+                func.coalesce(func.sum(turns.c.cache_read_tokens), 0).label("cr"),
+                func.coalesce(func.sum(turns.c.cache_write_tokens), 0).label("cw"),
+            )
+            .where(turns.c.session_id.in_(ids))
+            .group_by(turns.c.session_id)
+        )
+    ).all()
+    # PostgreSQL sums integers as numeric (Decimal): convert.
+    return {u.session_id: (int(u.n), Usage(int(u.i), int(u.o), int(u.cr), int(u.cw))) for u in rows}

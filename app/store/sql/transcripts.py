@@ -27,7 +27,7 @@ from app.errors import LeaseLost
 from app.store.schema import inbox, quota_events, sessions, transcript, turns
 from app.store.sql.engine import Db, guard
 from app.store.sql.quotas import TOKENS
-from app.store.sql.rows import insert_event, raise_audience_in, to_turn
+from app.store.sql.rows import insert_event, raise_audience_in, to_entry, to_turn
 from app.store.types import TranscriptEntry, TurnCommit, TurnRecord, as_utc, audiences_below
 
 
@@ -121,20 +121,7 @@ class SqlTranscripts:
         )
         async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [
-            TranscriptEntry(
-                seq=r.seq,
-                role=r.role,
-                content=r.content,
-                author_id=r.author_id,
-                author_name=r.author_name,
-                source=r.source,
-                turn_id=r.turn_id,
-                created_at=r.created_at,
-                ref=r.ref,
-            )
-            for r in rows
-        ]
+        return [to_entry(r) for r in rows]
 
     @guard
     async def load_messages(self, session_id: str) -> list[dict[str, Any]]:
