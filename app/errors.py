@@ -66,6 +66,10 @@ class LeaseLost(StoreError):
     """A turn's session lease was taken over; its results must not be committed."""
 
 
+class LaneFull(ThreadlineError):
+    """A delivery was not recorded: its conversation already has as many waiting as allowed."""
+
+
 class IntegrationError(ThreadlineError):
     """An upstream service (Jira, GitHub, Slack) failed or refused a call."""
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.config import DashboardSettings, Settings
+from app.errors import LaneFull
 from app.dashboard.access import Memberships
 from app.dashboard.cookies import CookieSigner, derive_key
 from app.metrics import Metrics
@@ -81,9 +82,12 @@ class DashboardDeps:
         """
         store = self.store
         limit = self.settings.actions.max_pending_per_conversation
-        if await store.pending_count(key) >= limit:
+        try:
+            if not await store.record_delivery(
+                delivery_id, "dashboard", key, payload, max_pending=limit
+            ):
+                return "duplicate"
+        except LaneFull:
             return "backlog"
-        if not await store.record_delivery(delivery_id, "dashboard", key, payload):
-            return "duplicate"
         self.wake()
         return "recorded"

@@ -46,7 +46,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from app.agent.prompt import user_message
 from app.config import ActionSettings, TrustSettings
 from app.core import Inbound
-from app.errors import StoreError
+from app.errors import LaneFull, StoreError
 from app.http.recent import RecentDeliveries
 from app.metrics import Metrics
 from app.slack.assistant import AssistantThreads, opened
@@ -179,12 +179,16 @@ def build_bolt_app(
             log.info("duplicate Slack delivery %s ignored", delivery)
             return BoltResponse(status=200, body="")
         try:
-            if await store.pending_count(inbound.key) >= actions.max_pending_per_conversation:
-                refuse_backlog(inbound, event_kind=str(body["event"].get("type")))
-                return BoltResponse(status=200, body="")
             fresh = await store.record_delivery(
-                delivery, "slack", inbound.key, inbound.to_payload()
+                delivery,
+                "slack",
+                inbound.key,
+                inbound.to_payload(),
+                max_pending=actions.max_pending_per_conversation,
             )
+        except LaneFull:
+            refuse_backlog(inbound, event_kind=str(body["event"].get("type")))
+            return BoltResponse(status=200, body="")
         except StoreError as exc:
             log.error("could not record Slack event %s: %s", body.get("event_id"), exc)
             # Not acknowledged: Slack retries the delivery later.

@@ -150,9 +150,19 @@ class Inbox(Protocol):
     """
 
     async def record_delivery(
-        self, delivery_id: str, source: str, lane: str, payload: dict[str, Any]
+        self,
+        delivery_id: str,
+        source: str,
+        lane: str,
+        payload: dict[str, Any],
+        *,
+        max_pending: int | None = None,
     ) -> bool:
-        """Insert a delivery; False when ``delivery_id`` was seen before (a duplicate)."""
+        """Insert a delivery; False when ``delivery_id`` was seen before (a duplicate).
+
+        With ``max_pending``, raise ``LaneFull`` (recording nothing) when ``lane`` already has
+        that many unfinished deliveries: counted and inserted in one transaction.
+        """
         ...
 
     async def claim_delivery(self, holder: str, lease_seconds: float) -> Delivery | None:

@@ -87,9 +87,17 @@ class ComposedStore:
 
     # Inbox -------------------------------------------------------------------------------
     async def record_delivery(
-        self, delivery_id: str, source: str, lane: str, payload: dict[str, Any]
+        self,
+        delivery_id: str,
+        source: str,
+        lane: str,
+        payload: dict[str, Any],
+        *,
+        max_pending: int | None = None,
     ) -> bool:
-        return await self._inbox.record_delivery(delivery_id, source, lane, payload)
+        return await self._inbox.record_delivery(
+            delivery_id, source, lane, payload, max_pending=max_pending
+        )
 
     async def claim_delivery(self, holder: str, lease_seconds: float) -> Delivery | None:
         return await self._inbox.claim_delivery(holder, lease_seconds)

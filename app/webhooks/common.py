@@ -45,7 +45,7 @@ from aiohttp import web
 
 from app.config import ActionSettings, Secret
 from app.core import Inbound
-from app.errors import BadRequest, StoreError
+from app.errors import BadRequest, LaneFull, StoreError
 from app.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -322,15 +322,16 @@ async def _queue(
         return _answer(200, ignored="our own comment")
     if await store.resolve(inbound.key) is None:
         return _answer(200, ignored="item not linked to a conversation")
-    if await store.pending_count(inbound.key) >= max_pending:
+    # Deduplicated by the comment, not the delivery: a redelivery under a new id is the
+    # same comment and must not be answered twice.
+    try:
+        fresh = await store.record_delivery(
+            comment, source, lane=inbound.key, payload=inbound.to_payload(), max_pending=max_pending
+        )
+    except LaneFull:
         on_refused(source, "conversation_backlog")
         log.warning("comment %s not queued: %s has a backlog", comment, inbound.key, extra=extra)
         return _answer(200, ignored=BACKLOG)
-    # Deduplicated by the comment, not the delivery: a redelivery under a new id is the
-    # same comment and must not be answered twice.
-    fresh = await store.record_delivery(
-        comment, source, lane=inbound.key, payload=inbound.to_payload()
-    )
     if not fresh:
         log.info("comment %s delivered again, not queued twice", comment, extra=extra)
         return _answer(200, duplicate=True)

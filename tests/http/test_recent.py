@@ -42,13 +42,21 @@ class CountingStore(MemoryStore):
         return await super().pending_count(lane)
 
     async def record_delivery(
-        self, delivery_id: str, source: str, lane: str, payload: dict[str, Any]
+        self,
+        delivery_id: str,
+        source: str,
+        lane: str,
+        payload: dict[str, Any],
+        *,
+        max_pending: int | None = None,
     ) -> bool:
         self.asked["record_delivery"] += 1
         if self.fail_next:
             self.fail_next = False
             raise StoreError("store.record_delivery failed: database is locked")
-        return await super().record_delivery(delivery_id, source, lane, payload)
+        return await super().record_delivery(
+            delivery_id, source, lane, payload, max_pending=max_pending
+        )
 
 
 @pytest.fixture

@@ -25,10 +25,18 @@ class FlakyStore(MemoryStore):
             raise StoreError(f"store.{op} failed: connection refused")
 
     async def record_delivery(
-        self, delivery_id: str, source: str, lane: str, payload: dict[str, Any]
+        self,
+        delivery_id: str,
+        source: str,
+        lane: str,
+        payload: dict[str, Any],
+        *,
+        max_pending: int | None = None,
     ) -> bool:
         self._check("record_delivery")
-        return await super().record_delivery(delivery_id, source, lane, payload)
+        return await super().record_delivery(
+            delivery_id, source, lane, payload, max_pending=max_pending
+        )
 
     async def get_job(self, job_id: str) -> Job | None:
         self._check("get_job")

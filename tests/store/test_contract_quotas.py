@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.errors import LeaseLost
+from app.errors import LaneFull, LeaseLost
 from app.store.base import Store
 from tests.conftest import Clock
 from tests.store.test_contract import LEASE, commit_for
@@ -249,6 +249,30 @@ async def test_pending_count_counts_a_lanes_unfinished_deliveries(store: Store) 
     await store.finish_delivery(claimed.id, "w1", "failed", "boom")
     assert await store.pending_count("tl:slack:C1::1") == 1
     assert await store.pending_count("tl:slack:C1::2") == 1
+
+
+async def test_record_delivery_with_max_pending_refuses_a_full_lane_and_records_nothing(
+    store: Store,
+) -> None:
+    lane = "tl:slack:C1::1"
+    for n in range(2):
+        assert await store.record_delivery(f"a{n}", "slack", lane, {"n": n}, max_pending=2)
+    with pytest.raises(LaneFull):
+        await store.record_delivery("a2", "slack", lane, {"n": 2}, max_pending=2)
+    assert await store.pending_count(lane) == 2
+    # Another lane has room; so has this one once a delivery is finished.
+    assert await store.record_delivery("b0", "slack", "tl:slack:C1::2", {}, max_pending=2)
+    claimed = await store.claim_delivery("w1", LEASE)
+    assert claimed is not None and claimed.delivery_id == "a0"
+    with pytest.raises(LaneFull):  # processing still counts
+        await store.record_delivery("a2", "slack", lane, {"n": 2}, max_pending=2)
+    await store.finish_delivery(claimed.id, "w1", "done")
+    assert await store.record_delivery("a2", "slack", lane, {"n": 2}, max_pending=2)
+    # A duplicate of a recorded delivery is still reported as one, with room or without.
+    assert not await store.record_delivery("a2", "slack", lane, {"n": 2}, max_pending=5)
+    with pytest.raises(LaneFull):
+        await store.record_delivery("a1", "slack", lane, {"n": 1}, max_pending=2)
+    assert await store.pending_count(lane) == 2
 
 
 async def test_processing_delivery_is_the_one_being_handled_in_a_lane(store: Store) -> None:

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from app.errors import LaneFull
 from app.store.memory.tables import InboxRow, Tables, json_copy
 from app.store.types import FINISHED, UNFINISHED, Delivery, DeliveryStatus
 
@@ -17,12 +18,20 @@ class MemoryInbox:
         self._t = tables
 
     async def record_delivery(
-        self, delivery_id: str, source: str, lane: str, payload: dict[str, Any]
+        self,
+        delivery_id: str,
+        source: str,
+        lane: str,
+        payload: dict[str, Any],
+        *,
+        max_pending: int | None = None,
     ) -> bool:
         t = self._t
         now = t.now()
         stored = json_copy(payload, op="record_delivery")
         async with t.lock:
+            if max_pending is not None and self._unfinished(lane) >= max_pending:
+                raise LaneFull(f"{lane} has {max_pending} deliveries waiting")
             if delivery_id in t.delivery_ids:
                 return False
             pk = t.next_pk()
@@ -128,9 +137,10 @@ class MemoryInbox:
 
     async def pending_count(self, lane: str) -> int:
         async with self._t.lock:
-            return sum(
-                row.lane == lane and row.status in UNFINISHED for row in self._t.inbox.values()
-            )
+            return self._unfinished(lane)
+
+    def _unfinished(self, lane: str) -> int:
+        return sum(row.lane == lane and row.status in UNFINISHED for row in self._t.inbox.values())
 
     async def processing_delivery(self, lane: str) -> Delivery | None:
         async with self._t.lock:

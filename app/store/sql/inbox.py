@@ -11,7 +11,9 @@ How the lane order holds under concurrency:
   candidates), then compare-and-set it to ``processing``; a lost race retries a few rounds.
 * **Extending, releasing, finishing, recording a reply**: each UPDATE re-checks holder and
   status in its own ``WHERE``, so a holder that lost its claim changes nothing.
-* **Counting a lane's unfinished deliveries**: one indexed count (``ix_inbox_lane_status``).
+* **Counting a lane's unfinished deliveries**: one indexed count (``ix_inbox_lane_status``);
+  ``record_delivery(max_pending=...)`` counts and inserts in one transaction, under the lane's
+  lock.
 * **Remembering a ref once**: ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: of concurrent
   callers on any replica, exactly the one whose row went in gets True.
 
@@ -39,6 +41,7 @@ from sqlalchemy import (
     update,
 )
 
+from app.errors import LaneFull
 from app.store.schema import inbox, posted
 from app.store.sql.engine import Db, guard, lock_key
 from app.store.sql.rows import to_delivery
@@ -167,7 +170,13 @@ class SqlInbox:
 
     @guard
     async def record_delivery(
-        self, delivery_id: str, source: str, lane: str, payload: dict[str, Any]
+        self,
+        delivery_id: str,
+        source: str,
+        lane: str,
+        payload: dict[str, Any],
+        *,
+        max_pending: int | None = None,
     ) -> bool:
         db = self._db
         now = db.now()
@@ -175,8 +184,13 @@ class SqlInbox:
             if db.pg:
                 # Serialise inserts per lane so pk order equals commit order within a lane;
                 # otherwise a claimer could see pk 11 committed before pk 10 and run them out
-                # of order. (On SQLite, BEGIN IMMEDIATE already serialises all writers.)
+                # of order. (On SQLite, BEGIN IMMEDIATE already serialises all writers.) The
+                # same lock makes the count below exact for this lane.
                 await db.advisory_lock(conn, lock_key("lane", lane))
+            if max_pending is not None:
+                waiting = (await conn.execute(self._sql.pending, {"p_lane": lane})).scalar_one()
+                if int(waiting) >= max_pending:
+                    raise LaneFull(f"{lane} has {max_pending} deliveries waiting")
             row = {
                 "delivery_id": delivery_id,
                 "source": source,
