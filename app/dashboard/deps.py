@@ -18,9 +18,9 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.config import DashboardSettings, Settings
-from app.errors import LaneFull
 from app.dashboard.access import Memberships
 from app.dashboard.cookies import CookieSigner, derive_key
+from app.errors import LaneFull
 from app.metrics import Metrics
 from app.slack.events import BotIdentity
 from app.store.base import Store
