@@ -57,6 +57,7 @@ from app.store.types import (
     JobStatus,
     KeyLink,
     NewMessage,
+    Opening,
     PruneResult,
     Session,
     SessionEvent,
@@ -96,6 +97,7 @@ __all__ = [
     "Maintenance",
     "Mutes",
     "NewMessage",
+    "Opening",
     "PruneResult",
     "Quotas",
     "Session",
@@ -599,3 +601,10 @@ class Store(
 ):
     """Persistence for sessions, keys, transcripts, the inbox, leases, the event log,
     approvals and quotas."""
+
+    async def claim_turn(self, holder: str, lease_seconds: float) -> Delivery | None:
+        """``claim_delivery``, and with it the claimed delivery's conversation (``opening``):
+        ``acquire_lease_for_key`` on its lane, the session's messages when the lease was
+        taken, and ``previous_delivery`` before it. The caller uses the lease or releases it.
+        The SQL store does all of it in the claim's transaction."""
+        ...

@@ -9,6 +9,7 @@ methods, since only it knows what it owns (an engine, or nothing).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +36,7 @@ from app.store.types import (
     Job,
     JobStatus,
     KeyLink,
+    Opening,
     PruneResult,
     Session,
     SessionEvent,
@@ -101,6 +103,20 @@ class ComposedStore:
 
     async def claim_delivery(self, holder: str, lease_seconds: float) -> Delivery | None:
         return await self._inbox.claim_delivery(holder, lease_seconds)
+
+    async def claim_turn(self, holder: str, lease_seconds: float) -> Delivery | None:
+        """``Store.claim_turn`` as the roles' own calls, one after another (each atomic);
+        the SQL store overrides it with one transaction."""
+        delivery = await self._inbox.claim_delivery(holder, lease_seconds)
+        if delivery is None:
+            return None
+        lane = delivery.lane
+        session, fence = await self._leases.acquire_lease_for_key(lane, holder, lease_seconds)
+        messages = None
+        if session is not None and fence is not None:
+            messages = await self._transcripts.load_messages(session.id)
+        previous = await self._inbox.previous_delivery(lane, delivery.id)
+        return replace(delivery, opening=Opening(session, fence, messages, previous))
 
     async def extend_delivery(self, pk: int, holder: str, lease_seconds: float) -> bool:
         return await self._inbox.extend_delivery(pk, holder, lease_seconds)

@@ -156,6 +156,27 @@ class Delivery:
     # lane was waiting for it. True unless the claim saw otherwise.
     more: bool = field(default=True, compare=False)
     queued: bool = field(default=True, compare=False)
+    # What ``Store.claim_turn`` found of its conversation along with the claim (None from a
+    # plain ``claim_delivery``).
+    opening: Opening | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A claimed delivery's conversation as ``Store.claim_turn`` found it, with the claim.
+
+    ``session``: the live session the delivery's lane names as a key (None: none).
+    ``fence``: that session's lease, taken for the claimer (None: no session, or another turn
+    of it holds the lease); whoever claimed must use it or release it. ``messages``: the
+    session's transcript as ``load_messages`` gives it, read under that lease (None without
+    one). ``previous``: the lane's latest handled delivery before this one
+    (``previous_delivery``).
+    """
+
+    session: Session | None
+    fence: int | None
+    messages: list[dict[str, Any]] | None
+    previous: Delivery | None
 
 
 @dataclass(frozen=True)

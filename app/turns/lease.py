@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from app.errors import StoreError
 from app.store.base import Delivery, Session, Store
@@ -30,6 +31,14 @@ class SessionLease:
     committing: bool = False  # the commit releases the lease; renewals stop before it
     lost: bool = False
     released: bool = False  # committed: the commit released it, nothing left to release
+    # The session's messages as read with the lease (by the claim), until a turn takes them.
+    preloaded: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    def take_preloaded(self) -> list[dict[str, Any]] | None:
+        """The messages read with the lease, once (a retry on a fresh session reads its
+        own)."""
+        messages, self.preloaded = self.preloaded, None
+        return messages
 
 
 class Leases:
@@ -39,6 +48,7 @@ class Leases:
         self._store = store
         self.holder = holder
         self.seconds = lease_seconds
+        self._adopted: set[int] = set()  # deliveries whose claim's lease a turn took over
 
     @property
     def _interval(self) -> float:
@@ -49,13 +59,43 @@ class Leases:
         fence = await self._store.acquire_lease(session.id, self.holder, self.seconds)
         return None if fence is None else SessionLease(session, fence)
 
-    async def acquire_for_key(self, key: str) -> tuple[Session | None, SessionLease | None]:
+    async def acquire_for_key(
+        self, key: str, delivery: Delivery | None = None
+    ) -> tuple[Session | None, SessionLease | None]:
         """The live session ``key`` points to (None: none) and its lease (None: another turn
-        of it runs), in one store call; the session is as it stands under the lease."""
+        of it runs), in one store call; the session is as it stands under the lease.
+
+        With ``delivery``, what its claim opened for ``key`` (``Store.claim_turn``) is taken
+        over instead, once, with no store call at all.
+        """
+        opening = delivery.opening if delivery is not None else None
+        if (
+            delivery is not None
+            and opening is not None
+            and delivery.lane == key
+            and delivery.id not in self._adopted
+        ):
+            self._adopted.add(delivery.id)
+            if opening.session is None or opening.fence is None:
+                return opening.session, None
+            return opening.session, SessionLease(
+                opening.session, opening.fence, preloaded=opening.messages
+            )
         session, fence = await self._store.acquire_lease_for_key(key, self.holder, self.seconds)
         if session is None or fence is None:
             return session, None
         return session, SessionLease(session, fence)
+
+    async def release_unadopted(self, delivery: Delivery) -> None:
+        """Give back the session lease ``delivery``'s claim took, unless a turn took it over
+        (that turn releases it, or its commit does)."""
+        if delivery.id in self._adopted:
+            self._adopted.discard(delivery.id)
+            return
+        opening = delivery.opening
+        if opening is not None and opening.session is not None and opening.fence is not None:
+            with contextlib.suppress(StoreError):
+                await self._store.release_lease(opening.session.id, self.holder, opening.fence)
 
     async def release(self, lease: SessionLease) -> None:
         if lease.released:

@@ -117,7 +117,17 @@ class TurnPipeline:
 
     async def handle(self, delivery: Delivery) -> None:
         """Handle one claimed delivery. Raises only ``StoreError`` (the worker backs off);
-        anything else is logged, and the user gets a short note."""
+        anything else is logged, and the user gets a short note.
+
+        A session lease its claim took (``Store.claim_turn``) and no turn took over is
+        given back at the end, whatever happened.
+        """
+        try:
+            await self._dispatch(delivery)
+        finally:
+            await self._leases.release_unadopted(delivery)
+
+    async def _dispatch(self, delivery: Delivery) -> None:
         turn_id = notes.new_turn_id()
         if delivery.payload.get("kind") in FEEDBACK_KINDS:
             await self._feedback(delivery)
@@ -232,7 +242,7 @@ class TurnPipeline:
         # The session as it stands under its lease: a turn that finished meanwhile (another
         # door of the conversation) may have made it internal, and the audience rule must
         # see that.
-        session, lease = await self._leases.acquire_for_key(inbound.key)
+        session, lease = await self._leases.acquire_for_key(inbound.key, delivery)
         if session is None:
             if not surface.starts_conversations:
                 # A comment on an item that no live conversation owns (any more).
@@ -305,13 +315,21 @@ class TurnPipeline:
             home=self._router.card_home,
         )
         tools = ReplayingTools(gate, turn.record)
-        transcript = await self._store.load_messages(turn.session_id)
+        transcript = turn.lease.take_preloaded()
+        if transcript is None:
+            transcript = await self._store.load_messages(turn.session_id)
+        found = turn.delivery.opening
+        claimed_previous = found is not None and turn.delivery.lane == turn.inbound.key
 
         async def previous() -> Inbound | None:
             # The last message handled here; clicks and votes in between are passed over.
+            # The first look back was made by the claim, when it opened this conversation.
             before_pk = turn.delivery.id
-            for _ in range(MAX_LOOKBACK):
-                before = await self._store.previous_delivery(turn.inbound.key, before_pk)
+            for n in range(MAX_LOOKBACK):
+                if n == 0 and claimed_previous and found is not None:
+                    before = found.previous
+                else:
+                    before = await self._store.previous_delivery(turn.inbound.key, before_pk)
                 if before is None:
                     return None
                 message = Inbound.maybe_from_payload(before.payload)

@@ -103,7 +103,9 @@ class Worker:
             self._claiming = True
             wakes = self._wakes  # taken before the claim: one during it counts as after
             try:
-                delivery = await self._store.claim_delivery(self._holder, self._lease)
+                # With its conversation's lease and transcript, if it has one: the handler
+                # uses or releases them.
+                delivery = await self._store.claim_turn(self._holder, self._lease)
             except Exception as exc:
                 # The store failed (or returned something unreadable): back off and keep
                 # going; the loop must never end while the process serves.

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from app.store.base import Store
+from app.store.base import Opening, Store
 from tests.conftest import TEST_TTL_DAYS, Clock
+from tests.store.test_contract import commit_for
 
 KEY = "tl:slack:C1::1.000100"
 
@@ -60,3 +61,70 @@ async def test_of_concurrent_callers_one_gets_the_lease(store: Store) -> None:
     assert [fence for _, fence in results].count(1) == 1
     assert sum(fence is not None for _, fence in results) == 1
     assert all(found is not None and found.id == session.id for found, _ in results)
+
+
+# claim_turn: the claim, and with it the conversation ---------------------------------------
+
+
+async def test_claiming_a_turn_opens_its_conversation(store: Store) -> None:
+    session = await store.create_session("tl")
+    await store.register_key(KEY, session.id)
+    fence = await store.acquire_lease(session.id, "setup", 30)
+    assert fence is not None
+    await store.commit_turn(commit_for(session.id, fence, "t1", "hi", "hello", holder="setup"))
+    await store.record_delivery("d1", "slack", KEY, {"n": 1})
+    first = await store.claim_turn("r1", 30)
+    assert first is not None and first.opening is not None
+    await store.release_lease(session.id, "r1", first.opening.fence or 0)
+    await store.finish_delivery(first.id, "r1", "done")
+    await store.record_delivery("d2", "slack", KEY, {"n": 2})
+
+    claimed = await store.claim_turn("r1", 30)
+    assert claimed is not None and claimed.delivery_id == "d2"
+    assert claimed.status == "processing" and claimed.attempts == 1
+    opening = claimed.opening
+    assert opening is not None and opening.session is not None
+    assert opening.session.id == session.id and opening.fence is not None
+    assert opening.messages == await store.load_messages(session.id)
+    assert [m["role"] for m in opening.messages] == ["user", "assistant"]
+    assert opening.previous is not None and opening.previous.delivery_id == "d1"
+    # The lease is really taken: nobody else gets it until it is released.
+    assert await store.acquire_lease(session.id, "r2", 30) is None
+    await store.release_lease(session.id, "r1", opening.fence)
+    assert await store.acquire_lease(session.id, "r2", 30) == opening.fence + 1
+
+
+async def test_a_claimed_turn_without_a_session_or_lease_opens_nothing_to_use(
+    store: Store,
+) -> None:
+    await store.record_delivery("d1", "slack", KEY, {})
+    claimed = await store.claim_turn("r1", 30)
+    assert claimed is not None and claimed.opening is not None
+    assert claimed.opening == Opening(None, None, None, None)
+    await store.finish_delivery(claimed.id, "r1", "done")
+
+    # Another door of the conversation holds its lease: the session is named, not leased.
+    session = await store.create_session("tl")
+    await store.register_key(KEY, session.id)
+    fence = await store.acquire_lease(session.id, "elsewhere", 30)
+    await store.record_delivery("d2", "slack", KEY, {})
+    claimed = await store.claim_turn("r1", 30)
+    assert claimed is not None and claimed.opening is not None
+    assert claimed.opening.session is not None and claimed.opening.session.id == session.id
+    assert claimed.opening.fence is None and claimed.opening.messages is None
+    assert await store.renew_lease(session.id, "elsewhere", fence or 0, 30)
+    assert await store.claim_turn("r1", 30) is None
+
+
+async def test_concurrent_turn_claims_take_distinct_deliveries_and_one_lease_each(
+    store: Store,
+) -> None:
+    keys = [f"{KEY}{n}" for n in range(6)]
+    for n, key in enumerate(keys):
+        session = await store.create_session("tl")
+        await store.register_key(key, session.id)
+        await store.record_delivery(f"d{n}", "slack", key, {})
+    claims = await asyncio.gather(*(store.claim_turn(f"r{i}", 30) for i in range(8)))
+    got = [c for c in claims if c is not None]
+    assert sorted(c.delivery_id for c in got) == [f"d{n}" for n in range(6)]
+    assert all(c.opening is not None and c.opening.fence == 1 for c in got)

@@ -98,8 +98,8 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.claims = self.empty = 0
 
-    async def claim_delivery(self, holder: str, lease_seconds: float) -> Delivery | None:
-        delivery = await super().claim_delivery(holder, lease_seconds)
+    async def claim_turn(self, holder: str, lease_seconds: float) -> Delivery | None:
+        delivery = await super().claim_turn(holder, lease_seconds)
         self.claims += 1
         self.empty += delivery is None
         return delivery

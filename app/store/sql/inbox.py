@@ -43,7 +43,7 @@ from sqlalchemy import (
 
 from app.errors import LaneFull
 from app.store.schema import inbox, posted
-from app.store.sql.engine import Db, guard, lock_key
+from app.store.sql.engine import Conn, Db, guard, lock_key
 from app.store.sql.rows import to_delivery
 from app.store.types import FINISHED, UNFINISHED, Delivery, DeliveryStatus
 
@@ -154,6 +154,16 @@ class _Statements:
             update(inbox).where(inbox.c.pk == bindparam("p_pk")).values(reply_ref=reply_ref)
         )
         self.held_reply_ref = update(inbox).where(*held).values(reply_ref=reply_ref)
+        self.previous = (
+            select(inbox)
+            .where(
+                inbox.c.lane == bindparam("p_lane"),
+                inbox.c.pk < bindparam("p_pk"),
+                inbox.c.status.in_(FINISHED),
+            )
+            .order_by(inbox.c.pk.desc())
+            .limit(1)
+        )
         self.pending = (
             select(func.count())
             .select_from(inbox)
@@ -212,15 +222,26 @@ class SqlInbox:
         until = now + timedelta(seconds=lease_seconds)
         for _ in range(CLAIM_ROUNDS):
             async with self._db.write() as conn:
-                picked = (await conn.execute(self._sql.pick, {"p_now": now})).first()
-                if picked is None:
-                    return None
-                taken = {"p_pk": picked.pk, "p_now": now, "p_holder": holder, "p_until": until}
-                row = (await conn.execute(self._sql.take, taken)).first()
-                if row is not None:
-                    more, queued = bool(picked.more), bool(picked.queued)
-                    return replace(to_delivery(row), more=more, queued=queued)
+                found, delivery = await self.claim_in(conn, holder, now, until)
+            if not found or delivery is not None:
+                return delivery
         return None
+
+    async def claim_in(
+        self, conn: Conn, holder: str, now: datetime, until: datetime
+    ) -> tuple[bool, Delivery | None]:
+        """One round of pick-then-claim in the caller's writing transaction: (False, None)
+        when nothing is claimable; (True, None) when another claimer took the pick first (try
+        another round); (True, delivery) when claimed."""
+        picked = (await conn.execute(self._sql.pick, {"p_now": now})).first()
+        if picked is None:
+            return False, None
+        taken = {"p_pk": picked.pk, "p_now": now, "p_holder": holder, "p_until": until}
+        row = (await conn.execute(self._sql.take, taken)).first()
+        if row is None:
+            return True, None
+        more, queued = bool(picked.more), bool(picked.queued)
+        return True, replace(to_delivery(row), more=more, queued=queued)
 
     @guard
     async def extend_delivery(self, pk: int, holder: str, lease_seconds: float) -> bool:
@@ -298,18 +319,13 @@ class SqlInbox:
 
     @guard
     async def previous_delivery(self, lane: str, before_pk: int) -> Delivery | None:
-        stmt = (
-            select(inbox)
-            .where(
-                inbox.c.lane == lane,
-                inbox.c.pk < before_pk,
-                inbox.c.status.in_(FINISHED),
-            )
-            .order_by(inbox.c.pk.desc())
-            .limit(1)
-        )
         async with self._db.read() as conn:
-            row = (await conn.execute(stmt)).first()
+            return await self.previous_in(conn, lane, before_pk)
+
+    async def previous_in(self, conn: Conn, lane: str, before_pk: int) -> Delivery | None:
+        """``previous_delivery`` in the caller's transaction."""
+        found = {"p_lane": lane, "p_pk": before_pk}
+        row = (await conn.execute(self._sql.previous, found)).first()
         return to_delivery(row) if row is not None else None
 
     @guard

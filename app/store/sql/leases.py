@@ -10,13 +10,13 @@ before is in it).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import bindparam, or_, update
 
 from app.store.schema import sessions
-from app.store.sql.engine import Db, guard
+from app.store.sql.engine import Conn, Db, guard
 from app.store.sql.rows import RESOLVE, to_session
 from app.store.types import Session, born_since, live_since
 
@@ -63,22 +63,25 @@ class SqlLeases:
     ) -> tuple[Session | None, int | None]:
         db = self._db
         now = db.now()
+        async with db.write() as conn:
+            until = now + timedelta(seconds=lease_seconds)
+            return await self.acquire_for_key_in(conn, key, holder, now, until)
+
+    async def acquire_for_key_in(
+        self, conn: Conn, key: str, holder: str, now: datetime, until: datetime
+    ) -> tuple[Session | None, int | None]:
+        """``acquire_lease_for_key`` in the caller's writing transaction."""
+        db = self._db
         limits = {
             "p_key": key,
             "p_live_since": live_since(now, db.ttl),
             "p_born_since": born_since(now, db.max_age),
         }
-        async with db.write() as conn:
-            found = (await conn.execute(RESOLVE, limits)).first()
-            if found is None:
-                return None, None
-            acquired = {
-                "p_sid": found.id,
-                "p_holder": holder,
-                "p_now": now,
-                "p_until": now + timedelta(seconds=lease_seconds),
-            }
-            row = (await conn.execute(_ACQUIRE_ROW, acquired)).first()
+        found = (await conn.execute(RESOLVE, limits)).first()
+        if found is None:
+            return None, None
+        acquired = {"p_sid": found.id, "p_holder": holder, "p_now": now, "p_until": until}
+        row = (await conn.execute(_ACQUIRE_ROW, acquired)).first()
         if row is None:
             return to_session(found), None
         return to_session(row), int(row.fence)

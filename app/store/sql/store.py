@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
@@ -15,7 +16,7 @@ from app.store.sql.browse import SqlBrowse
 from app.store.sql.engine import Db, InboxListener, create_engine, engine_url, guard
 from app.store.sql.feedback import SqlFeedback
 from app.store.sql.home import SqlHomeReads
-from app.store.sql.inbox import SqlInbox
+from app.store.sql.inbox import CLAIM_ROUNDS, SqlInbox
 from app.store.sql.jobs import SqlJobs
 from app.store.sql.leases import SqlLeases
 from app.store.sql.maintenance import SqlMaintenance
@@ -23,7 +24,7 @@ from app.store.sql.mutes import SqlMutes
 from app.store.sql.quotas import SqlQuotas
 from app.store.sql.sessions import SqlSessions
 from app.store.sql.transcripts import SqlTranscripts
-from app.store.types import DEFAULT_MAX_AGE_DAYS, utcnow
+from app.store.types import DEFAULT_MAX_AGE_DAYS, Delivery, Opening, utcnow
 
 if TYPE_CHECKING:
     from app.store.base import (
@@ -83,11 +84,15 @@ class SqlStore(ComposedStore):
             clock=clock,
             activity=activity,
         )
+        # Kept as themselves too: ``claim_turn`` runs their statements in one transaction.
+        self._sql_inbox = SqlInbox(self._db)
+        self._sql_leases = SqlLeases(self._db)
+        self._sql_transcripts = SqlTranscripts(self._db)
         super().__init__(
-            inbox=SqlInbox(self._db),
+            inbox=self._sql_inbox,
             sessions=SqlSessions(self._db),
-            leases=SqlLeases(self._db),
-            transcripts=SqlTranscripts(self._db),
+            leases=self._sql_leases,
+            transcripts=self._sql_transcripts,
             maintenance=SqlMaintenance(self._db),
             approvals=SqlApprovals(self._db),
             quotas=SqlQuotas(self._db),
@@ -97,6 +102,36 @@ class SqlStore(ComposedStore):
             jobs=SqlJobs(self._db),
             feedback=SqlFeedback(self._db),
         )
+
+    @guard
+    async def claim_turn(self, holder: str, lease_seconds: float) -> Delivery | None:
+        """``Store.claim_turn`` in one writing transaction: the claim, the lease of the
+        session its lane names, that session's messages and the lane's previous delivery.
+
+        On PostgreSQL the claim locks its inbox row and then the session's row; a commit
+        locks the session's row and then its own, already claimed, inbox row: never one
+        another's, so the two cannot deadlock.
+        """
+        db = self._db
+        now = db.now()
+        until = now + timedelta(seconds=lease_seconds)
+        for _ in range(CLAIM_ROUNDS):
+            async with db.write() as conn:
+                found, delivery = await self._sql_inbox.claim_in(conn, holder, now, until)
+                if delivery is None:
+                    if found:
+                        continue  # another claimer took the pick first
+                    return None
+                lane = delivery.lane
+                session, fence = await self._sql_leases.acquire_for_key_in(
+                    conn, lane, holder, now, until
+                )
+                messages = None
+                if session is not None and fence is not None:
+                    messages = await self._sql_transcripts.messages_in(conn, session.id)
+                previous = await self._sql_inbox.previous_in(conn, lane, delivery.id)
+            return replace(delivery, opening=Opening(session, fence, messages, previous))
+        return None
 
     @guard
     async def migrate(self) -> str:

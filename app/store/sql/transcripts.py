@@ -25,7 +25,7 @@ from sqlalchemy import BindParameter, Integer, bindparam, func, select, update
 from app.core import Usage
 from app.errors import LeaseLost
 from app.store.schema import inbox, quota_events, sessions, transcript, turns
-from app.store.sql.engine import Db, guard
+from app.store.sql.engine import Conn, Db, guard
 from app.store.sql.quotas import TOKENS
 from app.store.sql.rows import insert_event, raise_audience_in, to_entry, to_turn
 from app.store.types import TranscriptEntry, TurnCommit, TurnRecord, as_utc, audiences_below
@@ -126,7 +126,11 @@ class SqlTranscripts:
     @guard
     async def load_messages(self, session_id: str) -> list[dict[str, Any]]:
         async with self._db.read() as conn:
-            rows = (await conn.execute(self._sql.messages, {"p_sid": session_id})).all()
+            return await self.messages_in(conn, session_id)
+
+    async def messages_in(self, conn: Conn, session_id: str) -> list[dict[str, Any]]:
+        """``load_messages`` in the caller's transaction."""
+        rows = (await conn.execute(self._sql.messages, {"p_sid": session_id})).all()
         return [{"role": r.role, "content": r.content} for r in rows]
 
     @guard
