@@ -608,3 +608,13 @@ class Store(
         taken, and ``previous_delivery`` before it. The caller uses the lease or releases it.
         The SQL store does all of it in the claim's transaction."""
         ...
+
+    async def start_session(
+        self, agent: str, key: str, holder: str, lease_seconds: float, *, turn_id: str | None
+    ) -> Opening:
+        """A new session for ``key`` with its lease taken (``create_session``,
+        ``register_key``, ``acquire_lease_for_key``, as one step): its ``messages`` are [].
+        When another replica gave ``key`` a live session first, that session instead, as
+        ``acquire_lease_for_key`` finds it (``messages`` None; ours is not kept). The SQL
+        store does it in one transaction, rolled back when the key was taken."""
+        ...

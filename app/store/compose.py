@@ -118,6 +118,21 @@ class ComposedStore:
         previous = await self._inbox.previous_delivery(lane, delivery.id)
         return replace(delivery, opening=Opening(session, fence, messages, previous))
 
+    async def start_session(
+        self, agent: str, key: str, holder: str, lease_seconds: float, *, turn_id: str | None
+    ) -> Opening:
+        """``Store.start_session`` as the roles' own calls; the SQL store overrides it with
+        one transaction."""
+        session = await self._sessions.create_session(agent, turn_id=turn_id)
+        claim = await self._sessions.register_key(key, session.id, turn_id=turn_id)
+        if not claim.registered:
+            # Lost a first-writer race to another replica: the winner's is used, ours retired.
+            cause = "lost key race"
+            await self._sessions.end_session(session.id, "dropped", cause=cause, turn_id=turn_id)
+        found, fence = await self._leases.acquire_lease_for_key(key, holder, lease_seconds)
+        ours = claim.registered and found is not None and found.id == session.id
+        return Opening(found, fence, [] if ours and fence is not None else None, None)
+
     async def extend_delivery(self, pk: int, holder: str, lease_seconds: float) -> bool:
         return await self._inbox.extend_delivery(pk, holder, lease_seconds)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import StoreError
-from app.store.base import Delivery, Session, Store
+from app.store.base import Delivery, Opening, Session, Store
 
 log = logging.getLogger(__name__)
 
@@ -65,26 +65,39 @@ class Leases:
         """The live session ``key`` points to (None: none) and its lease (None: another turn
         of it runs), in one store call; the session is as it stands under the lease.
 
-        With ``delivery``, what its claim opened for ``key`` (``Store.claim_turn``) is taken
-        over instead, once, with no store call at all.
+        With ``delivery``, what its claim opened (``Store.claim_turn``) is taken over instead,
+        once, with no store call at all, when it was opened for ``key``; opened for another
+        key, its lease is given back first.
         """
-        opening = delivery.opening if delivery is not None else None
-        if (
-            delivery is not None
-            and opening is not None
-            and delivery.lane == key
-            and delivery.id not in self._adopted
-        ):
-            self._adopted.add(delivery.id)
-            if opening.session is None or opening.fence is None:
-                return opening.session, None
-            return opening.session, SessionLease(
-                opening.session, opening.fence, preloaded=opening.messages
-            )
+        if delivery is not None and delivery.opening is not None:
+            opening = delivery.opening
+            if delivery.id not in self._adopted:
+                self._adopted.add(delivery.id)
+                if delivery.lane == key:
+                    if opening.session is None or opening.fence is None:
+                        return opening.session, None
+                    lease = SessionLease(opening.session, opening.fence, preloaded=opening.messages)
+                    return opening.session, lease
+                # Opened for another key (a job's or a click's lane): whatever session that
+                # names, its lease must not block this one's.
+                await self._release_opening(opening)
         session, fence = await self._store.acquire_lease_for_key(key, self.holder, self.seconds)
         if session is None or fence is None:
             return session, None
         return session, SessionLease(session, fence)
+
+    async def start(
+        self, agent: str, key: str, turn_id: str
+    ) -> tuple[Session | None, SessionLease | None]:
+        """A new session for ``key`` and its lease (``Store.start_session``), or the session
+        another replica gave the key first and its lease (None: held)."""
+        opened = await self._store.start_session(
+            agent, key, self.holder, self.seconds, turn_id=turn_id
+        )
+        if opened.session is None or opened.fence is None:
+            return opened.session, None
+        lease = SessionLease(opened.session, opened.fence, preloaded=opened.messages)
+        return opened.session, lease
 
     async def release_unadopted(self, delivery: Delivery) -> None:
         """Give back the session lease ``delivery``'s claim took, unless a turn took it over
@@ -92,8 +105,11 @@ class Leases:
         if delivery.id in self._adopted:
             self._adopted.discard(delivery.id)
             return
-        opening = delivery.opening
-        if opening is not None and opening.session is not None and opening.fence is not None:
+        if delivery.opening is not None:
+            await self._release_opening(delivery.opening)
+
+    async def _release_opening(self, opening: Opening) -> None:
+        if opening.session is not None and opening.fence is not None:
             with contextlib.suppress(StoreError):
                 await self._store.release_lease(opening.session.id, self.holder, opening.fence)
 

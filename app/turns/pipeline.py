@@ -249,11 +249,11 @@ class TurnPipeline:
                 log.info("no live session for item; ignored", extra=extra)
                 await self._store.finish_delivery(delivery.id, holder, "done")
                 return
-            await self._new_session(inbound.key, turn_id)
-            # The key's session as it stands under its lease, in one store call (a replica
-            # that won the key may have run a turn already; none: it ended meanwhile, and the
-            # delivery is retried shortly, like one for a busy conversation).
-            session, lease = await self._leases.acquire_for_key(inbound.key)
+            # A new session with its lease, in one store call; or, when another replica gave
+            # the key one first, that session as it stands under its lease (it may have run a
+            # turn already; none: it ended meanwhile, and the delivery is retried shortly,
+            # like one for a busy conversation).
+            session, lease = await self._leases.start(self._cfg.agent, inbound.key, turn_id)
         if session is None or lease is None:
             # Another turn of this conversation is running (another door, another replica).
             await self._store.release_delivery(delivery.id, holder, 0.5)
@@ -394,15 +394,6 @@ class TurnPipeline:
                 )
 
         return run
-
-    async def _new_session(self, key: str, turn_id: str) -> None:
-        """Give ``key`` a new session, unless another replica gave it one first."""
-        session = await self._store.create_session(self._cfg.agent, turn_id=turn_id)
-        claim = await self._store.register_key(key, session.id, turn_id=turn_id)
-        if not claim.registered:
-            # Lost a first-writer race to another replica: the winner's is used, ours retired.
-            cause = "lost key race"
-            await self._store.end_session(session.id, "dropped", cause=cause, turn_id=turn_id)
 
     def _may_use_tools(self, inbound: Inbound) -> bool:
         """Tools and commands are for the organisation's people (and outsiders only when

@@ -128,3 +128,42 @@ async def test_concurrent_turn_claims_take_distinct_deliveries_and_one_lease_eac
     got = [c for c in claims if c is not None]
     assert sorted(c.delivery_id for c in got) == [f"d{n}" for n in range(6)]
     assert all(c.opening is not None and c.opening.fence == 1 for c in got)
+
+
+# start_session: a new conversation's session, key and lease at once --------------------------
+
+
+async def test_starting_a_session_registers_the_key_and_takes_the_lease(store: Store) -> None:
+    opened = await store.start_session("tl", KEY, "r1", 30, turn_id="t1")
+    assert opened.session is not None and opened.fence is not None
+    assert opened.messages == [] and opened.previous is None
+    assert await store.resolve(KEY) == opened.session
+    assert await store.acquire_lease(opened.session.id, "r2", 30) is None  # held
+    kinds = [e.kind for e in await store.events_for(opened.session.id)]
+    assert kinds == ["created", "key_linked"]
+    await store.release_lease(opened.session.id, "r1", opened.fence)
+    assert await store.acquire_lease(opened.session.id, "r2", 30) == opened.fence + 1
+
+
+async def test_starting_a_session_for_a_taken_key_gives_the_winners(store: Store) -> None:
+    first = await store.start_session("tl", KEY, "r1", 30, turn_id="t1")
+    assert first.session is not None and first.fence is not None
+    second = await store.start_session("tl", KEY, "r2", 30, turn_id="t2")
+    # The key keeps its session; its lease is held by r1, so r2 gets none.
+    assert second.session is not None and second.session.id == first.session.id
+    assert second.fence is None and second.messages is None
+    await store.release_lease(first.session.id, "r1", first.fence)
+    third = await store.start_session("tl", KEY, "r3", 30, turn_id="t3")
+    assert third.session is not None and third.session.id == first.session.id
+    assert third.fence == first.fence + 1 and third.messages is None
+    assert (await store.resolve(KEY)) == third.session
+
+
+async def test_of_concurrent_starts_for_one_key_one_session_wins(store: Store) -> None:
+    opened = await asyncio.gather(
+        *(store.start_session("tl", KEY, f"r{i}", 30, turn_id=f"t{i}") for i in range(6))
+    )
+    ids = {o.session.id for o in opened if o.session is not None}
+    winner = await store.resolve(KEY)
+    assert winner is not None and ids == {winner.id}
+    assert sum(o.fence is not None for o in opened) == 1

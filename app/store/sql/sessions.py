@@ -14,6 +14,7 @@ only the audiences below the new one, so concurrent raises log ``audience_change
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Final
 
 from sqlalchemy import bindparam, delete, select, update
@@ -21,7 +22,7 @@ from sqlalchemy import bindparam, delete, select, update
 from app.core import KeyClaim
 from app.errors import StoreError
 from app.store.schema import session_events, session_keys, sessions
-from app.store.sql.engine import Db, guard
+from app.store.sql.engine import Conn, Db, guard
 from app.store.sql.rows import RESOLVE, insert_event, live, raise_audience_in, to_session
 from app.store.types import (
     ENDED_STATUSES,
@@ -50,6 +51,19 @@ class SqlSessions:
 
     @guard
     async def create_session(self, agent: str, *, turn_id: str | None = None) -> Session:
+        async with self._db.write() as conn:
+            return await self.create_in(conn, agent, turn_id=turn_id)
+
+    async def create_in(
+        self,
+        conn: Conn,
+        agent: str,
+        *,
+        turn_id: str | None = None,
+        lease: tuple[str, datetime] | None = None,
+    ) -> Session:
+        """``create_session`` in the caller's writing transaction; with ``lease`` (holder,
+        until), created with its lease taken (fence 1)."""
         now = self._db.now()
         session = Session(
             id=str(uuid.uuid4()),
@@ -59,22 +73,22 @@ class SqlSessions:
             last_active_at=now,
             resume_count=0,
         )
-        async with self._db.write() as conn:
-            await conn.execute(
-                sessions.insert().values(
-                    id=session.id,
-                    agent=agent,
-                    status="active",
-                    created_at=now,
-                    last_active_at=now,
-                    resume_count=0,
-                    lease_holder=None,
-                    lease_until=None,
-                    fence=0,
-                    audience=session.audience,
-                )
+        holder, until = lease if lease is not None else (None, None)
+        await conn.execute(
+            sessions.insert().values(
+                id=session.id,
+                agent=agent,
+                status="active",
+                created_at=now,
+                last_active_at=now,
+                resume_count=0,
+                lease_holder=holder,
+                lease_until=until,
+                fence=0 if lease is None else 1,
+                audience=session.audience,
             )
-            await insert_event(conn, session.id, "created", now, turn_id=turn_id)
+        )
+        await insert_event(conn, session.id, "created", now, turn_id=turn_id)
         return session
 
     @guard
@@ -111,6 +125,19 @@ class SqlSessions:
     async def register_key(
         self, key: str, session_id: str, *, url: str | None = None, turn_id: str | None = None
     ) -> KeyClaim:
+        async with self._db.write() as conn:
+            return await self.register_in(conn, key, session_id, url=url, turn_id=turn_id)
+
+    async def register_in(
+        self,
+        conn: Conn,
+        key: str,
+        session_id: str,
+        *,
+        url: str | None = None,
+        turn_id: str | None = None,
+    ) -> KeyClaim:
+        """``register_key`` in the caller's writing transaction."""
         db = self._db
         now = db.now()
         insert_new = (
@@ -126,45 +153,42 @@ class SqlSessions:
             .where(session_keys.c.key == key)
             .with_for_update()
         )
-        async with db.write() as conn:
-            # A few rounds: the row we collided with may vanish (its session ended) before
-            # we read it; then the key is free again and we try to insert once more.
-            for _ in range(REGISTER_ROUNDS):
-                if (await conn.execute(insert_new)).first() is not None:
-                    await insert_event(
-                        conn, session_id, "key_linked", now, cause=key, turn_id=turn_id
-                    )
-                    return KeyClaim(key, session_id, True)
-                current = (await conn.execute(owner_of)).first()
-                if current is None:
-                    continue
-                owner: str = current.session_id
-                if owner == session_id:
-                    if url is not None and current.url != url:
-                        await conn.execute(
-                            update(session_keys).where(session_keys.c.key == key).values(url=url)
-                        )
-                    return KeyClaim(key, session_id, True)
-                owner_live = (
-                    await conn.execute(
-                        select(sessions.c.id).where(
-                            sessions.c.id == owner, live(now, db.ttl, db.max_age)
-                        )
-                    )
-                ).first()
-                if owner_live is not None:
-                    return KeyClaim(key, owner, False)
-                # The owner is ended or past its TTL: the key is free to take.
-                await conn.execute(
-                    update(session_keys)
-                    .where(session_keys.c.key == key, session_keys.c.session_id == owner)
-                    .values(session_id=session_id, url=url, created_at=now)
-                )
-                await insert_event(
-                    conn, owner, "key_unlinked", now, cause=f"taken over: {key}", turn_id=turn_id
-                )
+        # A few rounds: the row we collided with may vanish (its session ended) before
+        # we read it; then the key is free again and we try to insert once more.
+        for _ in range(REGISTER_ROUNDS):
+            if (await conn.execute(insert_new)).first() is not None:
                 await insert_event(conn, session_id, "key_linked", now, cause=key, turn_id=turn_id)
                 return KeyClaim(key, session_id, True)
+            current = (await conn.execute(owner_of)).first()
+            if current is None:
+                continue
+            owner: str = current.session_id
+            if owner == session_id:
+                if url is not None and current.url != url:
+                    await conn.execute(
+                        update(session_keys).where(session_keys.c.key == key).values(url=url)
+                    )
+                return KeyClaim(key, session_id, True)
+            owner_live = (
+                await conn.execute(
+                    select(sessions.c.id).where(
+                        sessions.c.id == owner, live(now, db.ttl, db.max_age)
+                    )
+                )
+            ).first()
+            if owner_live is not None:
+                return KeyClaim(key, owner, False)
+            # The owner is ended or past its TTL: the key is free to take.
+            await conn.execute(
+                update(session_keys)
+                .where(session_keys.c.key == key, session_keys.c.session_id == owner)
+                .values(session_id=session_id, url=url, created_at=now)
+            )
+            await insert_event(
+                conn, owner, "key_unlinked", now, cause=f"taken over: {key}", turn_id=turn_id
+            )
+            await insert_event(conn, session_id, "key_linked", now, cause=key, turn_id=turn_id)
+            return KeyClaim(key, session_id, True)
         raise StoreError("store.register_key failed: the key kept changing owner")
 
     @guard

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
     )
 
 
+class _KeyTaken(Exception):
+    """Rolls ``start_session``'s transaction back: another replica's session has the key."""
+
+
 class SqlStore(ComposedStore):
     """The ``Store`` on SQLite or PostgreSQL; see ``app.store.sql`` for the concurrency model.
 
@@ -88,9 +92,10 @@ class SqlStore(ComposedStore):
         self._sql_inbox = SqlInbox(self._db)
         self._sql_leases = SqlLeases(self._db)
         self._sql_transcripts = SqlTranscripts(self._db)
+        self._sql_sessions = SqlSessions(self._db)
         super().__init__(
             inbox=self._sql_inbox,
-            sessions=SqlSessions(self._db),
+            sessions=self._sql_sessions,
             leases=self._sql_leases,
             transcripts=self._sql_transcripts,
             maintenance=SqlMaintenance(self._db),
@@ -132,6 +137,28 @@ class SqlStore(ComposedStore):
                 previous = await self._sql_inbox.previous_in(conn, lane, delivery.id)
             return replace(delivery, opening=Opening(session, fence, messages, previous))
         return None
+
+    @guard
+    async def start_session(
+        self, agent: str, key: str, holder: str, lease_seconds: float, *, turn_id: str | None
+    ) -> Opening:
+        """``Store.start_session`` in one writing transaction: the session is created with
+        its lease taken and the key registered to it; rolled back, leaving no trace, when
+        another replica registered the key first (whose session is then leased, if free)."""
+        db = self._db
+        until = db.now() + timedelta(seconds=lease_seconds)
+        try:
+            async with db.write() as conn:
+                session = await self._sql_sessions.create_in(
+                    conn, agent, turn_id=turn_id, lease=(holder, until)
+                )
+                claim = await self._sql_sessions.register_in(conn, key, session.id, turn_id=turn_id)
+                if not claim.registered:
+                    raise _KeyTaken(key)
+        except _KeyTaken:
+            winner, fence = await self.acquire_lease_for_key(key, holder, lease_seconds)
+            return Opening(winner, fence, None, None)
+        return Opening(session, 1, [], None)
 
     @guard
     async def migrate(self) -> str:
