@@ -40,7 +40,7 @@ live session, delivery, lease) are in ``app.store.types`` and re-exported here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from app.core import KeyClaim
@@ -220,6 +220,10 @@ class Inbox(Protocol):
         ...
 
     async def was_posted(self, ref: str) -> bool: ...
+
+    async def any_posted(self, refs: Sequence[str]) -> bool:
+        """Whether any of ``refs`` was remembered: ``was_posted`` for several, in one look."""
+        ...
 
     async def remember_once(self, ref: str) -> bool:
         """Remember ``ref`` (as ``remember_posted`` does) unless it is already remembered.

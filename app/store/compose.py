@@ -8,7 +8,7 @@ methods, since only it knows what it owns (an engine, or nothing).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -166,6 +166,9 @@ class ComposedStore:
 
     async def was_posted(self, ref: str) -> bool:
         return await self._inbox.was_posted(ref)
+
+    async def any_posted(self, refs: Sequence[str]) -> bool:
+        return await self._inbox.any_posted(refs)
 
     async def remember_once(self, ref: str) -> bool:
         return await self._inbox.remember_once(ref)

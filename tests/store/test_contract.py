@@ -254,6 +254,10 @@ async def test_reply_ref_and_posted_refs(store: Store) -> None:
     await store.remember_posted("github:comment:1")
     assert await store.was_posted("github:comment:1")
     assert not await store.was_posted("github:comment:2")
+    # several refs in one look
+    assert await store.any_posted(["github:comment:2", "github:comment:1"])
+    assert not await store.any_posted(["github:comment:2", "github:comment:3"])
+    assert not await store.any_posted([])
 
 
 async def test_stored_json_is_a_copy_and_must_be_json(store: Store) -> None:

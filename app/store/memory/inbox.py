@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -176,3 +177,7 @@ class MemoryInbox:
     async def was_posted(self, ref: str) -> bool:
         async with self._t.lock:
             return ref in self._t.posted
+
+    async def any_posted(self, refs: Sequence[str]) -> bool:
+        async with self._t.lock:
+            return any(ref in self._t.posted for ref in refs)

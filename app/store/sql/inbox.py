@@ -23,6 +23,7 @@ SQLAlchemy then neither rebuilds them nor recomputes their cache keys on every c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -355,3 +356,11 @@ class SqlInbox:
         async with self._db.read() as conn:
             row = (await conn.execute(select(posted.c.ref).where(posted.c.ref == ref))).first()
         return row is not None
+
+    @guard
+    async def any_posted(self, refs: Sequence[str]) -> bool:
+        if not refs:
+            return False
+        stmt = select(posted.c.ref).where(posted.c.ref.in_(list(refs))).limit(1)
+        async with self._db.read() as conn:
+            return (await conn.execute(stmt)).first() is not None
