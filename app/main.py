@@ -16,6 +16,9 @@ they close in reverse order when the app stops, or as far as it got when startin
 A collaborator passed to ``build_app`` (a test's store, model or httpx client) belongs to the
 caller: it is used, never pushed onto the stack, so the app never closes it. The same object
 serves ``python -m app``, the tests (on port 0 against loopback fakes) and the benchmark.
+
+The optional features that touch several of these steps, the dashboard and background jobs,
+are wired by ``app.wiring``.
 """
 
 from __future__ import annotations
@@ -39,19 +42,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.agent.model import AnthropicModel, Model
 from app.agent.tools.base import Tool, ToolRegistry
-from app.agent.tools.jobs import job_tools
 from app.config import Settings
-from app.dashboard import DashboardDeps, mount_dashboard
 from app.errors import ConfigError
 from app.http import Handler
 from app.http.bolt import build_bolt_app
-from app.http.jobs import anthropic_webhook, job_callback
 from app.http.routes import Started, add_routes
 from app.integrations import clients
-from app.integrations.github import GitHubClient
-from app.integrations.jobs import JobService, build_runner
+from app.integrations.jobs import JobService
 from app.metrics import Metrics
-from app.ops.erase import erased_content
 from app.ops.housekeeping import housekeeping
 from app.slack.assistant import AssistantThreads
 from app.slack.events import BotIdentity
@@ -60,18 +58,16 @@ from app.slack.home import HomeTab
 from app.slack.names import UserNames
 from app.store.base import Store
 from app.surfaces import SurfaceRegistry, configured_integrations
-from app.surfaces.dashboard import DashboardSurface, LiveFeed
+from app.surfaces.dashboard import LiveFeed
 from app.surfaces.slack import SlackSurface
 from app.turns.actions import build_turn_actions
-from app.turns.job_results import JobTurns
 from app.turns.pipeline import PipelineConfig, TurnPipeline
 from app.turns.routing import AudiencePolicy
 from app.turns.worker import Worker
+from app.wiring.dashboard import dashboard_surface, wire_dashboard
+from app.wiring.jobs import job_tools, job_turns, job_upkeep, open_jobs
 
 log = logging.getLogger(__name__)
-
-# Calls to the Managed Agents API (create, send, read): short, unlike a model turn.
-JOBS_API_TIMEOUT = 30.0
 
 
 @dataclass
@@ -128,21 +124,17 @@ class Threadline:
         )
         # The answers of dashboard turns run here, for the dashboard's live pages.
         self.live = LiveFeed()
-        if settings.dashboard is not None:
-            mount_dashboard(
-                self.web,
-                DashboardDeps(
-                    settings=settings,
-                    slack=self.slack,
-                    metrics=self.metrics,
-                    open_store=lambda: self._store,
-                    bot=lambda: self.identity.slack,
-                    wake=self._wake,
-                    clock=self.clock,
-                    live=self.live,
-                    erased=erased_content,
-                ),
-            )
+        wire_dashboard(
+            self.web,
+            settings,
+            slack=self.slack,
+            metrics=self.metrics,
+            open_store=lambda: self._store,
+            bot=lambda: self.identity.slack,
+            wake=self._wake,
+            clock=self.clock,
+            live=self.live,
+        )
         self.web.cleanup_ctx.append(self._lifespan)
 
     @property
@@ -197,7 +189,15 @@ class Threadline:
             self._http = clients.http_client(s, self.metrics)
             resources.push_async_callback(self._http.aclose)
         if s.jobs is not None:
-            await self._start_jobs(resources)
+            self.jobs, hooks = open_jobs(
+                s,
+                store=self.store,
+                http=self._http,
+                metrics=self.metrics,
+                wake=self._wake,
+                resources=resources,
+            )
+            self._hooks.update(hooks)
         resources.push_async_callback(self._cancel_background)
         # People's App Home tabs; refreshes still waiting are dropped after the worker stops.
         self.home = HomeTab(self.slack, self.store, s, clock=self.clock)
@@ -231,10 +231,7 @@ class Threadline:
         self.worker.start()
         resources.push_async_callback(self.worker.stop, self._grace)
         if self.jobs is not None and s.jobs is not None:
-            # Expiry always; polling each interval when no webhook tells us a job ended,
-            # else slower, as a safety net for a lost webhook.
-            poll = not self.jobs.runner.reports_back and s.jobs.webhook_secret is None
-            self._background.append(asyncio.create_task(self.jobs.upkeep(self.holder, poll=poll)))
+            self._background.append(asyncio.create_task(job_upkeep(self.jobs, s.jobs, self.holder)))
         if s.slack_app_token is not None:
             await self._connect_socket_mode(s.slack_app_token.reveal(), resources)
         log.info(
@@ -283,30 +280,6 @@ class Threadline:
             user_id=auth.get("user_id"), bot_id=auth.get("bot_id"), team_id=auth.get("team_id")
         )
 
-    async def _start_jobs(self, resources: contextlib.AsyncExitStack) -> None:
-        """The job runner, the service over it, and the routes runners report to."""
-        s = self.settings
-        assert s.jobs is not None and self._http is not None
-        claude = clients.anthropic_client(s, self.metrics, timeout=JOBS_API_TIMEOUT)
-        resources.push_async_callback(claude.close)
-        runner = build_runner(s, anthropic_client=claude, http=self._http)
-        self.jobs = JobService(
-            self.store, runner, s.jobs, agent=s.agent_name, wake=self._wake, observer=self.metrics
-        )
-        secret = s.jobs.webhook_secret
-        if secret is not None:
-            key = secret.reveal()
-            self._hooks["anthropic"] = anthropic_webhook(
-                unwrap=lambda payload, headers: claude.beta.webhooks.unwrap(
-                    payload, headers=headers, key=key
-                ),
-                record=self.store.record_delivery,
-                agent=s.agent_name,
-                wake=self._wake,
-            )
-        if runner.reports_back:
-            self._hooks["job_callback"] = job_callback(self.jobs)
-
     # the turn layer --------------------------------------------------------------------------
     async def _build_turns(self) -> Worker:
         """The turn pipeline over the surfaces and tools, and the worker that runs it."""
@@ -343,14 +316,7 @@ class Threadline:
             observer=self.metrics,
             clock=self.clock,
             jobs=(
-                JobTurns(
-                    self.store,
-                    self.jobs,
-                    surfaces,
-                    holder=self.holder,
-                    policy=AudiencePolicy(s.trust.public_replies, s.trust.public_reply_note),
-                    route=s.result_route,
-                )
+                job_turns(self.jobs, self.store, surfaces, s, self.holder)
                 if self.jobs is not None
                 else None
             ),
@@ -375,9 +341,8 @@ class Threadline:
                 first_time=self.store.remember_once,
             )
         )
-        dashboard = None
-        if self.settings.dashboard is not None:
-            dashboard = DashboardSurface(self.live, self.settings.public_url)
+        dashboard = dashboard_surface(self.settings, self.live)
+        if dashboard is not None:
             surfaces.register(dashboard)
         tools: list[Tool] = []
         for integration in configured_integrations(
@@ -399,12 +364,7 @@ class Threadline:
                     max_pending=self.settings.actions.max_pending_per_conversation,
                 )
         if self.jobs is not None:
-            github = self.settings.github
-            repos = frozenset(github.repos) if github else frozenset[str]()
-            # A job on a public repository asks for approval like filing there would.
-            audience = GitHubClient(github, self._http).repository_audience if github else None
-            page = dashboard.page_url if dashboard is not None else None
-            tools.extend(job_tools(self.jobs, repos, audience, page))
+            tools.extend(job_tools(self.jobs, self.settings, self._http, dashboard))
         return surfaces, ToolRegistry(tools)
 
     def _wake(self) -> None:
