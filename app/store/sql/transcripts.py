@@ -53,7 +53,9 @@ class _Statements:
         # Locked for the whole commit (FOR NO KEY UPDATE on PostgreSQL, so foreign-key
         # checks of concurrent key/transcript inserts are not blocked by it).
         self.lock = (
-            select(sessions.c.status, sessions.c.fence, sessions.c.lease_holder)
+            select(
+                sessions.c.status, sessions.c.fence, sessions.c.lease_holder, sessions.c.audience
+            )
             .where(sessions.c.id == sid)
             .with_for_update(key_share=True)
         )
@@ -206,7 +208,8 @@ class SqlTranscripts:
                 )
             if resumed:
                 await insert_event(conn, sid, "resumed", now, turn_id=commit.turn_id)
-            if below and commit.audience is not None:
+            # Read under the row's lock: a session already as restricted needs no write.
+            if below and commit.audience is not None and current.audience in below:
                 await raise_audience_in(
                     conn,
                     sid,
