@@ -64,3 +64,46 @@ async def test_a_turn_that_commits_nothing_releases_its_lease() -> None:
     assert session is not None
     assert store.released[session.id] == 1
     assert await store.acquire_lease(session.id, "replica-2", 30) is not None
+
+
+# What the claim opened (Store.claim_turn): taken over by the turn, or given back --------------
+
+
+async def claimed_turns(*texts: str, steps: list[object]) -> tuple[CountingStore, TurnPipeline]:
+    clock = Clock()
+    store = CountingStore(clock)
+    pipeline = TurnPipeline(
+        config=PipelineConfig(agent="tl", holder=HOLDER, lease_seconds=30, turn_timeout=10),
+        store=store,
+        model=ScriptedModel(steps),
+        tools=ToolRegistry([]),
+        surfaces=SurfaceRegistry(home=ChatSurface()),
+        clock=clock.now,
+    )
+    for n, text in enumerate(texts):
+        message = chat_message(text)
+        await store.record_delivery(f"d-{n}", message.source, message.key, message.to_payload())
+        delivery = await store.claim_turn(HOLDER, 30)
+        assert delivery is not None and delivery.opening is not None
+        await pipeline.handle(delivery)
+    return store, pipeline
+
+
+async def test_a_turn_takes_over_the_lease_its_claim_took_and_its_commit_gives_it_back() -> None:
+    store, _ = await claimed_turns("hello", "again", steps=[say("One."), say("Two.")])
+    session = await store.resolve(chat_message("x").key)
+    assert session is not None
+    # Only the commits gave the lease back (the claim's was the turn's, not a second one).
+    assert store.released[session.id] == 0
+    assert [t.outcome for t in await store.turns_for(session.id)] == ["ok", "ok"]
+    texts = [m["content"][0]["text"] for m in await store.load_messages(session.id)]
+    assert texts[-1] == "Two." and len(texts) == 4
+    assert await store.acquire_lease(session.id, "replica-2", 30) is not None
+
+
+async def test_a_command_gives_back_the_lease_its_claim_took() -> None:
+    store, _ = await claimed_turns("hello", "links", steps=[say("One.")])
+    session = await store.resolve(chat_message("x").key)
+    assert session is not None and session.status == "active"
+    assert store.released[session.id] == 1
+    assert await store.acquire_lease(session.id, "replica-2", 30) is not None
