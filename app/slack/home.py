@@ -344,6 +344,8 @@ class HomeTab:
         if await self._store.any_posted(refs):
             self._unwatched.pop(user, None)
             return True
+        if user in self._opened:  # opened while we looked: not a "no" to keep
+            return False
         if len(self._unwatched) >= UNWATCHED_KEPT:  # people not heard from for a while
             self._unwatched = {u: t for u, t in self._unwatched.items() if t > loop_now}
         self._unwatched[user] = loop_now + self._interval

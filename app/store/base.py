@@ -309,7 +309,8 @@ class Leases(Protocol):
     """
 
     async def acquire_lease(self, session_id: str, holder: str, lease_seconds: float) -> int | None:
-        """Take the session's turn lease; returns the new fencing token, None when held."""
+        """Take the session's turn lease; returns the new fencing token, None when held (or
+        the session is no longer active)."""
         ...
 
     async def renew_lease(

@@ -48,7 +48,10 @@ class Leases:
         self._store = store
         self.holder = holder
         self.seconds = lease_seconds
-        self._adopted: set[int] = set()  # deliveries whose claim's lease a turn took over
+        # Claims (``Store.claim_turn``) whose opening no turn has taken over or given back
+        # yet, by claim (a delivery claimed again after its lease lapsed is another claim),
+        # with the loop time each was claimed at.
+        self._opened: dict[tuple[int, int], float] = {}
 
     @property
     def _interval(self) -> float:
@@ -59,6 +62,12 @@ class Leases:
         fence = await self._store.acquire_lease(session.id, self.holder, self.seconds)
         return None if fence is None else SessionLease(session, fence)
 
+    def claimed(self, delivery: Delivery) -> None:
+        """``delivery`` was just claimed: what its claim opened is now this holder's to take
+        over (``acquire_for_key``) or give back (``release_unadopted``)."""
+        if delivery.opening is not None:
+            self._opened[_claim(delivery)] = asyncio.get_running_loop().time()
+
     async def acquire_for_key(
         self, key: str, delivery: Delivery | None = None
     ) -> tuple[Session | None, SessionLease | None]:
@@ -67,24 +76,34 @@ class Leases:
 
         With ``delivery``, what its claim opened (``Store.claim_turn``) is taken over instead,
         once, with no store call at all, when it was opened for ``key``; opened for another
-        key, its lease is given back first.
+        key, its lease is given back first. A lease claimed longer ago than a heartbeat's
+        interval is renewed as it is taken over (nothing renewed it meanwhile); if it lapsed
+        or its session ended meanwhile, the key is looked up afresh.
         """
-        if delivery is not None and delivery.opening is not None:
-            opening = delivery.opening
-            if delivery.id not in self._adopted:
-                self._adopted.add(delivery.id)
-                if delivery.lane == key:
-                    if opening.session is None or opening.fence is None:
-                        return opening.session, None
-                    lease = SessionLease(opening.session, opening.fence, preloaded=opening.messages)
-                    return opening.session, lease
+        claimed_at = self._opened.pop(_claim(delivery), None) if delivery is not None else None
+        opening = delivery.opening if delivery is not None else None
+        if claimed_at is not None and opening is not None and delivery is not None:
+            if delivery.lane != key:
                 # Opened for another key (a job's or a click's lane): whatever session that
                 # names, its lease must not block this one's.
                 await self._release_opening(opening)
+            elif opening.session is None or opening.fence is None:
+                return opening.session, None
+            elif await self._still_held(opening.session, opening.fence, claimed_at):
+                lease = SessionLease(opening.session, opening.fence, preloaded=opening.messages)
+                return opening.session, lease
         session, fence = await self._store.acquire_lease_for_key(key, self.holder, self.seconds)
         if session is None or fence is None:
             return session, None
         return session, SessionLease(session, fence)
+
+    async def _still_held(self, session: Session, fence: int, claimed_at: float) -> bool:
+        """Whether the claim's lease on ``session`` is still this holder's, renewing it when
+        it was taken more than a heartbeat's interval ago. Held under the same fence, the
+        session took no other turn meanwhile: what the claim read of it is current."""
+        if asyncio.get_running_loop().time() - claimed_at < self._interval:
+            return True
+        return await self._store.renew_lease(session.id, self.holder, fence, self.seconds)
 
     async def start(
         self, agent: str, key: str, turn_id: str
@@ -101,11 +120,8 @@ class Leases:
 
     async def release_unadopted(self, delivery: Delivery) -> None:
         """Give back the session lease ``delivery``'s claim took, unless a turn took it over
-        (that turn releases it, or its commit does)."""
-        if delivery.id in self._adopted:
-            self._adopted.discard(delivery.id)
-            return
-        if delivery.opening is not None:
+        (that turn releases it, or its commit does) or it was given back already."""
+        if self._opened.pop(_claim(delivery), None) is not None and delivery.opening is not None:
             await self._release_opening(delivery.opening)
 
     async def _release_opening(self, opening: Opening) -> None:
@@ -182,3 +198,8 @@ class Leases:
                 lease.lost = True
                 turn.cancel()
                 return
+
+
+def _claim(delivery: Delivery | None) -> tuple[int, int]:
+    """One claim of a delivery: its row and how many times it was claimed by then."""
+    return (delivery.id, delivery.attempts) if delivery is not None else (0, 0)

@@ -122,6 +122,7 @@ class TurnPipeline:
         A session lease its claim took (``Store.claim_turn``) and no turn took over is
         given back at the end, whatever happened.
         """
+        self._leases.claimed(delivery)
         try:
             await self._dispatch(delivery)
         finally:
@@ -170,6 +171,9 @@ class TurnPipeline:
         record = DeliveryRecord(
             self._store, delivery.id, delivery.reply_ref, holder, turn_id=turn_id
         )
+        # The decided tool may take a while: the conversation's other doors must not find
+        # it busy meanwhile. Its outcome's turn takes the lease afresh.
+        await self._leases.release_unadopted(delivery)
         async with self._leases.keep_claimed(delivery):
             outcome = await decider.handle_click(
                 delivery.payload,

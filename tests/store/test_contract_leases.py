@@ -167,3 +167,10 @@ async def test_of_concurrent_starts_for_one_key_one_session_wins(store: Store) -
     winner = await store.resolve(KEY)
     assert winner is not None and ids == {winner.id}
     assert sum(o.fence is not None for o in opened) == 1
+
+
+async def test_an_ended_session_gives_no_lease(store: Store) -> None:
+    session = await store.create_session("tl")
+    await store.register_key(KEY, session.id)
+    await store.end_session(session.id, "reset", cause="test")
+    assert await store.acquire_lease(session.id, "r1", 30) is None

@@ -3,9 +3,12 @@ turn that commits nothing releases it itself. Either way the next turn can take 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from app.agent.tools.base import ToolRegistry
+from app.core import Inbound
 from app.store.memory import MemoryStore
 from app.surfaces.base import SurfaceRegistry
 from app.turns.pipeline import PipelineConfig, TurnPipeline
@@ -107,3 +110,71 @@ async def test_a_command_gives_back_the_lease_its_claim_took() -> None:
     assert session is not None and session.status == "active"
     assert store.released[session.id] == 1
     assert await store.acquire_lease(session.id, "replica-2", 30) is not None
+
+
+class SlowToPrepare(ChatSurface):
+    """Prepares a message slowly (as a Slack name lookup waiting out a 429 would); ``meanwhile``
+    runs during that wait."""
+
+    def __init__(self, meanwhile: Callable[[], Awaitable[None]]) -> None:
+        super().__init__()
+        self._meanwhile = meanwhile
+
+    async def prepare(self, inbound: Inbound) -> Inbound:
+        await asyncio.sleep(0.3)  # longer than the lease's heartbeat interval below (0.2 s)
+        await self._meanwhile()
+        return await super().prepare(inbound)
+
+
+async def slow_turn(
+    meanwhile: Callable[[CountingStore, Clock], Awaitable[None]],
+) -> tuple[CountingStore, ScriptedModel]:
+    clock = Clock()
+    store = CountingStore(clock)
+    first = await store.start_session("tl", chat_message("x").key, "setup", 30, turn_id=None)
+    assert first.session is not None and first.fence is not None
+    await store.release_lease(first.session.id, "setup", first.fence)
+    model = ScriptedModel([say("Done.")])
+    pipeline = TurnPipeline(
+        config=PipelineConfig(agent="tl", holder=HOLDER, lease_seconds=0.6, turn_timeout=10),
+        store=store,
+        model=model,
+        tools=ToolRegistry([]),
+        surfaces=SurfaceRegistry(home=SlowToPrepare(lambda: meanwhile(store, clock))),
+        clock=clock.now,
+    )
+    message = chat_message("hello")
+    await store.record_delivery("d-0", message.source, message.key, message.to_payload())
+    delivery = await store.claim_turn(HOLDER, 0.6)
+    assert delivery is not None and delivery.opening is not None
+    assert delivery.opening.fence is not None
+    await pipeline.handle(delivery)
+    return store, model
+
+
+async def test_a_lease_taken_over_late_is_renewed_first() -> None:
+    async def nothing(store: CountingStore, clock: Clock) -> None:
+        return None
+
+    store, model = await slow_turn(nothing)
+    session = await store.resolve(chat_message("x").key)
+    assert session is not None
+    assert [t.outcome for t in await store.turns_for(session.id)] == ["ok"]
+    assert len(model.requests) == 1
+
+
+async def test_a_lease_lost_before_it_was_taken_over_is_not_used() -> None:
+    async def stolen(store: CountingStore, clock: Clock) -> None:
+        # The claim's lease lapses and another replica's turn takes the conversation.
+        clock.advance(seconds=1)
+        session = await store.resolve(chat_message("x").key)
+        assert session is not None
+        assert await store.acquire_lease(session.id, "replica-2", 30) is not None
+
+    store, model = await slow_turn(stolen)
+    session = await store.resolve(chat_message("x").key)
+    assert session is not None
+    # Not answered on a lease it no longer held: handed back, to run once replica-2 is done.
+    assert await store.turns_for(session.id) == []
+    assert model.requests == []
+    assert (await store.stats()).pending_deliveries == 1

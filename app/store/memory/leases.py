@@ -19,7 +19,9 @@ class MemoryLeases:
         now = t.now()
         async with t.lock:
             row = t.sessions.get(session_id)
-            if row is None or (row.lease_until is not None and row.lease_until >= now):
+            if row is None or row.session.status != "active":
+                return None
+            if row.lease_until is not None and row.lease_until >= now:
                 return None
             row.lease_holder = holder
             row.lease_until = now + timedelta(seconds=lease_seconds)

@@ -31,6 +31,8 @@ _ACQUIRE: Final = (
     update(sessions)
     .where(
         sessions.c.id == bindparam("p_sid"),
+        # Re-checked here: on PostgreSQL the row may have ended since it was looked up.
+        sessions.c.status == "active",
         or_(sessions.c.lease_until.is_(None), sessions.c.lease_until < bindparam("p_now")),
     )
     .values(lease_holder=_HOLDER, lease_until=bindparam("p_until"), fence=sessions.c.fence + 1)

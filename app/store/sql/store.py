@@ -114,8 +114,10 @@ class SqlStore(ComposedStore):
         session its lane names, that session's messages and the lane's previous delivery.
 
         On PostgreSQL the claim locks its inbox row and then the session's row; a commit
-        locks the session's row and then its own, already claimed, inbox row: never one
-        another's, so the two cannot deadlock.
+        locks the session's row and then its own inbox row. The two meet only when a claim
+        picks up a delivery whose lease lapsed while its turn is committing: PostgreSQL then
+        aborts one of them (a ``StoreError``), and that delivery is handled as after any lost
+        lease (the turn is retried, editing what it had posted).
         """
         db = self._db
         now = db.now()
