@@ -30,9 +30,8 @@ person are coalesced
 and run at most once every ``interval`` seconds: locally (a person has one refresh waiting at
 most) and, best effort, across replicas (each publish first claims its time slot with
 ``remember_once``, so replicas sharing the database publish one person's tab once a slot).
-Whether a person's tab is watched is one store lookup, and a "no" is kept for ``interval``
-seconds (their other changes meanwhile cost none; a tab opened through this replica is known
-at once, one opened through another from the next change after that). A
+Whether a person's tab is watched is one store lookup per refresh (a tab opened through any
+replica counts from that moment). A
 429 is retried after its ``Retry-After`` by the client (``app.slack.retry``); any other Slack
 error is logged and the tab keeps what it showed.
 """
@@ -71,8 +70,6 @@ APPROVERS_REFRESHED: Final = 20  # approvers whose tabs an approval's change ref
 CONVERSATIONS: Final = 10
 APPROVALS: Final = 10
 JOBS: Final = 10
-# At most this many people's "tab not watched" are kept before the lapsed ones are dropped.
-UNWATCHED_KEPT: Final = 10_000
 WATCH_HOURS: Final = 1  # a tab opened this long ago is still refreshed (hour slots: 1 to 2 h)
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{1,31}$")
 # The scope app.turns.limits counts a person's tokens under, and the team's.
@@ -147,7 +144,6 @@ class HomeTab:
         self._opened: set[str] = set()  # people whose waiting refresh is for an opened tab
         self._tasks: set[asyncio.Task[None]] = set()  # every task running, for close()
         self._last: dict[str, float] = {}  # loop time of this replica's last publish per person
-        self._unwatched: dict[str, float] = {}  # loop time until which a tab is known unwatched
         self._showing: dict[str, frozenset[str]] = {}  # approvals each published tab shows
         self._expiry: dict[str, asyncio.TimerHandle] = {}  # refresh at a shown expiry
         self.published = 0  # views this replica published (for tests and logs)
@@ -163,7 +159,6 @@ class HomeTab:
         except StoreError as exc:
             log.warning("Home tab of %s: could not note it was opened: %s", user, exc)
         self._opened.add(user)  # a refresh already waiting publishes, watched or not
-        self._unwatched.pop(user, None)
         self._refresh(user)
 
     def changed(self, user: str) -> None:
@@ -336,20 +331,9 @@ class HomeTab:
         return self._workspace_url
 
     async def _watching(self, user: str) -> bool:
-        loop_now = asyncio.get_running_loop().time()
-        if self._unwatched.get(user, 0.0) > loop_now:
-            return False
         now = self._clock()
         refs = [self._watch_ref(user, now - timedelta(hours=h)) for h in range(WATCH_HOURS + 1)]
-        if await self._store.any_posted(refs):
-            self._unwatched.pop(user, None)
-            return True
-        if user in self._opened:  # opened while we looked: not a "no" to keep
-            return False
-        if len(self._unwatched) >= UNWATCHED_KEPT:  # people not heard from for a while
-            self._unwatched = {u: t for u, t in self._unwatched.items() if t > loop_now}
-        self._unwatched[user] = loop_now + self._interval
-        return False
+        return await self._store.any_posted(refs)
 
     def _slot_ref(self, user: str) -> str:
         slot = int(self._clock().timestamp() // self._interval)

@@ -341,10 +341,12 @@ async def test_a_session_ends_at_its_maximum_age_however_active(store: Store, cl
     old = await store.create_session("tl")
     await store.register_key("tl:slack:C1::1.0", old.id)
     await keep_active(store, clock, old.id, MAX_AGE_DAYS)
-    # exactly at the maximum age: still live
+    # exactly at the maximum age: still live (and a turn takes its lease)
     assert await store.resolve("tl:slack:C1::1.0") == await store.get_session(old.id)
     assert (await store.stats()).active_sessions == 1
     assert await store.expire_sessions() == 0
+    fence = await store.acquire_lease(old.id, "w1", LEASE)
+    assert fence is not None
 
     clock.advance(seconds=1)
     assert await store.resolve("tl:slack:C1::1.0") is None
@@ -358,10 +360,10 @@ async def test_a_session_ends_at_its_maximum_age_however_active(store: Store, cl
     assert events(await store.events_for(old.id), "expired") == [
         (f"older than {MAX_AGE_DAYS} days", None)
     ]
-    fence = await store.acquire_lease(old.id, "w1", LEASE)
-    assert fence is not None
+    # The turn that held it cannot commit, and an expired session gives no lease.
     with pytest.raises(LeaseLost):
         await store.commit_turn(commit_for(old.id, fence, "late", "q"))
+    assert await store.acquire_lease(old.id, "w1", LEASE) is None
 
 
 async def test_expiry_names_the_limit_that_was_passed(store: Store, clock: Clock) -> None:
