@@ -23,7 +23,7 @@ SQLAlchemy then neither rebuilds them nor recomputes their cache keys on every c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -50,6 +50,9 @@ from app.store.types import FINISHED, UNFINISHED, Delivery, DeliveryStatus
 
 # Rounds of pick-then-claim before claim_delivery reports "nothing now" under heavy contention.
 CLAIM_ROUNDS: Final = 8
+# What a claim does with its delivery inside its transaction (connection, delivery, holder,
+# the claim's time and lease end): the delivery as the claim returns it.
+Opener = Callable[[Conn, Delivery, str, datetime, datetime], Awaitable[Delivery]]
 
 
 def _claimable(table: Any, now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
@@ -219,30 +222,30 @@ class SqlInbox:
 
     @guard
     async def claim_delivery(self, holder: str, lease_seconds: float) -> Delivery | None:
+        return await self.claim_with(holder, lease_seconds)
+
+    async def claim_with(
+        self, holder: str, lease_seconds: float, opener: Opener | None = None
+    ) -> Delivery | None:
+        """``claim_delivery``; with ``opener``, the claimed delivery as ``opener`` makes it
+        within the claim's transaction (``SqlStore.claim_turn``)."""
         now = self._db.now()
         until = now + timedelta(seconds=lease_seconds)
         for _ in range(CLAIM_ROUNDS):
             async with self._db.write() as conn:
-                found, delivery = await self.claim_in(conn, holder, now, until)
-            if not found or delivery is not None:
-                return delivery
+                picked = (await conn.execute(self._sql.pick, {"p_now": now})).first()
+                if picked is None:
+                    return None
+                taken = {"p_pk": picked.pk, "p_now": now, "p_holder": holder, "p_until": until}
+                row = (await conn.execute(self._sql.take, taken)).first()
+                if row is None:
+                    continue  # another claimer took the pick first
+                more, queued = bool(picked.more), bool(picked.queued)
+                delivery = replace(to_delivery(row), more=more, queued=queued)
+                return (
+                    delivery if opener is None else await opener(conn, delivery, holder, now, until)
+                )
         return None
-
-    async def claim_in(
-        self, conn: Conn, holder: str, now: datetime, until: datetime
-    ) -> tuple[bool, Delivery | None]:
-        """One round of pick-then-claim in the caller's writing transaction: (False, None)
-        when nothing is claimable; (True, None) when another claimer took the pick first (try
-        another round); (True, delivery) when claimed."""
-        picked = (await conn.execute(self._sql.pick, {"p_now": now})).first()
-        if picked is None:
-            return False, None
-        taken = {"p_pk": picked.pk, "p_now": now, "p_holder": holder, "p_until": until}
-        row = (await conn.execute(self._sql.take, taken)).first()
-        if row is None:
-            return True, None
-        more, queued = bool(picked.more), bool(picked.queued)
-        return True, replace(to_delivery(row), more=more, queued=queued)
 
     @guard
     async def extend_delivery(self, pk: int, holder: str, lease_seconds: float) -> bool:

@@ -13,10 +13,10 @@ from app.store.compose import ComposedStore
 from app.store.sql import migrate
 from app.store.sql.approvals import SqlApprovals
 from app.store.sql.browse import SqlBrowse
-from app.store.sql.engine import Db, InboxListener, create_engine, engine_url, guard
+from app.store.sql.engine import Conn, Db, InboxListener, create_engine, engine_url, guard
 from app.store.sql.feedback import SqlFeedback
 from app.store.sql.home import SqlHomeReads
-from app.store.sql.inbox import CLAIM_ROUNDS, SqlInbox
+from app.store.sql.inbox import SqlInbox
 from app.store.sql.jobs import SqlJobs
 from app.store.sql.leases import SqlLeases
 from app.store.sql.maintenance import SqlMaintenance
@@ -119,26 +119,19 @@ class SqlStore(ComposedStore):
         aborts one of them (a ``StoreError``), and that delivery is handled as after any lost
         lease (the turn is retried, editing what it had posted).
         """
-        db = self._db
-        now = db.now()
-        until = now + timedelta(seconds=lease_seconds)
-        for _ in range(CLAIM_ROUNDS):
-            async with db.write() as conn:
-                found, delivery = await self._sql_inbox.claim_in(conn, holder, now, until)
-                if delivery is None:
-                    if found:
-                        continue  # another claimer took the pick first
-                    return None
-                lane = delivery.lane
-                session, fence = await self._sql_leases.acquire_for_key_in(
-                    conn, lane, holder, now, until
-                )
-                messages = None
-                if session is not None and fence is not None:
-                    messages = await self._sql_transcripts.messages_in(conn, session.id)
-                previous = await self._sql_inbox.previous_in(conn, lane, delivery.id)
-            return replace(delivery, opening=Opening(session, fence, messages, previous))
-        return None
+        return await self._sql_inbox.claim_with(holder, lease_seconds, self._open)
+
+    async def _open(
+        self, conn: Conn, delivery: Delivery, holder: str, now: datetime, until: datetime
+    ) -> Delivery:
+        """In the claim's transaction: the claimed delivery with its conversation opened."""
+        lane = delivery.lane
+        session, fence = await self._sql_leases.acquire_for_key_in(conn, lane, holder, now, until)
+        messages = None
+        if session is not None and fence is not None:
+            messages = await self._sql_transcripts.messages_in(conn, session.id)
+        previous = await self._sql_inbox.previous_in(conn, lane, delivery.id)
+        return replace(delivery, opening=Opening(session, fence, messages, previous))
 
     @guard
     async def start_session(
