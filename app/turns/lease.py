@@ -80,9 +80,9 @@ class Leases:
         interval is renewed as it is taken over (nothing renewed it meanwhile); if it lapsed
         or its session ended meanwhile, the key is looked up afresh.
         """
-        claimed_at = self._opened.pop(_claim(delivery), None) if delivery is not None else None
-        opening = delivery.opening if delivery is not None else None
-        if claimed_at is not None and opening is not None and delivery is not None:
+        claimed_at = None if delivery is None else self._opened.pop(_claim(delivery), None)
+        opening = None if delivery is None else delivery.opening
+        if delivery is not None and opening is not None and claimed_at is not None:
             if delivery.lane != key:
                 # Opened for another key (a job's or a click's lane): whatever session that
                 # names, its lease must not block this one's.
@@ -200,6 +200,6 @@ class Leases:
                 return
 
 
-def _claim(delivery: Delivery | None) -> tuple[int, int]:
+def _claim(delivery: Delivery) -> tuple[int, int]:
     """One claim of a delivery: its row and how many times it was claimed by then."""
-    return (delivery.id, delivery.attempts) if delivery is not None else (0, 0)
+    return delivery.id, delivery.attempts
