@@ -29,17 +29,30 @@ class CountingStore(MemoryStore):
         await super().release_lease(session_id, holder, fence)
 
 
+def pipeline_on(
+    store: CountingStore,
+    clock: Clock,
+    model: ScriptedModel,
+    *,
+    surface: ChatSurface | None = None,
+    lease_seconds: float = 30,
+) -> TurnPipeline:
+    return TurnPipeline(
+        config=PipelineConfig(
+            agent="tl", holder=HOLDER, lease_seconds=lease_seconds, turn_timeout=10
+        ),
+        store=store,
+        model=model,
+        tools=ToolRegistry([]),
+        surfaces=SurfaceRegistry(home=surface or ChatSurface()),
+        clock=clock.now,
+    )
+
+
 async def run_turns(*steps: object) -> CountingStore:
     clock = Clock()
     store = CountingStore(clock)
-    pipeline = TurnPipeline(
-        config=PipelineConfig(agent="tl", holder=HOLDER, lease_seconds=30, turn_timeout=10),
-        store=store,
-        model=ScriptedModel(list(steps)),
-        tools=ToolRegistry([]),
-        surfaces=SurfaceRegistry(home=ChatSurface()),
-        clock=clock.now,
-    )
+    pipeline = pipeline_on(store, clock, ScriptedModel(list(steps)))
     for n in range(len(steps)):
         message = chat_message(f"message {n}")
         assert await store.record_delivery(
@@ -75,14 +88,7 @@ async def test_a_turn_that_commits_nothing_releases_its_lease() -> None:
 async def claimed_turns(*texts: str, steps: list[object]) -> tuple[CountingStore, TurnPipeline]:
     clock = Clock()
     store = CountingStore(clock)
-    pipeline = TurnPipeline(
-        config=PipelineConfig(agent="tl", holder=HOLDER, lease_seconds=30, turn_timeout=10),
-        store=store,
-        model=ScriptedModel(steps),
-        tools=ToolRegistry([]),
-        surfaces=SurfaceRegistry(home=ChatSurface()),
-        clock=clock.now,
-    )
+    pipeline = pipeline_on(store, clock, ScriptedModel(steps))
     for n, text in enumerate(texts):
         message = chat_message(text)
         await store.record_delivery(f"d-{n}", message.source, message.key, message.to_payload())
@@ -135,14 +141,8 @@ async def slow_turn(
     assert first.session is not None and first.fence is not None
     await store.release_lease(first.session.id, "setup", first.fence)
     model = ScriptedModel([say("Done.")])
-    pipeline = TurnPipeline(
-        config=PipelineConfig(agent="tl", holder=HOLDER, lease_seconds=0.6, turn_timeout=10),
-        store=store,
-        model=model,
-        tools=ToolRegistry([]),
-        surfaces=SurfaceRegistry(home=SlowToPrepare(lambda: meanwhile(store, clock))),
-        clock=clock.now,
-    )
+    slow = SlowToPrepare(lambda: meanwhile(store, clock))
+    pipeline = pipeline_on(store, clock, model, surface=slow, lease_seconds=0.6)
     message = chat_message("hello")
     await store.record_delivery("d-0", message.source, message.key, message.to_payload())
     delivery = await store.claim_turn(HOLDER, 0.6)
